@@ -1,0 +1,1 @@
+"""The `lsswm` console command: one dispatcher, subcommands contributed by each subpackage."""

@@ -1,0 +1,87 @@
+"""The console command and the package layout: one namespace, subcommands from each layer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lsswm.cli.main import build_parser, build_registry, main
+
+REPO = Path(__file__).resolve().parents[1]
+LAYERS = ("envs", "collect", "worldmodel", "agents", "eval")
+
+
+def test_subpackages_import_from_their_folders():
+    import importlib
+
+    for layer in LAYERS:
+        module = importlib.import_module(f"lsswm.{layer}")
+        assert Path(module.__file__).resolve().parent == REPO / layer
+
+
+def test_lower_layers_never_import_higher_ones():
+    # Data flows envs -> collect -> worldmodel -> agents -> eval; a module may import its own
+    # layer and the ones before it, never one after it.
+    import ast
+
+    for index, layer in enumerate(LAYERS):
+        forbidden = {f"lsswm.{higher}" for higher in LAYERS[index + 1 :]} | {"lsswm.cli"}
+        for path in (REPO / layer).glob("*.py"):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                for name in names:
+                    top = ".".join(name.split(".")[:2])
+                    assert top not in forbidden, f"{path.relative_to(REPO)} imports {name}"
+
+
+def test_help_lists_every_registered_command(capsys):
+    registry = build_registry()
+    parser = build_parser(registry)
+    help_text = parser.format_help()
+    top_level = {c.group or c.name for c in registry.commands}
+    for name in top_level:
+        assert name in help_text
+    assert "demo" in top_level
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    assert "usage: lsswm" in capsys.readouterr().out
+
+
+def test_user_facing_errors_are_one_line(capsys, monkeypatch):
+    class BadInput(ValueError):
+        user_facing = True
+
+    def handler(args):
+        raise BadInput("no such thing; use another")
+
+    registry = build_registry()
+    registry.add("explode", "test", lambda p: None, handler)
+    monkeypatch.setattr("lsswm.cli.main.build_registry", lambda: registry)
+    assert main(["explode"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "lsswm: error: no such thing; use another"
+
+
+def test_bugs_keep_their_traceback(monkeypatch):
+    registry = build_registry()
+    registry.add("crash", "test", lambda p: None, lambda a: 1 / 0)
+    monkeypatch.setattr("lsswm.cli.main.build_registry", lambda: registry)
+    with pytest.raises(ZeroDivisionError):
+        main(["crash"])
+
+
+def test_console_script_runs():
+    exe = Path(sys.executable).with_name("lsswm")
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage: lsswm" in result.stdout
