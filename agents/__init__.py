@@ -1,0 +1,1 @@
+"""lsswm.agents"""
