@@ -18,8 +18,10 @@ COMMAND_MODULES = (
     "lsswm.envs.commands",
     "lsswm.collect.commands",
     "lsswm.worldmodel.commands",
+    "lsswm.worldmodel.train_commands",
     "lsswm.agents.commands",
     "lsswm.eval.commands",
+    "lsswm.eval.navigation_commands",
     "lsswm.cli.pipeline",
 )
 

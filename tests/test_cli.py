@@ -24,7 +24,8 @@ def test_subpackages_import_from_their_folders():
 
 def test_lower_layers_never_import_higher_ones():
     # Data flows envs -> collect -> worldmodel -> agents -> eval; a module may import its own
-    # layer and the ones before it, never one after it.
+    # layer and the ones before it, never one after it. `lsswm.cli.registry` is the one
+    # exception: a dependency-free leaf that every layer's commands.py registers into.
     import ast
 
     for index, layer in enumerate(LAYERS):
@@ -38,6 +39,8 @@ def test_lower_layers_never_import_higher_ones():
                 elif isinstance(node, ast.ImportFrom) and node.module:
                     names = [node.module]
                 for name in names:
+                    if name == "lsswm.cli.registry":
+                        continue
                     top = ".".join(name.split(".")[:2])
                     assert top not in forbidden, f"{path.relative_to(REPO)} imports {name}"
 
