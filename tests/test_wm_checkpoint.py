@@ -1,0 +1,77 @@
+"""World model checkpoints: self-describing safetensors, exact round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_wm_model import random_clip, randomized_model, tiny_config
+
+from lsswm.worldmodel.checkpoint import (
+    CheckpointError,
+    load_tokenizer,
+    load_world_model,
+    read_metadata,
+    save_world_model,
+)
+from lsswm.worldmodel.config import WorldModelConfig
+from lsswm.worldmodel.frame_model import FrameWorldModel
+from lsswm.worldmodel.model import WorldModel
+from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
+
+
+def test_world_model_round_trip_is_exact(tmp_path):
+    config = tiny_config("hybrid", scan_blocks=((1, 1), (2, 4)))
+    model = randomized_model(config, dtype=torch.float32)
+    path = tmp_path / "wm.safetensors"
+    save_world_model(path, model, {"step": "12"})
+    loaded = load_world_model(path)
+    assert isinstance(loaded, WorldModel) and loaded.config == config
+    for (name, mine), (_, theirs) in zip(
+        model.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
+        assert torch.equal(mine, theirs), name
+    latents, actions, levels = random_clip(config, dtype=torch.float32)
+    assert torch.equal(
+        loaded(latents, levels, actions).prediction, model(latents, levels, actions).prediction
+    )
+    metadata = read_metadata(path)
+    assert metadata["step"] == "12"
+    assert WorldModelConfig.from_json(metadata["world_model_config"]) == config
+
+
+def test_frame_world_model_round_trip_keeps_the_tokenizer(tmp_path):
+    tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=8, downsample=2))
+    with torch.no_grad():
+        tokenizer.latent_mean.fill_(0.25)
+    config = tiny_config("causal", latent_channels=12)
+    model = FrameWorldModel(WorldModel(config), tokenizer)
+    path = tmp_path / "frame_wm.safetensors"
+    save_world_model(path, model)
+    loaded = load_world_model(path)
+    assert isinstance(loaded, FrameWorldModel)
+    assert loaded.tokenizer.config == tokenizer.config
+    assert torch.equal(loaded.tokenizer.latent_mean, tokenizer.latent_mean)
+    assert load_tokenizer(path).config == tokenizer.config
+
+
+def test_bad_checkpoint_files_give_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_world_model(tmp_path / "nope.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a safetensors"):
+        load_world_model(junk)
+    tokenizer_only = tmp_path / "tok.safetensors"
+    from lsswm.worldmodel.checkpoint import save_tokenizer
+
+    save_tokenizer(
+        tokenizer_only, Tokenizer(TokenizerConfig(kind="patchify", image_size=8, downsample=2))
+    )
+    with pytest.raises(CheckpointError, match="not a world model"):
+        load_world_model(tokenizer_only)
+
+
+def test_mismatched_tokenizer_is_rejected():
+    tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=8, downsample=2))
+    with pytest.raises(ValueError, match="latent grid"):
+        FrameWorldModel(WorldModel(tiny_config("hybrid")), tokenizer)

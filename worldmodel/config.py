@@ -1,0 +1,239 @@
+"""World model configuration: one flat dataclass, JSON round-trippable, carried by checkpoints.
+
+The five variants share one skeleton (see docs/architecture.md); the variant decides which
+sub-layers a block has and which attention mask they use:
+
+| variant        | scan per layer                 | attention                      |
+|----------------|--------------------------------|--------------------------------|
+| hybrid         | block-wise (per-layer blocks)  | frame-local (chunks of C)      |
+| mamba2         | whole frame                    | none                           |
+| mamba2-fla     | whole frame                    | frame-local (chunks of C)      |
+| causal         | none                           | causal over frames             |
+| causal-window  | none                           | causal, last `window_frames`   |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+VARIANTS = ("hybrid", "causal", "causal-window", "mamba2", "mamba2-fla")
+ACTION_KINDS = ("discrete", "continuous")
+
+
+class WorldModelConfigError(ValueError):
+    """A world model configuration that cannot be built (bad variant, sizes, blocks)."""
+
+    user_facing = True
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    variant: str = "hybrid"
+    # Latent grid the model works on (tokenizer output): one token per latent cell.
+    latent_height: int = 8
+    latent_width: int = 8
+    latent_channels: int = 4
+    # Actions: "discrete" with `action_size` choices (learned embedding), or "continuous"
+    # vectors of length `action_size` (MLP).
+    action_kind: str = "discrete"
+    action_size: int = 6
+    # Backbone.
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    mlp_ratio: float = 4.0
+    # Attention: frames are grouped in chunks of `chunk_size` (frame-local attention sees its
+    # chunk and the previous one); `window_frames` is the causal-window length.
+    chunk_size: int = 5
+    window_frames: int = 10
+    rope_base: float = 10000.0
+    # Block-wise scan: per-layer (b_h, b_w); empty means the default pattern (alternating
+    # small and large blocks for hybrid, whole frame for the mamba2 variants).
+    scan_blocks: tuple[tuple[int, int], ...] = ()
+    ssm_state_size: int = 16
+    ssm_head_dim: int = 32
+    ssm_expand: int = 2
+    ssm_conv_width: int = 4
+    ssm_scan_chunk: int = 64  # SSD chunk length in tokens (an implementation detail, not C)
+    # Diffusion forcing (schedule: cosine, v-prediction; fixed, see docs/architecture.md).
+    clean_prefix_prob: float = 0.5
+    denoising_steps: int = 10  # default for generation
+    reward_loss_weight: float = 1.0
+    termination_loss_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        # JSON gives lists; keep the dataclass hashable and comparable.
+        blocks = tuple((int(b[0]), int(b[1])) for b in self.scan_blocks)
+        object.__setattr__(self, "scan_blocks", blocks)
+        self.validate()
+
+    # ---- derived properties -------------------------------------------------------------
+    @property
+    def has_scan(self) -> bool:
+        return self.variant in ("hybrid", "mamba2", "mamba2-fla")
+
+    @property
+    def attention_kind(self) -> str | None:
+        """Mask kind of the attention sub-layer (see masks.py), or None for no attention."""
+        return {
+            "hybrid": "frame-local",
+            "mamba2-fla": "frame-local",
+            "causal": "causal",
+            "causal-window": "causal-window",
+            "mamba2": None,
+        }[self.variant]
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.latent_height * self.latent_width
+
+    @property
+    def commit_frames(self) -> int:
+        """Frames that must be seen together before streaming state can be committed.
+
+        Frame-local attention is bidirectional inside a chunk, so a frame's features are
+        final only once its whole chunk is known; every other variant is causal per frame.
+        """
+        return self.chunk_size if self.attention_kind == "frame-local" else 1
+
+    @property
+    def kv_cache_frames(self) -> int | None:
+        """Frames of keys/values a stream keeps per layer (None: all of them, it grows)."""
+        kind = self.attention_kind
+        if kind == "frame-local":
+            return self.chunk_size
+        if kind == "causal-window":
+            return self.window_frames - 1
+        if kind == "causal":
+            return None
+        return 0
+
+    @property
+    def ssm_inner_dim(self) -> int:
+        return self.ssm_expand * self.d_model
+
+    def resolved_scan_blocks(self) -> tuple[tuple[int, int], ...]:
+        """(b_h, b_w) for every layer (empty tuple for variants without a scan)."""
+        if not self.has_scan:
+            return ()
+        if self.scan_blocks:
+            return self.scan_blocks
+        whole = (self.latent_height, self.latent_width)
+        if self.variant != "hybrid":
+            return (whole,) * self.n_layers
+        return tuple(default_hybrid_block(whole, layer) for layer in range(self.n_layers))
+
+    # ---- validation & serialisation -----------------------------------------------------
+    def validate(self) -> None:
+        def fail(message: str) -> None:
+            raise WorldModelConfigError(message)
+
+        if self.variant not in VARIANTS:
+            fail(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
+        if self.action_kind not in ACTION_KINDS:
+            fail(f"action_kind {self.action_kind!r} must be one of {', '.join(ACTION_KINDS)}")
+        positive = ("latent_height", "latent_width", "latent_channels", "action_size")
+        positive += ("d_model", "n_layers", "n_heads", "chunk_size", "window_frames")
+        positive += ("ssm_state_size", "ssm_head_dim", "ssm_expand", "ssm_conv_width")
+        positive += ("ssm_scan_chunk", "denoising_steps")
+        for name in positive:
+            if getattr(self, name) < 1:
+                fail(f"{name} must be >= 1 (got {getattr(self, name)})")
+        head_dim = self.d_model // self.n_heads
+        if self.d_model % self.n_heads or head_dim % 2:
+            fail(
+                f"d_model={self.d_model} must split into n_heads={self.n_heads} heads of an "
+                "even size (rotary embedding); change d_model or n_heads"
+            )
+        if self.has_scan and self.ssm_inner_dim % self.ssm_head_dim:
+            fail(
+                f"ssm_expand*d_model={self.ssm_inner_dim} must be a multiple of "
+                f"ssm_head_dim={self.ssm_head_dim}; change d_model or ssm_head_dim"
+            )
+        if self.window_frames < 2 and self.variant == "causal-window":
+            fail("window_frames must be >= 2 for causal-window (1 would see no other frame)")
+        if not 0.0 <= self.clean_prefix_prob <= 1.0:
+            fail(f"clean_prefix_prob must lie in [0, 1] (got {self.clean_prefix_prob})")
+        if self.scan_blocks:
+            if not self.has_scan:
+                fail(f"scan_blocks given but variant {self.variant!r} has no scan layer")
+            if len(self.scan_blocks) != self.n_layers:
+                fail(
+                    f"scan_blocks has {len(self.scan_blocks)} entries, n_layers is "
+                    f"{self.n_layers}: give one (b_h, b_w) per layer"
+                )
+            for b_h, b_w in self.scan_blocks:
+                if b_h < 1 or b_w < 1 or self.latent_height % b_h or self.latent_width % b_w:
+                    fail(
+                        f"scan block {b_h}x{b_w} must tile the {self.latent_height}x"
+                        f"{self.latent_width} latent grid exactly"
+                    )
+            if self.variant != "hybrid":
+                whole = (self.latent_height, self.latent_width)
+                if any(block != whole for block in self.scan_blocks):
+                    fail(f"variant {self.variant!r} scans whole frames; use hybrid for blocks")
+
+    def action_space(self) -> dict[str, Any]:
+        """The action space in the dataset-metadata format (contract 2), for mismatch checks."""
+        if self.action_kind == "discrete":
+            return {"type": "discrete", "n": self.action_size}
+        return {"type": "box", "shape": [self.action_size]}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["scan_blocks"] = [list(block) for block in self.scan_blocks]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorldModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise WorldModelConfigError(
+                f"unknown world model config fields {unknown}; this checkpoint or config was "
+                "written by a different lsswm version"
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> WorldModelConfig:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> WorldModelConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def default_hybrid_block(grid: tuple[int, int], layer: int) -> tuple[int, int]:
+    """Alternate small and large blocks: a quarter of the grid side, then half of it.
+
+    On an 8x8 latent grid: 2x2, 4x4, 2x2, ... The paper mixes small and large blocks but does
+    not publish per-layer values; this pattern is our choice.
+    """
+    divisor = 4 if layer % 2 == 0 else 2
+    return tuple(_largest_divisor_at_most(side, max(1, side // divisor)) for side in grid)
+
+
+def _largest_divisor_at_most(n: int, limit: int) -> int:
+    return max(d for d in range(1, limit + 1) if n % d == 0)
+
+
+def parse_scan_blocks(text: str) -> tuple[tuple[int, int], ...]:
+    """'2x2,4x4,2x2,4x4' -> ((2, 2), (4, 4), (2, 2), (4, 4)) for command-line overrides."""
+    blocks = []
+    for item in text.replace(" ", "").split(","):
+        if not item:
+            continue
+        try:
+            b_h, b_w = (int(side) for side in item.lower().split("x"))
+        except ValueError as error:
+            raise WorldModelConfigError(
+                f"scan block {item!r} is not of the form HxW (e.g. '2x2,4x4')"
+            ) from error
+        blocks.append((b_h, b_w))
+    return tuple(blocks)

@@ -1,0 +1,156 @@
+"""Mamba2 mixer and the block-wise scan layer built on it.
+
+Mamba2Mixer: in_proj -> short causal depthwise conv over the sequence -> SSD scan -> gated
+RMSNorm -> out_proj. Its carried state is (conv state: the last conv_width-1 conv inputs, SSM
+state), so a sequence fed in pieces gives exactly the same result as fed whole.
+
+BlockScan: the paper's block-wise scan. Tokens (B, T, H, W, D) are cut into spatial blocks
+(b_h, b_w); each block is one sequence over (T, b_h, b_w) (frame t's b_h*b_w tokens in raster
+order, then frame t+1's), scanned with its own state. Blocks are batched into the batch
+dimension, so all blocks run in one scan call. A block equal to the frame is plain Mamba2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lsswm.worldmodel.ssd import ssd_scan
+
+
+@dataclass
+class ScanState:
+    """conv: (N, conv_width-1, conv_dim) last conv inputs; ssm: (N, heads, head_dim, state)."""
+
+    conv: Tensor
+    ssm: Tensor
+
+
+class Mamba2Mixer(nn.Module):
+    def __init__(
+        self,
+        d_model: int,
+        d_inner: int,
+        head_dim: int,
+        state_size: int,
+        conv_width: int,
+        scan_chunk: int,
+        dt_range: tuple[float, float] = (1e-3, 1e-1),
+    ) -> None:
+        super().__init__()
+        self.d_inner = d_inner
+        self.head_dim = head_dim
+        self.n_heads = d_inner // head_dim
+        self.state_size = state_size
+        self.conv_width = conv_width
+        self.scan_chunk = scan_chunk
+        self.conv_dim = d_inner + 2 * state_size  # conv runs over x, B and C (one group)
+        self.in_proj = nn.Linear(d_model, d_inner + self.conv_dim + self.n_heads, bias=False)
+        self.conv_weight = nn.Parameter(torch.empty(self.conv_dim, 1, conv_width))
+        self.conv_bias = nn.Parameter(torch.zeros(self.conv_dim))
+        nn.init.kaiming_uniform_(self.conv_weight, a=math.sqrt(5))
+        # dt starts log-uniform in dt_range (inverse softplus as bias); decay rates A in [1, 16].
+        low, high = math.log(dt_range[0]), math.log(dt_range[1])
+        dt = torch.exp(torch.rand(self.n_heads) * (high - low) + low)
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
+        self.A_log = nn.Parameter(torch.log(torch.empty(self.n_heads).uniform_(1.0, 16.0)))
+        self.D = nn.Parameter(torch.ones(self.n_heads))
+        self.norm = nn.RMSNorm(d_inner, eps=1e-6)
+        self.out_proj = nn.Linear(d_inner, d_model, bias=False)
+
+    def empty_state(self, n: int, device: torch.device, dtype: torch.dtype) -> ScanState:
+        # The SSM state accumulates over the whole stream: keep it in float32 at least.
+        ssm_dtype = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+        return ScanState(
+            conv=torch.zeros(n, self.conv_width - 1, self.conv_dim, device=device, dtype=dtype),
+            ssm=torch.zeros(
+                n, self.n_heads, self.head_dim, self.state_size, device=device, dtype=ssm_dtype
+            ),
+        )
+
+    def forward(self, x: Tensor, state: ScanState | None = None) -> tuple[Tensor, ScanState]:
+        """x: (N, L, d_model) -> (N, L, d_model) and the state after the last position."""
+        n, length, _ = x.shape
+        z, xbc, dt = self.in_proj(x).split([self.d_inner, self.conv_dim, self.n_heads], dim=-1)
+        previous = (
+            x.new_zeros(n, self.conv_width - 1, self.conv_dim) if state is None else state.conv
+        )
+        conv_input = torch.cat([previous, xbc], dim=1)  # (N, k-1+L, conv_dim)
+        # Depthwise causal conv as k shifted multiply-adds: same result as F.conv1d with
+        # groups=conv_dim, but its CPU backward is many times faster for short kernels.
+        conv_out = self.conv_bias + sum(
+            conv_input[:, tap : tap + length] * self.conv_weight[:, 0, tap]
+            for tap in range(self.conv_width)
+        )
+        xbc = F.silu(conv_out)
+        new_conv = conv_input[:, conv_input.size(1) - (self.conv_width - 1) :]
+        xs, B, C = xbc.split([self.d_inner, self.state_size, self.state_size], dim=-1)
+        xs = xs.reshape(n, length, self.n_heads, self.head_dim)
+        dt = F.softplus(dt + self.dt_bias)
+        A = -torch.exp(self.A_log.float()).to(dt.dtype)
+        y, ssm = ssd_scan(
+            xs,
+            dt,
+            A,
+            B[:, :, None],
+            C[:, :, None],
+            self.scan_chunk,
+            initial_state=None if state is None else state.ssm,
+        )
+        y = y + xs * self.D[:, None]
+        y = self.norm(y.reshape(n, length, self.d_inner) * F.silu(z))
+        return self.out_proj(y), ScanState(conv=new_conv, ssm=ssm)
+
+
+class BlockScan(nn.Module):
+    """Block-wise scan over a (B, T, H, W, D) token grid, one sequence per (b_h, b_w) block."""
+
+    def __init__(self, grid: tuple[int, int], block: tuple[int, int], mixer: Mamba2Mixer) -> None:
+        super().__init__()
+        height, width = grid
+        b_h, b_w = block
+        if height % b_h or width % b_w:
+            raise ValueError(f"block {b_h}x{b_w} does not tile the {height}x{width} grid")
+        self.grid = grid
+        self.block = block
+        self.n_blocks = (height // b_h) * (width // b_w)
+        self.mixer = mixer
+
+    def to_block_sequences(self, tokens: Tensor) -> Tensor:
+        """(B, T, H, W, D) -> (B * n_blocks, T * b_h * b_w, D); batch-major, then blocks."""
+        batch, frames, height, width, dim = tokens.shape
+        b_h, b_w = self.block
+        grid = tokens.reshape(batch, frames, height // b_h, b_h, width // b_w, b_w, dim)
+        grid = grid.permute(0, 2, 4, 1, 3, 5, 6)  # (B, nH, nW, T, b_h, b_w, D)
+        return grid.reshape(batch * self.n_blocks, frames * b_h * b_w, dim)
+
+    def from_block_sequences(self, sequences: Tensor, batch: int, frames: int) -> Tensor:
+        height, width = self.grid
+        b_h, b_w = self.block
+        dim = sequences.size(-1)
+        grid = sequences.reshape(batch, height // b_h, width // b_w, frames, b_h, b_w, dim)
+        return grid.permute(0, 3, 1, 4, 2, 5, 6).reshape(batch, frames, height, width, dim)
+
+    def empty_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> ScanState:
+        state = self.mixer.empty_state(batch * self.n_blocks, device, dtype)
+        return self._per_sample(state, batch)
+
+    def _per_sample(self, state: ScanState, batch: int) -> ScanState:
+        """(B*n_blocks, ...) -> (B, n_blocks, ...): batch first, so streams can index rows."""
+        return ScanState(
+            conv=state.conv.reshape(batch, self.n_blocks, *state.conv.shape[1:]),
+            ssm=state.ssm.reshape(batch, self.n_blocks, *state.ssm.shape[1:]),
+        )
+
+    def forward(self, tokens: Tensor, state: ScanState | None = None) -> tuple[Tensor, ScanState]:
+        """tokens (B, T, H, W, D); state per sample and block, (B, n_blocks, ...) tensors."""
+        batch, frames = tokens.shape[:2]
+        flat_state = None
+        if state is not None:
+            flat_state = ScanState(conv=state.conv.flatten(0, 1), ssm=state.ssm.flatten(0, 1))
+        out, new_state = self.mixer(self.to_block_sequences(tokens), flat_state)
+        return self.from_block_sequences(out, batch, frames), self._per_sample(new_state, batch)

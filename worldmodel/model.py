@@ -1,0 +1,289 @@
+"""The world model: one DiT-like skeleton, five variants (see config.py, docs/architecture.md).
+
+Input: latents (B, T, h, w, C) at per-frame noise levels (B, T) with per-frame actions.
+Each latent cell is a token (linear embedding + learned spatial position); the temporal
+position comes from the scan order and from rotary embedding in attention.
+Each block: [scan] -> [attention] -> MLP, every sub-layer pre-normed with AdaLN-Zero modulated
+by the frame's conditioning (noise-level embedding + action embedding).
+Output: v-prediction per token, plus per-frame reward and termination logits from the pooled
+final features.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lsswm.worldmodel import diffusion
+from lsswm.worldmodel.attention import FrameAttention
+from lsswm.worldmodel.config import WorldModelConfig
+from lsswm.worldmodel.masks import FrameMask
+from lsswm.worldmodel.mixer import BlockScan, Mamba2Mixer, ScanState
+
+if TYPE_CHECKING:
+    from lsswm.worldmodel.stream import WorldModelStream
+
+
+@dataclass
+class LayerState:
+    """What one block carries between streaming calls (any field may be absent).
+
+    scan: per-sample, per-block conv + SSM state; k, v: attention keys (not rotated) and values
+    of cached frames, (B, heads, frames*hw, head_dim).
+    """
+
+    scan: ScanState | None = None
+    k: Tensor | None = None
+    v: Tensor | None = None
+
+
+@dataclass
+class WorldModelOutput:
+    prediction: Tensor  # (B, T, h, w, C) v-prediction
+    rewards: Tensor  # (B, T)
+    termination_logits: Tensor  # (B, T)
+    features: Tensor  # (B, T, D) pooled final features per frame
+    layer_states: list[LayerState] | None = None  # per block, this call's states (streaming)
+
+
+@dataclass
+class LossOutput:
+    total: Tensor
+    diffusion: Tensor
+    reward: Tensor
+    termination: Tensor
+    # Detached scalars (no device sync here; call float() when logging).
+    metrics: dict[str, Tensor] = field(default_factory=dict)
+
+
+def timestep_features(levels: Tensor, dim: int) -> Tensor:
+    """Sinusoidal features of noise levels (..., ) -> (..., dim), on 1000 * t as in DDPM."""
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(10000.0) * torch.arange(half, device=levels.device, dtype=torch.float32) / half
+    )
+    angles = (levels.float() * 1000.0)[..., None] * freqs
+    return torch.cat([angles.cos(), angles.sin()], dim=-1).to(levels.dtype)
+
+
+class FrameConditioning(nn.Module):
+    """Per-frame conditioning vector: noise-level embedding + action embedding."""
+
+    def __init__(self, config: WorldModelConfig) -> None:
+        super().__init__()
+        dim = config.d_model
+        self.noise_mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.discrete = config.action_kind == "discrete"
+        if self.discrete:
+            self.action_embedding = nn.Embedding(config.action_size, dim)
+        else:
+            self.action_mlp = nn.Sequential(
+                nn.Linear(config.action_size, dim), nn.SiLU(), nn.Linear(dim, dim)
+            )
+
+    def forward(self, levels: Tensor, actions: Tensor) -> Tensor:
+        dim = self.noise_mlp[0].in_features
+        dtype = self.noise_mlp[0].weight.dtype
+        noise = self.noise_mlp(timestep_features(levels.to(dtype), dim))
+        if self.discrete:
+            action = self.action_embedding(actions.long())
+        else:
+            action = self.action_mlp(actions.to(dtype))
+        return noise + action
+
+
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    return x * (1 + scale) + shift
+
+
+class WorldModelBlock(nn.Module):
+    """[scan] -> [attention] -> MLP, each with AdaLN-Zero (shift, scale, gate) per frame."""
+
+    def __init__(self, config: WorldModelConfig, layer: int) -> None:
+        super().__init__()
+        dim = config.d_model
+        self.grid = (config.latent_height, config.latent_width)
+        self.scan: BlockScan | None = None
+        if config.has_scan:
+            mixer = Mamba2Mixer(
+                dim,
+                config.ssm_inner_dim,
+                config.ssm_head_dim,
+                config.ssm_state_size,
+                config.ssm_conv_width,
+                config.ssm_scan_chunk,
+            )
+            self.scan = BlockScan(self.grid, config.resolved_scan_blocks()[layer], mixer)
+        self.attention: FrameAttention | None = None
+        if config.attention_kind is not None:
+            mask = FrameMask(config.attention_kind, config.chunk_size, config.window_frames)
+            self.attention = FrameAttention(
+                dim, config.n_heads, mask, config.tokens_per_frame, config.rope_base
+            )
+        hidden = int(dim * config.mlp_ratio)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim)
+        )
+        self.n_sublayers = 1 + (self.scan is not None) + (self.attention is not None)
+        self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.modulation = nn.Linear(dim, 3 * self.n_sublayers * dim)
+        nn.init.zeros_(self.modulation.weight)  # AdaLN-Zero: every block starts as identity
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(
+        self, x: Tensor, cond: Tensor, frame_start: int, state: LayerState | None
+    ) -> tuple[Tensor, LayerState]:
+        """x: (B, T, hw, D); cond: (B, T, D)."""
+        batch, frames, tokens, dim = x.shape
+        params = self.modulation(F.silu(cond))[:, :, None].chunk(3 * self.n_sublayers, dim=-1)
+        params = iter(params)
+        new_state = LayerState()
+        if self.scan is not None:
+            shift, scale, gate = next(params), next(params), next(params)
+            h = modulate(self.norm(x), shift, scale).reshape(batch, frames, *self.grid, dim)
+            h, new_state.scan = self.scan(h, None if state is None else state.scan)
+            x = x + gate * h.reshape(batch, frames, tokens, dim)
+        if self.attention is not None:
+            shift, scale, gate = next(params), next(params), next(params)
+            h = modulate(self.norm(x), shift, scale).reshape(batch, frames * tokens, dim)
+            cache = None if state is None or state.k is None else (state.k, state.v)
+            h, (new_state.k, new_state.v) = self.attention(h, frame_start, cache)
+            x = x + gate * h.reshape(batch, frames, tokens, dim)
+        shift, scale, gate = next(params), next(params), next(params)
+        x = x + gate * self.mlp(modulate(self.norm(x), shift, scale))
+        return x, new_state
+
+
+class WorldModel(nn.Module):
+    def __init__(self, config: WorldModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.d_model
+        self.token_embedding = nn.Linear(config.latent_channels, dim)
+        self.spatial_position = nn.Parameter(torch.randn(config.tokens_per_frame, dim) * 0.02)
+        self.conditioning = FrameConditioning(config)
+        self.blocks = nn.ModuleList(WorldModelBlock(config, i) for i in range(config.n_layers))
+        self.final_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.final_modulation = nn.Linear(dim, 2 * dim)
+        self.output = nn.Linear(dim, config.latent_channels)
+        for layer in (self.final_modulation, self.output):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.reward_head = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 1))
+        self.termination_head = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 1))
+
+    def forward(
+        self,
+        latents: Tensor,
+        noise_levels: Tensor,
+        actions: Tensor,
+        *,
+        frame_start: int = 0,
+        state: list[LayerState] | None = None,
+    ) -> WorldModelOutput:
+        """latents (B, T, h, w, C) noised to noise_levels (B, T); actions (B, T) int64 or
+        (B, T, A) float, actions[:, t] leading into frame t.
+
+        Without `state` this is the training pass over a whole clip. With `state` (one
+        LayerState per block, from a stream) the clip continues frames that came before:
+        frame_start is the absolute index of its first frame, and the output also carries the
+        per-block states after this clip (layer_states).
+        """
+        batch, frames, height, width, channels = latents.shape
+        x = self.token_embedding(latents).reshape(batch, frames, height * width, -1)
+        x = x + self.spatial_position.to(x.dtype)
+        cond = self.conditioning(noise_levels, actions)
+        layer_states = []
+        for index, block in enumerate(self.blocks):
+            x, new_state = block(x, cond, frame_start, None if state is None else state[index])
+            layer_states.append(new_state)
+        x = self.final_norm(x)
+        pooled = x.mean(dim=2)  # (B, T, D)
+        shift, scale = self.final_modulation(F.silu(cond))[:, :, None].chunk(2, dim=-1)
+        prediction = self.output(modulate(x, shift, scale))
+        return WorldModelOutput(
+            prediction=prediction.reshape(batch, frames, height, width, channels),
+            rewards=self.reward_head(pooled).squeeze(-1),
+            termination_logits=self.termination_head(pooled).squeeze(-1),
+            features=pooled,
+            layer_states=layer_states if state is not None else None,
+        )
+
+    def training_loss(
+        self,
+        latents: Tensor,
+        actions: Tensor,
+        rewards: Tensor | None = None,
+        terminated: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> LossOutput:
+        """Diffusion-forcing loss on clean latents (B, T, h, w, C), plus reward (MSE) and
+        termination (BCE) losses on every frame when their targets are given.
+
+        Noise levels: per frame, with the clean-prefix mode (config.clean_prefix_prob); the
+        diffusion loss (v-prediction MSE) covers only the noised frames.
+        """
+        batch, frames = latents.shape[:2]
+        levels, loss_mask = diffusion.sample_training_noise_levels(
+            batch,
+            frames,
+            self.config.clean_prefix_prob,
+            device=latents.device,
+            generator=generator,
+        )
+        levels = levels.to(latents.dtype)
+        noise = torch.randn(
+            latents.shape, device=latents.device, dtype=latents.dtype, generator=generator
+        )
+        noisy = diffusion.add_noise(latents, noise, levels)
+        target = diffusion.velocity_target(latents, noise, levels)
+        out = self(noisy, levels, actions)
+        per_frame = (out.prediction.float() - target.float()).pow(2).mean(dim=(2, 3, 4))
+        weights = loss_mask.float()
+        diffusion_loss = (per_frame * weights).sum() / weights.sum().clamp(min=1.0)
+        zero = diffusion_loss.new_zeros(())
+        reward_loss = zero
+        if rewards is not None:
+            reward_loss = F.mse_loss(out.rewards.float(), rewards.float())
+        termination_loss = zero
+        if terminated is not None:
+            termination_loss = F.binary_cross_entropy_with_logits(
+                out.termination_logits.float(), terminated.float()
+            )
+        total = (
+            diffusion_loss
+            + self.config.reward_loss_weight * reward_loss
+            + self.config.termination_loss_weight * termination_loss
+        )
+        metrics = {
+            "loss": total.detach(),
+            "diffusion_loss": diffusion_loss.detach(),
+            "reward_loss": reward_loss.detach(),
+            "termination_loss": termination_loss.detach(),
+            "noised_fraction": weights.mean(),
+        }
+        return LossOutput(total, diffusion_loss, reward_loss, termination_loss, metrics)
+
+    def start_stream(self, batch_size: int) -> WorldModelStream:
+        """A fresh streaming state for `batch_size` parallel sequences (see stream.py)."""
+        from lsswm.worldmodel.stream import WorldModelStream
+
+        return WorldModelStream(self, batch_size)
+
+    def empty_layer_states(
+        self, batch_size: int, device: torch.device, dtype: torch.dtype
+    ) -> list[LayerState]:
+        """Zero scan states and zero-length (or fixed-capacity, see stream.py) caches."""
+        states = []
+        for block in self.blocks:
+            state = LayerState()
+            if block.scan is not None:
+                state.scan = block.scan.empty_state(batch_size, device, dtype)
+            states.append(state)
+        return states

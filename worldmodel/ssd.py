@@ -1,0 +1,178 @@
+"""Mamba2's state-space dual (SSD) scan in chunked form, in pure PyTorch.
+
+The recurrence per head (state h of shape (headdim P, state N)):
+
+    h_t = exp(dt_t * A) * h_{t-1} + dt_t * x_t B_t^T        y_t = h_t C_t
+
+The chunked algorithm splits the sequence into chunks of Q steps: inside a chunk the output is
+a masked (decay-weighted) attention-like matmul; between chunks only the (P, N) state is
+passed on. Every step is an einsum/matmul, so it runs on tensor cores and batches over
+everything but the short inter-chunk recurrence.
+
+On CUDA, when ``mamba_ssm`` is importable, the same call dispatches to its fused Triton kernel
+``mamba_chunk_scan_combined`` (same inputs, same outputs).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+try:  # mamba_ssm imports Triton at import time: it only loads on CUDA machines.
+    from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined as _fused_scan
+except Exception:  # any import failure (no CUDA, no Triton) means "not available"
+    _fused_scan = None
+
+
+def fused_scan_available() -> bool:
+    return _fused_scan is not None
+
+
+def segment_sum(x: Tensor) -> Tensor:
+    """(..., T) -> (..., T, T) with out[i, j] = x[j+1] + ... + x[i] for i >= j, -inf above.
+
+    exp() of it is the decay from step j to step i. Built from a masked cumsum (not a
+    difference of cumsums) so it stays exact for long chunks.
+    """
+    length = x.size(-1)
+    x = x[..., None].expand(*x.shape, length)  # [..., i, j] = x[i]
+    strictly_lower = torch.ones(length, length, dtype=torch.bool, device=x.device).tril(-1)
+    summed = torch.cumsum(x.masked_fill(~strictly_lower, 0.0), dim=-2)
+    lower = torch.ones(length, length, dtype=torch.bool, device=x.device).tril(0)
+    return summed.masked_fill(~lower, float("-inf"))
+
+
+def _heads_from_groups(t: Tensor, n_heads: int) -> Tensor:
+    """(b, l, g, n) -> (b, l, h, n): head i uses group i // (h / g), as in Mamba2."""
+    groups = t.size(2)
+    if groups == n_heads:
+        return t
+    return t.repeat_interleave(n_heads // groups, dim=2)
+
+
+def ssd_scan(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    chunk_size: int,
+    initial_state: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Chunked SSD scan.
+
+    x: (b, l, h, p) inputs; dt: (b, l, h) positive step sizes (already softplus-ed);
+    A: (h,) negative decay rates; B, C: (b, l, g, n) with g dividing h;
+    initial_state: (b, h, p, n) or None (zeros).
+    Returns y (b, l, h, p) and the final state (b, h, p, n). Any length l works.
+    """
+    if _fused_scan is not None and x.is_cuda and x.dtype != torch.float64:
+        y, final_state = _fused_scan(
+            x.contiguous(),
+            dt.contiguous(),
+            A.contiguous(),
+            B.contiguous(),
+            C.contiguous(),
+            chunk_size,
+            initial_states=None if initial_state is None else initial_state.contiguous(),
+            return_final_states=True,
+        )
+        return y, final_state
+    if x.dtype in (torch.float16, torch.bfloat16):
+        # cumsum/exp of decays in half precision lose the long-range state; scan in float32.
+        y, final_state = _ssd_scan_torch(
+            x.float(),
+            dt.float(),
+            A.float(),
+            B.float(),
+            C.float(),
+            chunk_size,
+            None if initial_state is None else initial_state.float(),
+        )
+        return y.to(x.dtype), final_state
+    return _ssd_scan_torch(x, dt, A, B, C, chunk_size, initial_state)
+
+
+def _ssd_scan_torch(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    chunk_size: int,
+    initial_state: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    batch, length, n_heads, head_dim = x.shape
+    state_size = B.size(-1)
+    B = _heads_from_groups(B, n_heads)
+    C = _heads_from_groups(C, n_heads)
+    if initial_state is None:
+        initial_state = x.new_zeros(batch, n_heads, head_dim, state_size)
+
+    # Any chunk length gives the same result; a short sequence needs no padding to a long one.
+    chunk_size = max(1, min(chunk_size, length))
+    # Pad to whole chunks. dt = 0 on padding means decay 1 and no input, so the final state
+    # is the state after the last real step.
+    pad = (-length) % chunk_size
+    if pad:
+        x = F.pad(x, (0, 0, 0, 0, 0, pad))
+        dt = F.pad(dt, (0, 0, 0, pad))
+        B = F.pad(B, (0, 0, 0, 0, 0, pad))
+        C = F.pad(C, (0, 0, 0, 0, 0, pad))
+    n_chunks = x.size(1) // chunk_size
+
+    # Layout (b, h, c, q, ...) so the per-chunk products are batched matmuls.
+    def chunked(t: Tensor) -> Tensor:
+        return t.reshape(batch, n_chunks, chunk_size, n_heads, -1).permute(0, 3, 1, 2, 4)
+
+    X = chunked(x * dt[..., None])  # discretised input dt * x: (b, h, c, q, p)
+    Bc, Cc = chunked(B), chunked(C)  # (b, h, c, q, n)
+    A_dt = (dt * A).reshape(batch, n_chunks, chunk_size, n_heads).permute(0, 3, 1, 2)
+    A_cumsum = torch.cumsum(A_dt, dim=-1)  # (b, h, c, q)
+
+    # 1. Inside each chunk: y = (C B^T * decay mask) X.
+    decay_inside = torch.exp(segment_sum(A_dt))  # (b, h, c, q, q)
+    y_inside = ((Cc @ Bc.transpose(-1, -2)) * decay_inside) @ X
+
+    # 2. Each chunk's own contribution to the state at its end: (b, h, c, p, n).
+    decay_to_end = torch.exp(A_cumsum[..., -1:] - A_cumsum)  # (b, h, c, q)
+    chunk_states = (X * decay_to_end[..., None]).transpose(-1, -2) @ Bc
+
+    # 3. Pass states across chunk boundaries (short recurrence written as one matmul).
+    states = torch.cat([initial_state[:, :, None], chunk_states], dim=2)  # (b, h, c+1, p, n)
+    chunk_decay = torch.exp(segment_sum(F.pad(A_cumsum[..., -1], (1, 0))))  # (b, h, c+1, c+1)
+    states = torch.einsum("bhzc,bhcpn->bhzpn", chunk_decay, states)
+    entering_states, final_state = states[:, :, :-1], states[:, :, -1]
+
+    # 4. The state entering each chunk, read out by C with the decay since the chunk start.
+    y_from_state = (Cc @ entering_states.transpose(-1, -2)) * torch.exp(A_cumsum)[..., None]
+
+    y = (y_inside + y_from_state).permute(0, 2, 3, 1, 4).reshape(batch, -1, n_heads, head_dim)
+    return y[:, :length], final_state
+
+
+def ssd_recurrent_reference(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    initial_state: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The plain step-by-step recurrence; slow, for tests only. Same contract as ssd_scan."""
+    batch, length, n_heads, head_dim = x.shape
+    B = _heads_from_groups(B, n_heads)
+    C = _heads_from_groups(C, n_heads)
+    state = (
+        x.new_zeros(batch, n_heads, head_dim, B.size(-1))
+        if initial_state is None
+        else initial_state.clone()
+    )
+    outputs = []
+    for t in range(length):
+        decay = torch.exp(dt[:, t] * A)[:, :, None, None]  # (b, h, 1, 1)
+        update = (dt[:, t, :, None] * x[:, t])[..., None] * B[:, t, :, None, :]  # (b, h, p, n)
+        state = decay * state + update
+        outputs.append((state * C[:, t, :, None, :]).sum(-1))
+    return torch.stack(outputs, dim=1), state
