@@ -1,0 +1,225 @@
+"""Memory Maze data policies driven by the true maze state in ``info["state"]``.
+
+* ``explore``: repeatedly picks a goal cell, favouring cells not visited for the longest time
+  (unvisited first), and drives there along the BFS shortest path with action noise. Because
+  the least-recently-visited cells are by definition the places seen longest ago, the agent
+  covers the maze and then keeps coming back to old places: revisit distances spread far
+  beyond the world model's 10-frame attention window (``lsswm data revisits``).
+* ``retrieval``: the evaluation protocol's episodes. A context path (``explore`` for
+  ``context`` steps, default half the step cap), then the agent drives back through the
+  recorded cell sequence in reverse (loops included) to the start cell, without action noise,
+  and the episode ends there. Replaying the reversed discrete actions would not retrace the
+  path (the ball has momentum and slides along walls), so the return is steered from the
+  true state; every frame comes from the real env. episode.json records where the return
+  starts and when the start cell was reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from lsswm.collect.errors import PolicyError
+from lsswm.collect.maze_nav import (
+    NUM_ACTIONS,
+    Cell,
+    CellPathDriver,
+    cell_of,
+    reachable_cells,
+    shortest_path,
+)
+from lsswm.collect.policies import BasePolicy, policy_rng
+
+REQUIRED_STATE = ("maze_layout", "agent_pos", "agent_dir")
+
+
+def maze_state(info: Mapping[str, Any], policy: str) -> Mapping[str, Any]:
+    state = info.get("state")
+    if state is None or any(key not in state for key in REQUIRED_STATE):
+        have = sorted(state) if state is not None else "no info['state']"
+        raise PolicyError(
+            f"policy {policy!r} needs info['state'] with {list(REQUIRED_STATE)} (a Memory Maze "
+            f"env such as lsswm/MemoryMaze-9x9-v0); this env gives {have}"
+        )
+    return state
+
+
+class ExplorePolicy(BasePolicy):
+    """Shortest paths to least-recently-visited cells, with action noise.
+
+    Options: ``noise`` (probability of a uniformly random action per step, default 0.1),
+    ``age_power`` (goal cells are sampled with weight age**age_power, where age is the steps
+    since the cell was last visited; default 2), ``stuck`` (steps without getting closer to
+    the next cell before a short random escape and a re-plan, default 15).
+    """
+
+    name = "explore"
+
+    def __init__(
+        self,
+        env: Any,
+        noise: float = 0.1,
+        age_power: float = 2.0,
+        stuck: int = 15,
+        max_steps: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        if getattr(env.action_space, "n", None) != NUM_ACTIONS:
+            raise PolicyError(
+                f"policy {self.name!r} drives Memory Maze's 6 discrete actions; this env's "
+                f"action space is {env.action_space} (use the discrete-action Memory Maze)"
+            )
+        if not 0.0 <= noise <= 1.0:
+            raise PolicyError(f"{self.name}:noise must be in [0, 1], got {noise}")
+        self.noise = noise
+        self.age_power = age_power
+        self.stuck_limit = stuck
+        self.driver = CellPathDriver()
+
+    def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
+        super().reset(seed, obs, info)
+        self.noise_rng = policy_rng(seed, 1)
+        state = maze_state(info, self.name)
+        self.layout = np.asarray(state["maze_layout"])
+        self.t = 0
+        self.last_visit: dict[Cell, int] = {}
+        self.goal: Cell | None = None
+        self.driver.follow([])
+        self._best_distance = np.inf
+        self._since_progress = 0
+        self._escape_steps = 0
+
+    def act(self, obs: Any, info: Mapping[str, Any]) -> int:
+        state = maze_state(info, self.name)
+        pos, direction = np.asarray(state["agent_pos"]), np.asarray(state["agent_dir"])
+        cell = cell_of(pos)
+        self.last_visit[cell] = self.t
+        self.t += 1
+        if self._escape_steps > 0:
+            self._escape_steps -= 1
+            return int(self.noise_rng.integers(NUM_ACTIONS))
+        if self.goal is None or self.driver.finished or cell == self.goal:
+            self._choose_goal(cell)
+        elif not self.driver.on_track(cell):
+            self._plan(cell)
+        action = self.driver.action(pos, direction)
+        self._watch_progress(pos, cell)
+        if self.noise_rng.random() < self.noise:
+            action = int(self.noise_rng.integers(NUM_ACTIONS))
+        return action
+
+    def _choose_goal(self, cell: Cell) -> None:
+        candidates = [c for c in reachable_cells(self.layout, cell) if c != cell]
+        if not candidates:
+            self.goal = cell
+            self.driver.follow([cell])
+            return
+        never = self.t + 4 * self.layout.size  # unvisited cells outrank every visited one
+        ages = np.array([self.t - self.last_visit.get(c, -never) for c in candidates], float)
+        weights = np.maximum(ages, 1.0) ** self.age_power
+        choice = self.rng.choice(len(candidates), p=weights / weights.sum())
+        self.goal = candidates[choice]
+        self.driver.follow(shortest_path(self.layout, cell, self.goal) or [cell])
+        self._reset_progress()
+
+    def _plan(self, cell: Cell) -> None:
+        path = shortest_path(self.layout, cell, self.goal) if self.goal else None
+        if path is None:
+            self._choose_goal(cell)
+        else:
+            self.driver.follow(path)
+            self._reset_progress()
+
+    def _reset_progress(self) -> None:
+        self._best_distance = np.inf
+        self._since_progress = 0
+
+    def _watch_progress(self, pos: np.ndarray, cell: Cell) -> None:
+        """Escape with a few random actions when wedged against a wall, then re-plan."""
+        waypoint = self.driver.waypoint
+        if waypoint is None:
+            return
+        distance = float(np.linalg.norm(pos - (np.asarray(waypoint) + 0.5)))
+        if distance < self._best_distance - 0.05:
+            self._best_distance = distance
+            self._since_progress = 0
+        else:
+            self._since_progress += 1
+        if self._since_progress > self.stuck_limit:
+            self._escape_steps = 3
+            self._plan(cell)
+
+
+class RetrievalPolicy(BasePolicy):
+    """Context path by ``explore``, then back to the start through the reversed cell path.
+
+    Options: ``context`` (context steps; default half of the step cap, or 400), ``noise``
+    (action noise of the context part, default 0.1). The episode ends when the start cell is
+    reached (``done``), or at the step cap.
+    """
+
+    name = "retrieval"
+
+    def __init__(
+        self,
+        env: Any,
+        context: int | None = None,
+        noise: float = 0.1,
+        max_steps: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.context = int(context) if context else (max_steps // 2 if max_steps else 400)
+        if self.context < 1:
+            raise PolicyError(f"retrieval:context must be at least 1, got {context}")
+        self.explorer = ExplorePolicy(env, noise=noise)
+        self.explorer.name = self.name
+        self.driver = CellPathDriver()
+
+    def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
+        super().reset(seed, obs, info)
+        self.explorer.reset(seed, obs, info)
+        state = maze_state(info, self.name)
+        self.layout = np.asarray(state["maze_layout"])
+        self.t = 0
+        self.cells: list[Cell] = [cell_of(state["agent_pos"])]
+        self.returning = False
+        self.returned_frame: int | None = None
+        self.done = False
+
+    def act(self, obs: Any, info: Mapping[str, Any]) -> int:
+        state = maze_state(info, self.name)
+        pos, direction = np.asarray(state["agent_pos"]), np.asarray(state["agent_dir"])
+        cell = cell_of(pos)
+        if not self.returning:
+            if cell != self.cells[-1]:
+                self.cells.append(cell)
+            if self.t < self.context:
+                self.t += 1
+                return self.explorer.act(obs, info)
+            self.returning = True
+            self.driver.follow(self.cells[::-1])
+        if not self.driver.on_track(cell) and not self.driver.finished:
+            self._rejoin(cell)
+        action = self.driver.action(pos, direction)
+        if self.driver.finished:
+            self.done = True
+            self.returned_frame = self.t
+        self.t += 1
+        return action
+
+    def _rejoin(self, cell: Cell) -> None:
+        """Back onto the reversed path after a slide into a neighbouring cell."""
+        remaining = self.driver.path[self.driver.next_index :]
+        detour = shortest_path(self.layout, cell, remaining[0]) or [cell]
+        self.driver.follow(detour + remaining[1:])
+
+    def episode_info(self) -> dict[str, Any]:
+        return {
+            "context_steps": self.context,
+            "return_start_frame": self.context,
+            "returned_frame": self.returned_frame,
+            "start_cell": list(self.cells[0]),
+            "context_cell_path": [list(c) for c in self.cells],
+        }

@@ -1,0 +1,114 @@
+"""Revisit distances: how many frames ago the agent was last at the same place.
+
+A place is a (cell, heading bin) pair: the maze cell ``floor(agent_pos)`` and the heading
+quantised into ``heading_bins`` sectors (default 4, i.e. within 45 degrees of one of the
+four axis directions), so that two frames of the same place look roughly the same way.
+For a frame t at place p, its revisit distance is ``t - e`` where e is the last frame
+before the agent's current uninterrupted stay at p in which it was also at p; frames of a
+first visit have none. Distances beyond the model's 10-frame attention window are what a
+long-memory world model has to recall (``lsswm data revisits`` plots their histogram).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lsswm.collect.dataset import open_dataset
+from lsswm.collect.errors import DatasetError
+from lsswm.collect.maze_nav import heading_bin
+
+ATTENTION_WINDOW = 10  # frames: chunks of 5, attending to the previous chunk (PAPER.md)
+
+
+def place_keys(agent_pos: np.ndarray, agent_dir: np.ndarray, heading_bins: int = 4) -> np.ndarray:
+    """(T, 3) int array of (cell x, cell y, heading bin) per frame."""
+    cells = np.floor(np.asarray(agent_pos)).astype(np.int64)
+    bins = np.array([heading_bin(d, heading_bins) for d in np.asarray(agent_dir)], np.int64)
+    return np.concatenate([cells, bins[:, None]], axis=1)
+
+
+def revisit_distances(
+    agent_pos: np.ndarray, agent_dir: np.ndarray, heading_bins: int = 4
+) -> np.ndarray:
+    """Per-frame revisit distance (see the module docstring); -1 where there is none."""
+    keys = [tuple(k) for k in place_keys(agent_pos, agent_dir, heading_bins)]
+    distances = np.full(len(keys), -1, dtype=np.int64)
+    last_seen: dict[tuple, int] = {}  # place -> last frame of its previous, finished stay
+    stay_start_seen: int | None = None
+    for t, key in enumerate(keys):
+        if t == 0 or key != keys[t - 1]:
+            # A new stay begins: remember when this place was seen before it, and close the
+            # previous stay of the previous place.
+            if t > 0:
+                last_seen[keys[t - 1]] = t - 1
+            stay_start_seen = last_seen.get(key)
+        if stay_start_seen is not None:
+            distances[t] = t - stay_start_seen
+    return distances
+
+
+def dataset_revisit_distances(root: str | Path, heading_bins: int = 4) -> np.ndarray:
+    """All revisit distances (frames with a previous visit) over a Memory Maze dataset."""
+    dataset = open_dataset(root)
+    if not {"agent_pos", "agent_dir"} <= set(dataset.manifest.state_spec):
+        raise DatasetError(
+            f"{root} has no state/agent_pos and state/agent_dir (a Memory Maze dataset has "
+            "them); revisit distances need the agent's position and heading"
+        )
+    parts = [
+        revisit_distances(episode["state/agent_pos"], episode["state/agent_dir"], heading_bins)
+        for episode in dataset
+    ]
+    distances = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return distances[distances > 0]
+
+
+def revisit_summary(distances: np.ndarray, total_frames: int) -> dict[str, Any]:
+    d = np.asarray(distances)
+    return {
+        "frames": int(total_frames),
+        "revisit_frames": len(d),
+        "median": float(np.median(d)) if len(d) else None,
+        "p90": float(np.percentile(d, 90)) if len(d) else None,
+        "max": int(d.max()) if len(d) else None,
+        "fraction_beyond_window": float(np.mean(d > ATTENTION_WINDOW)) if len(d) else 0.0,
+        "fraction_beyond_100": float(np.mean(d > 100)) if len(d) else 0.0,
+        "attention_window": ATTENTION_WINDOW,
+    }
+
+
+def plot_revisit_histogram(distances: np.ndarray, summary: dict[str, Any], out: Path, title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4), dpi=120)
+    top = max(int(distances.max()) if len(distances) else 1, ATTENTION_WINDOW + 1)
+    bins = np.unique(np.logspace(0, np.log10(top + 1), 40).astype(np.int64))
+    axis.hist(distances, bins=bins, color="tab:blue", edgecolor="white")
+    axis.set_xscale("log")
+    axis.axvline(ATTENTION_WINDOW, color="tab:red", linestyle="--")
+    axis.text(
+        ATTENTION_WINDOW * 1.05,
+        axis.get_ylim()[1] * 0.9,
+        f"attention window ({ATTENTION_WINDOW} frames)",
+        color="tab:red",
+        fontsize=8,
+    )
+    axis.set_xlabel("frames since the agent was last at the same cell and heading")
+    axis.set_ylabel("frames")
+    beyond = summary["fraction_beyond_window"] * 100
+    axis.set_title(
+        f"{title}\n{summary['revisit_frames']} revisit frames of {summary['frames']}; "
+        f"median {summary['median']:.0f}, {beyond:.0f}% beyond {ATTENTION_WINDOW} frames",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    plt.close(figure)
