@@ -50,6 +50,21 @@ def worldgen_uses_numba() -> bool:
     return type(opensimplex.internals._noise2).__module__.startswith("numba")
 
 
+class _OrderedBalanceCrafter(crafter.Env):
+    """crafter.Env whose creature (de)spawning does not depend on memory addresses.
+
+    crafter 1.8.3 keeps each chunk's objects in a ``set`` and picks the creature to despawn by
+    index into a list built from it, so the choice follows object ids (memory addresses): the
+    same seed and actions gave episodes of 116, 150, 125 and 141 steps in one process. Sorting
+    the chunk's objects by position (one object per cell) makes the pick a function of the
+    world alone.
+    """
+
+    def _balance_object(self, chunk, objs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        ordered = sorted(objs, key=lambda obj: (int(obj.pos[0]), int(obj.pos[1])))
+        return super()._balance_object(chunk, ordered, *args, **kwargs)
+
+
 class CrafterEnv(gym.Env):
     """Crafter with the Gymnasium API.
 
@@ -91,7 +106,7 @@ class CrafterEnv(gym.Env):
                 int(seed) if seed is not None else int(self.np_random.integers(_SEED_BOUND))
             )
             # A new crafter.Env restarts the (seed, episode) stream; construction is ~0.04 s.
-            self._crafter = crafter.Env(
+            self._crafter = _OrderedBalanceCrafter(
                 size=(self.size, self.size), length=self.episode_steps, seed=world_seed
             )
         frame = self._crafter.reset()
@@ -117,6 +132,13 @@ class CrafterEnv(gym.Env):
         )
         info["discount"] = float(crafter_info["discount"])
         return frame.copy(), float(reward), terminated, truncated, info
+
+    @property
+    def game(self) -> crafter.Env:
+        """The underlying crafter game (world, player), for scripted policies and tools."""
+        if self._crafter is None:
+            raise EnvError("the Crafter game exists only after reset(); call env.reset() first")
+        return self._crafter
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
