@@ -88,3 +88,30 @@ def test_console_script_runs():
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "usage: lsswm" in result.stdout
+
+
+def test_every_demo_stage_is_a_valid_lsswm_command():
+    # The demo is a list of ordinary subcommands: a renamed command or flag must fail here,
+    # not in front of a user.
+    import argparse
+
+    from lsswm.cli.pipeline import demo_stages
+
+    parser = build_parser(build_registry())
+    options = argparse.Namespace(out="runs/x", episodes=2, steps=50, workers=1, train_steps=3)
+    stages = demo_stages(options)
+    assert stages[0][0] == "collect"
+    for _, argv in stages:
+        parsed = parser.parse_args(argv)
+        assert parsed._handler is not None
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    argv = f"demo --out {out} --episodes 2 --steps 60 --workers 1 --train-steps 4"
+    code = main(argv.split())
+    assert code == 0
+    assert (out / "report.md").read_text().startswith("# lsswm evaluation report")
+    assert (out / "hybrid" / "world_model.safetensors").exists()
+    assert any(out.glob("episodes.*"))
