@@ -29,6 +29,13 @@ def register(registry: CommandRegistry) -> None:
         "data",
     )
     registry.add(
+        "video",
+        "write episodes of a dataset side by side as an mp4/gif",
+        _configure_video,
+        _run_video,
+        "data",
+    )
+    registry.add(
         "import-memory-maze",
         "convert Memory Maze's official offline .npz trajectories",
         _configure_import_memory_maze,
@@ -150,6 +157,24 @@ def _run_verify(args: argparse.Namespace) -> int:
     if bad:
         print("re-run the same `lsswm collect` command (or import) on this folder to redo them")
     return 0 if report.ok else 1
+
+
+def _configure_video(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", help="dataset folder")
+    parser.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
+    parser.add_argument(
+        "--episodes", type=int, nargs="*", help="episode positions (default: the first four)"
+    )
+    parser.add_argument("--fps", type=int, default=8)
+    parser.add_argument("--scale", type=int, default=2, help="nearest upscaling factor")
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    from lsswm.collect.video import write_dataset_video
+
+    path = write_dataset_video(args.dir, args.out, args.episodes, fps=args.fps, scale=args.scale)
+    print(f"wrote {path}")
+    return 0
 
 
 def _configure_info(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,81 @@
+"""Writing frames as a video (mp4 via imageio-ffmpeg, gif otherwise): the one video writer.
+
+Every layer above (training samples, recall comparisons, navigation episodes) writes its videos
+through :func:`write_video`; a dataset's episodes are shown side by side by
+:func:`write_dataset_video` (`lsswm data video`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def write_video(
+    path: str | Path, frames: np.ndarray | Sequence[np.ndarray], fps: int = 8, scale: int = 1
+) -> Path:
+    """Write uint8 (T, H, W, 3) frames to ``path`` (.mp4 or .gif by suffix); returns the path.
+
+    Written to a temporary name and renamed, so a killed run never leaves a half video. When
+    mp4 cannot be written (no ffmpeg backend) the video falls back to .gif beside it.
+    """
+    import imageio.v3 as iio
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 (T, H, W, 3); got {frames.dtype} {frames.shape}")
+    if scale > 1:  # nearest upscaling keeps 64x64 frames readable
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".mp4":
+        # Codecs want sizes in 16-pixel macro blocks: pad rather than let imageio rescale.
+        height, width = frames.shape[1:3]
+        padded = np.pad(frames, ((0, 0), (0, -height % 16), (0, -width % 16), (0, 0)))
+        temporary = path.with_name(f".tmp-{path.name}")
+        try:
+            iio.imwrite(temporary, padded, extension=".mp4", fps=fps, codec="libx264")
+        except (ImportError, RuntimeError, OSError, ValueError):
+            temporary.unlink(missing_ok=True)
+            path = path.with_suffix(".gif")
+        else:
+            temporary.replace(path)
+            return path
+    temporary = path.with_name(f".tmp-{path.name}")
+    iio.imwrite(temporary, frames, extension=".gif", duration=1000 / fps, loop=0)
+    temporary.replace(path)
+    return path
+
+
+def tile_episodes(episodes: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Place (T_i, H, W, 3) episodes side by side; shorter ones hold their last frame."""
+    length = max(len(frames) for frames in episodes)
+    height = max(frames.shape[1] for frames in episodes)
+    columns = []
+    for index, frames in enumerate(episodes):
+        held = np.concatenate([frames, np.repeat(frames[-1:], length - len(frames), axis=0)])
+        held = np.pad(held, ((0, 0), (0, height - held.shape[1]), (0, 0), (0, 0)))
+        columns.append(held)
+        if index < len(episodes) - 1:
+            columns.append(np.full((length, height, gap, 3), 255, dtype=np.uint8))
+    return np.concatenate(columns, axis=2)
+
+
+def write_dataset_video(
+    root: str | Path,
+    out: str | Path,
+    episodes: Sequence[int] | None = None,
+    fps: int = 8,
+    scale: int = 2,
+) -> Path:
+    """Write a dataset's episodes (default: the first four) side by side as one video."""
+    from lsswm.collect.dataset import open_dataset
+
+    dataset = open_dataset(root)
+    chosen = list(episodes) if episodes is not None else list(range(min(4, len(dataset))))
+    if not chosen:
+        raise ValueError(f"{root} holds no episodes to show")
+    frames = [np.asarray(dataset[i]["frames"]) for i in chosen]
+    return write_video(out, tile_episodes(frames), fps=fps, scale=scale)
