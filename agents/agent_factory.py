@@ -1,0 +1,119 @@
+"""Build an agent for a real env by name (navigation suite, train-in-imagination evaluation).
+
+Names:
+  ``random``            collect's random policy (uniform actions, sticky repeats; options as
+                        ``random:stickiness=0``)
+  ``oracle``            Memory Maze shortest paths to the current target from the true state
+  ``planner``           MPC in imagination with a world model checkpoint (``ckpt``)
+  ``sb3:PATH``          a Stable-Baselines3 policy zip (trained in imagination or for real)
+Any other collect policy name (``explore``, ``crafter-gather``) works as well.
+Every agent follows collect's Policy protocol (``reset(seed, obs, info)``, ``act(obs, info)``,
+``episode_info()``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lsswm.agents.errors import AgentError
+from lsswm.agents.planner_config import PlannerConfig
+
+AGENT_CHOICES = ("random", "oracle", "planner", "sb3:PATH")
+
+
+def make_agent(
+    name: str,
+    env: Any,
+    *,
+    ckpt: str | Path | None = None,
+    planner: PlannerConfig | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+) -> Any:
+    if name == "oracle":
+        from lsswm.agents.oracle import MazeOracle
+
+        return MazeOracle(env)
+    if name == "planner":
+        return make_planning_agent(env, ckpt, planner or PlannerConfig(), device, seed)
+    from lsswm.collect.errors import PolicyError
+    from lsswm.collect.policies import make_policy
+
+    try:
+        policy = make_policy(name, env)
+    except PolicyError as error:
+        raise AgentError(
+            f"{error} (agents: {', '.join(AGENT_CHOICES)}, or a collect policy name)"
+        ) from error
+    trained_on = getattr(getattr(policy, "model", None), "observation_space", None)
+    if name.startswith("sb3:") and trained_on is not None:
+        policy = _fit_frames(policy, tuple(trained_on.shape), env)
+    return policy
+
+
+class ResizedFramesAgent:
+    """Gives a policy the env's frames resized to the size it was trained on: a policy
+    trained in imagination sees the world model's frame size (e.g. 32x32 for 64x64 envs)."""
+
+    def __init__(self, inner: Any, size: int) -> None:
+        self.inner = inner
+        self.size = size
+
+    def _frame(self, obs: Any) -> Any:
+        import numpy as np
+        import torch
+
+        from lsswm.collect.recorder import frame_of
+        from lsswm.worldmodel.train_data import resize_frames
+
+        frame = torch.from_numpy(np.ascontiguousarray(frame_of(obs)))
+        return resize_frames(frame, self.size).numpy()
+
+    def reset(self, seed: int, obs: Any, info: Any) -> None:
+        self.inner.reset(seed, self._frame(obs), info)
+
+    def act(self, obs: Any, info: Any) -> Any:
+        return self.inner.act(self._frame(obs), info)
+
+    def episode_info(self) -> dict[str, Any]:
+        return self.inner.episode_info()
+
+
+def _fit_frames(policy: Any, trained_on: tuple[int, ...], env: Any) -> Any:
+    from lsswm.agents.model_io import env_image_shape
+
+    frames = env_image_shape(env)
+    if len(trained_on) == 3 and trained_on[0] == 3 and trained_on[2] != 3:
+        # SB3 stores image spaces channels-first (VecTransposeImage); predict() transposes
+        # channels-last frames itself.
+        trained_on = (trained_on[1], trained_on[2], trained_on[0])
+    if trained_on == frames:
+        return policy
+    square_rgb = len(trained_on) == 3 and trained_on[2] == 3 and trained_on[0] == trained_on[1]
+    if not square_rgb or len(frames) != 3 or frames[0] != frames[1]:
+        raise AgentError(
+            f"the SB3 policy takes observations of shape {trained_on} but the env gives "
+            f"frames of shape {frames}; use a policy trained on this env's observations"
+        )
+    return ResizedFramesAgent(policy, trained_on[0])
+
+
+def make_planning_agent(
+    env: Any, ckpt: str | Path | None, config: PlannerConfig, device: str, seed: int
+) -> Any:
+    if ckpt is None:
+        raise AgentError("the planner needs a world model: pass --ckpt MODEL.safetensors")
+    from lsswm.agents.model_io import (
+        check_model_fits,
+        describe_space,
+        env_image_shape,
+        load_frame_world_model,
+        resolve_device,
+    )
+    from lsswm.agents.planner import PlanningAgent
+
+    model = load_frame_world_model(ckpt, resolve_device(device))
+    env_name = f"env {getattr(env.spec, 'id', type(env.unwrapped).__name__)}"
+    check_model_fits(model, env_image_shape(env), describe_space(env.action_space), env_name)
+    return PlanningAgent(model, config, seed=seed)

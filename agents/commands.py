@@ -1,0 +1,101 @@
+"""CLI: ``lsswm agents train-in-imagination``.
+
+Cheap to import: torch, SB3 and the envs are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lsswm.cli.registry import CommandRegistry
+
+
+def register(registry: CommandRegistry) -> None:
+    registry.describe_group("agents", "agents that act with the world model")
+    registry.add(
+        "train-in-imagination",
+        "train an SB3 agent (PPO/A2C) inside the world model, then test it in the real env",
+        _configure_train,
+        _run_train,
+        group="agents",
+    )
+
+
+def _configure_train(parser: argparse.ArgumentParser) -> None:
+    from lsswm.agents.train_imagination import ALGORITHMS, ImaginationTrainingOptions
+
+    default = ImaginationTrainingOptions(ckpt="", out="")
+    parser.add_argument("--ckpt", required=True, help="world model checkpoint (.safetensors)")
+    parser.add_argument("--data", help="dataset to draw real starting contexts from")
+    parser.add_argument(
+        "--env",
+        help="real env id: for the evaluation (default: the dataset's env) and, without "
+        "--data, to record starting contexts live",
+    )
+    parser.add_argument("--out", default="runs/imagination", help="output folder")
+    parser.add_argument("--algo", choices=ALGORITHMS, default=default.algo)
+    parser.add_argument(
+        "--policy", default=default.policy, help="SB3 policy class, or auto (CNN for >= 36 px)"
+    )
+    parser.add_argument("--timesteps", type=int, default=default.timesteps)
+    parser.add_argument("--num-envs", type=int, default=default.num_envs)
+    parser.add_argument(
+        "--horizon", type=int, default=default.horizon, help="imagined steps per episode"
+    )
+    parser.add_argument("--context-length", type=int, default=default.context_length)
+    parser.add_argument("--denoising-steps", type=int, default=default.denoising_steps)
+    parser.add_argument(
+        "--termination-threshold", type=float, default=default.termination_threshold
+    )
+    parser.add_argument("--n-steps", type=int, default=default.n_steps, help="rollout per env")
+    parser.add_argument("--batch-size", type=int, default=default.batch_size)
+    parser.add_argument("--n-epochs", type=int, default=default.n_epochs)
+    parser.add_argument("--learning-rate", type=float, default=default.learning_rate)
+    parser.add_argument("--gamma", type=float, default=default.gamma)
+    parser.add_argument("--seed", type=int, default=default.seed)
+    parser.add_argument("--eval-episodes", type=int, default=default.eval_episodes)
+    parser.add_argument("--eval-max-steps", type=int, default=default.eval_max_steps)
+    parser.add_argument(
+        "--eval-seed-base",
+        type=int,
+        default=default.eval_seed_base,
+        help="real-env episodes use seeds SEED_BASE+i (keep them out of the training data)",
+    )
+    parser.add_argument("--no-eval-random", action="store_true", help="skip the random baseline")
+    parser.add_argument("--device", default=default.device, help="cpu, cuda, or auto")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from lsswm.agents.train_imagination import ImaginationTrainingOptions, train_in_imagination
+
+    summary = train_in_imagination(
+        ImaginationTrainingOptions(
+            ckpt=args.ckpt,
+            out=args.out,
+            data=args.data,
+            env_id=args.env,
+            algo=args.algo,
+            policy=args.policy,
+            timesteps=args.timesteps,
+            num_envs=args.num_envs,
+            horizon=args.horizon,
+            context_length=args.context_length,
+            denoising_steps=args.denoising_steps,
+            termination_threshold=args.termination_threshold,
+            n_steps=args.n_steps,
+            batch_size=args.batch_size,
+            n_epochs=args.n_epochs,
+            learning_rate=args.learning_rate,
+            gamma=args.gamma,
+            seed=args.seed,
+            eval_episodes=args.eval_episodes,
+            eval_max_steps=args.eval_max_steps,
+            eval_seed_base=args.eval_seed_base,
+            eval_random=not args.no_eval_random,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+    )
+    print(f"policy: {summary['policy']}")
+    return 0

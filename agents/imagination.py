@@ -1,0 +1,170 @@
+"""Batched imagined episodes over a world model: the core of the imagination environments.
+
+N rows advance together: one world-model stream of batch N, so every step is one batched
+``imagine`` call (``denoising_steps`` sampler passes + one clean pass over at most a chunk of
+frames), whatever N is. A row starts from a real context (frames + actions from a
+:class:`~lsswm.agents.contexts.ContextSource`, resized to the model's frame size): the stream
+observes it, and the row's first observation is the context's last real frame. Each step generates the next frame for the
+given actions and returns the model's predicted reward and termination probability.
+
+Restarting some rows while the others keep going: the new rows observe their contexts in a
+fresh stream that is copied into the running one (``stream.assign``). That needs the two to
+be at the same point of the chunk cycle and to hold the same number of cached frames, so a
+restart context is ``context_length + k`` frames, with ``k < commit_frames`` chosen so the
+lengths agree modulo ``commit_frames``. (Keys are cached without their rotary embedding, so
+a row copied in at other absolute frame positions keeps its relative geometry.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lsswm.agents.contexts import ContextSource
+from lsswm.agents.errors import AgentError
+from lsswm.agents.model_io import check_model_fits, to_model_frames
+from lsswm.worldmodel.config import WorldModelConfig
+from lsswm.worldmodel.frame_model import FrameWorldModel
+from lsswm.worldmodel.stream import WorldModelStream
+
+
+def minimum_context_length(config: WorldModelConfig) -> int:
+    """Shortest context that fills the stream's key/value cache (so restarted rows match)."""
+    return max(1, config.kv_cache_frames or 0)
+
+
+def longest_context_length(config: WorldModelConfig, context_length: int) -> int:
+    """Longest context a restart may ask for (context_length + commit_frames - 1)."""
+    return context_length + config.commit_frames - 1
+
+
+@dataclass
+class ImaginedStep:
+    frames: np.ndarray  # (N, H, W, 3) uint8, the generated frames
+    rewards: np.ndarray  # (N,) float32, predicted reward on arriving at the frame
+    termination_probs: np.ndarray  # (N,) float32
+    terminated: np.ndarray  # (N,) bool: termination_probs > threshold
+    truncated: np.ndarray  # (N,) bool: the row reached the horizon (and did not terminate)
+
+
+class ImaginedBatch:
+    """N imagined episodes stepped as one batch (no automatic restarts: see the adapters).
+
+    Args:
+        model: world model with its tokenizer (frames in, frames out).
+        contexts: where real starting contexts come from.
+        num_rows: N.
+        context_length: real frames observed before a row's first imagined step.
+        horizon: imagined steps after which a row is truncated (None: never).
+        denoising_steps: sampler steps per generated frame (None: the model's default).
+        termination_threshold: a row terminates when the predicted probability exceeds it.
+        seed: seeds the context draws and the sampler noise.
+    """
+
+    def __init__(
+        self,
+        model: FrameWorldModel,
+        contexts: ContextSource,
+        num_rows: int,
+        *,
+        context_length: int = 8,
+        horizon: int | None = 100,
+        denoising_steps: int | None = None,
+        termination_threshold: float = 0.5,
+        seed: int | None = None,
+    ) -> None:
+        config = model.config
+        if num_rows < 1:
+            raise AgentError(f"the number of imagined environments must be >= 1, got {num_rows}")
+        if config.kv_cache_frames is None and num_rows > 1:
+            raise AgentError(
+                f"variant {config.variant!r} keeps every frame in its cache, so its rows cannot "
+                "restart independently; use one environment or a checkpoint of a bounded-cache "
+                "variant (hybrid, causal-window, mamba2, mamba2-fla)"
+            )
+        shortest = minimum_context_length(config)
+        if context_length < shortest:
+            raise AgentError(
+                f"context_length={context_length} is too short for this model: it caches "
+                f"{shortest} frames; use --context-length {shortest} or more"
+            )
+        if horizon is not None and horizon < 1:
+            raise AgentError(f"horizon must be >= 1 imagined steps, got {horizon}")
+        check_model_fits(model, contexts.image_shape, contexts.action_space, "the context source")
+        self.model = model
+        self.config = config
+        self.contexts = contexts
+        self.num_rows = num_rows
+        self.context_length = context_length
+        self.horizon = horizon
+        self.denoising_steps = denoising_steps
+        self.termination_threshold = termination_threshold
+        self.device = next(model.parameters()).device
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(int(self.rng.integers(2**63)))
+        self.stream: WorldModelStream | None = None
+        self.steps = np.zeros(num_rows, dtype=np.int64)
+
+    def seed(self, seed: int | None) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.generator.manual_seed(int(self.rng.integers(2**63)))
+
+    # ---- starting rows ----------------------------------------------------------------------
+    def _observe_contexts(self, count: int, length: int) -> tuple[WorldModelStream, np.ndarray]:
+        batch = self.contexts.sample(count, length, self.rng)
+        frames = to_model_frames(batch.frames, self.model)
+        stream = self.model.start_stream(count)
+        actions = torch.as_tensor(batch.actions, device=self.device)
+        stream.observe_frames(torch.as_tensor(frames, device=self.device), actions)
+        return stream, np.ascontiguousarray(frames[:, -1])
+
+    def start_all(self) -> np.ndarray:
+        """Start every row from a fresh context; returns the first observations (N, H, W, 3)."""
+        self.stream, observations = self._observe_contexts(self.num_rows, self.context_length)
+        self.steps[:] = 0
+        return observations
+
+    def restart(self, rows: list[int] | np.ndarray) -> np.ndarray:
+        """Start ``rows`` from fresh contexts while the other rows keep their episodes."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.stream is None or len(rows) == self.num_rows:
+            return self.start_all()[rows]
+        commit = self.config.commit_frames
+        extra = (self.stream.frames_seen - self.context_length) % commit
+        fresh, observations = self._observe_contexts(len(rows), self.context_length + extra)
+        self.stream.assign(torch.as_tensor(rows, device=self.device), fresh)
+        self.steps[rows] = 0
+        return observations
+
+    # ---- stepping ---------------------------------------------------------------------------
+    def step(self, actions: np.ndarray) -> ImaginedStep:
+        """Generate one frame per row for ``actions`` (N,) or (N, A)."""
+        if self.stream is None:
+            raise AgentError("step() called before the imagined episodes were started; reset")
+        if self.config.action_kind == "discrete":
+            tensor = torch.as_tensor(np.asarray(actions).reshape(self.num_rows), dtype=torch.long)
+        else:
+            shape = (self.num_rows, self.config.action_size)
+            tensor = torch.as_tensor(np.asarray(actions, np.float32).reshape(shape))
+        out = self.stream.imagine(
+            tensor.to(self.device)[:, None],
+            denoising_steps=self.denoising_steps,
+            generator=self.generator,
+        )
+        self.steps += 1
+        probs = out.termination_probs[:, 0].float().cpu().numpy()
+        terminated = probs > self.termination_threshold
+        truncated = np.zeros(self.num_rows, dtype=bool)
+        if self.horizon is not None:
+            truncated = (self.steps >= self.horizon) & ~terminated
+        assert out.frames is not None  # a FrameWorldModel stream decodes
+        return ImaginedStep(
+            frames=out.frames[:, 0].cpu().numpy(),
+            rewards=out.rewards[:, 0].float().cpu().numpy().astype(np.float32),
+            termination_probs=probs.astype(np.float32),
+            terminated=terminated,
+            truncated=truncated,
+        )

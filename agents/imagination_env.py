@@ -1,0 +1,194 @@
+"""The world model as an environment: an SB3 VecEnv and a single-env Gymnasium view.
+
+    venv = ImaginationVecEnv(model, DatasetContexts(root, 16), num_envs=8, horizon=100)
+    PPO("CnnPolicy", venv).learn(10_000)        # every step: one batched imagine() call
+
+Observations are uint8 frames (H, W, 3), the same as the real env's, so a policy trained here
+runs unchanged in the real env. Rewards and terminations are the model's predictions;
+an episode is truncated after ``horizon`` imagined steps. The VecEnv restarts finished rows
+by itself (SB3's contract: the returned observation is the new episode's first frame, the last
+frame of the finished one is in ``infos[i]["terminal_observation"]`` and
+``infos[i]["TimeLimit.truncated"]`` tells a time limit from a termination).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
+
+from lsswm.agents.contexts import ContextSource
+from lsswm.agents.imagination import ImaginedBatch
+from lsswm.agents.model_io import model_action_space, model_image_shape
+from lsswm.worldmodel.frame_model import FrameWorldModel
+
+
+def _observation_space(model: FrameWorldModel) -> gymnasium.spaces.Box:
+    return gymnasium.spaces.Box(0, 255, shape=model_image_shape(model), dtype=np.uint8)
+
+
+class ImaginationVecEnv(VecEnv):
+    """``num_envs`` imagined episodes stepped as one batch (see :class:`ImaginedBatch` for the
+    arguments). ``seed(s)`` then ``reset()`` reproduces the same contexts and frames."""
+
+    def __init__(
+        self,
+        model: FrameWorldModel,
+        contexts: ContextSource,
+        num_envs: int = 8,
+        *,
+        context_length: int = 8,
+        horizon: int | None = 100,
+        denoising_steps: int | None = None,
+        termination_threshold: float = 0.5,
+        seed: int | None = None,
+    ) -> None:
+        self.world = ImaginedBatch(
+            model,
+            contexts,
+            num_envs,
+            context_length=context_length,
+            horizon=horizon,
+            denoising_steps=denoising_steps,
+            termination_threshold=termination_threshold,
+            seed=seed,
+        )
+        self.render_mode = "rgb_array"  # read by VecEnv.__init__ through get_attr
+        super().__init__(num_envs, _observation_space(model), model_action_space(model))
+        self._actions: np.ndarray | None = None
+        self._observations: np.ndarray | None = None
+
+    # ---- the VecEnv contract ------------------------------------------------------------------
+    def reset(self) -> np.ndarray:
+        seeds = [s for s in self._seeds if s is not None]
+        if seeds:
+            # One generator drives the whole batch, so the first seed (SB3 gives seed + i to
+            # env i) determines everything.
+            self.world.seed(seeds[0])
+        self._observations = self.world.start_all()
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        self._reset_seeds()
+        self._reset_options()
+        return self._observations.copy()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("step_wait() without step_async(); call step(actions)")
+        result = self.world.step(self._actions)
+        self._actions = None
+        observations = result.frames.copy()
+        dones = result.terminated | result.truncated
+        infos: list[dict[str, Any]] = [
+            {"termination_prob": float(p)} for p in result.termination_probs
+        ]
+        finished = np.flatnonzero(dones)
+        for row in finished:
+            infos[row]["terminal_observation"] = result.frames[row]
+            infos[row]["TimeLimit.truncated"] = bool(result.truncated[row])
+        if finished.size:
+            observations[finished] = self.world.restart(finished)
+        self._observations = observations
+        return observations.copy(), result.rewards.copy(), dones, infos
+
+    def close(self) -> None:
+        self.world.stream = None
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        if self._observations is None:
+            return [None] * self.num_envs
+        return list(self._observations)
+
+    # Every "sub-env" is a row of one object, so attributes and methods are the VecEnv's own.
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self, attr_name) for _ in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **kwargs: Any
+    ) -> list[Any]:
+        method = getattr(self, method_name)
+        return [method(*method_args, **kwargs) for _ in self._indices(indices)]
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gymnasium.Wrapper], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        return [False for _ in self._indices(indices)]
+
+    def _indices(self, indices: VecEnvIndices) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        if isinstance(indices, int):
+            return [indices]
+        return list(indices)
+
+
+class ImaginationEnv(gymnasium.Env):
+    """One imagined episode as a Gymnasium env (the N=1 case of :class:`ImaginedBatch`).
+
+    ``reset(seed=s)`` draws the context from ``s`` (same seed, same start); the episode ends
+    when the model predicts termination or after ``horizon`` steps.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        model: FrameWorldModel,
+        contexts: ContextSource,
+        *,
+        context_length: int = 8,
+        horizon: int | None = 100,
+        denoising_steps: int | None = None,
+        termination_threshold: float = 0.5,
+        render_mode: str | None = None,
+    ) -> None:
+        self.world = ImaginedBatch(
+            model,
+            contexts,
+            1,
+            context_length=context_length,
+            horizon=horizon,
+            denoising_steps=denoising_steps,
+            termination_threshold=termination_threshold,
+        )
+        self.observation_space = _observation_space(model)
+        self.action_space = model_action_space(model)
+        self.render_mode = render_mode
+        self._frame: np.ndarray | None = None
+        self._seeded = False
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None or not self._seeded:
+            self.world.seed(int(self.np_random.integers(2**63)))
+            self._seeded = True
+        self._frame = self.world.start_all()[0]
+        return self._frame.copy(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        result = self.world.step(np.asarray(action)[None])
+        self._frame = result.frames[0]
+        info = {"termination_prob": float(result.termination_probs[0])}
+        return (
+            self._frame.copy(),
+            float(result.rewards[0]),
+            bool(result.terminated[0]),
+            bool(result.truncated[0]),
+            info,
+        )
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None or self._frame is None:
+            return None
+        return self._frame.copy()

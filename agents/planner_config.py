@@ -1,0 +1,105 @@
+"""Planner options: one dataclass, plus the command-line flags that fill it.
+
+Cheap to import (no torch): the CLI modules use it to build their parsers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from lsswm.agents.errors import AgentError
+
+PLANNING_METHODS = ("cem", "mppi", "random")
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Model-predictive control in imagination (see planner.py).
+
+    method: ``cem`` (cross-entropy method over per-step categorical action distributions),
+        ``mppi`` (return-weighted distribution update, the discrete form of MPPI), or
+        ``random`` (random shooting: uniform sequences, keep the best).
+    horizon: imagined steps per candidate sequence.
+    population: candidate sequences per iteration (imagined as one batch).
+    iterations: distribution updates per planning call.
+    elites: CEM: the best sequences the distribution is refitted to.
+    temperature: MPPI: softmax temperature on the returns.
+    smoothing: weight of the old distribution in each update (0: replace it).
+    replan_every: real steps executed from one plan before planning again.
+    denoising_steps: sampler steps per imagined frame (None: the model's default).
+    discount: per-step discount of predicted rewards in a sequence's score.
+    """
+
+    method: str = "cem"
+    horizon: int = 8
+    population: int = 64
+    iterations: int = 3
+    elites: int = 8
+    temperature: float = 0.5
+    smoothing: float = 0.1
+    replan_every: int = 1
+    denoising_steps: int | None = 4
+    discount: float = 0.97
+
+    def __post_init__(self) -> None:
+        if self.method not in PLANNING_METHODS:
+            raise AgentError(
+                f"unknown planning method {self.method!r}; use one of {', '.join(PLANNING_METHODS)}"
+            )
+        for name in ("horizon", "population", "iterations", "elites", "replan_every"):
+            if getattr(self, name) < 1:
+                raise AgentError(f"planner {name} must be >= 1, got {getattr(self, name)}")
+        if self.elites > self.population:
+            raise AgentError(
+                f"planner elites ({self.elites}) cannot exceed the population ({self.population})"
+            )
+        if self.replan_every > self.horizon:
+            raise AgentError(
+                f"replan_every ({self.replan_every}) cannot exceed the horizon ({self.horizon}): "
+                "a plan holds only horizon actions"
+            )
+        if not 0.0 <= self.smoothing < 1.0:
+            raise AgentError(f"planner smoothing must be in [0, 1), got {self.smoothing}")
+        if self.temperature <= 0:
+            raise AgentError(f"planner temperature must be > 0, got {self.temperature}")
+        if self.denoising_steps is not None and self.denoising_steps < 1:
+            raise AgentError(f"denoising_steps must be >= 1, got {self.denoising_steps}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
+    default = PlannerConfig()
+    group = parser.add_argument_group("planner (MPC in imagination)")
+    group.add_argument("--method", choices=PLANNING_METHODS, default=default.method)
+    group.add_argument("--horizon", type=int, default=default.horizon, help="imagined steps")
+    group.add_argument("--population", type=int, default=default.population)
+    group.add_argument("--iterations", type=int, default=default.iterations)
+    group.add_argument("--elites", type=int, default=default.elites, help="CEM elites")
+    group.add_argument("--temperature", type=float, default=default.temperature, help="MPPI")
+    group.add_argument("--replan-every", type=int, default=default.replan_every)
+    group.add_argument(
+        "--denoising-steps",
+        type=int,
+        default=default.denoising_steps,
+        help="sampler steps per imagined frame",
+    )
+    group.add_argument("--discount", type=float, default=default.discount)
+
+
+def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
+    return PlannerConfig(
+        method=args.method,
+        horizon=args.horizon,
+        population=args.population,
+        iterations=args.iterations,
+        elites=min(args.elites, args.population),
+        temperature=args.temperature,
+        replan_every=args.replan_every,
+        denoising_steps=args.denoising_steps,
+        discount=args.discount,
+    )

@@ -1,0 +1,212 @@
+"""Train a Stable-Baselines3 agent entirely inside the world model, then test it for real.
+
+1. Load the world model (with its tokenizer) and a source of real starting contexts: a
+   dataset (``data``) or, without one, the live env (``env_id``).
+2. Train PPO or A2C on :class:`ImaginationVecEnv` (``num_envs`` imagined episodes stepped as
+   one batch; rewards and terminations are the model's predictions).
+3. Save the policy zip, then play ``eval_episodes`` episodes of the REAL env on held-out
+   seeds with it (and with the random agent, for scale), scored like the navigation suite.
+
+The summary (settings, imagined returns, real scores) goes to ``train_in_imagination.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lsswm.agents.errors import AgentError
+
+ALGORITHMS = ("ppo", "a2c")
+POLICY_FILE = "policy.zip"
+SUMMARY_FILE = "train_in_imagination.json"
+NATURE_CNN_MIN_SIDE = 36  # SB3's default CnnPolicy needs images at least this large
+
+
+@dataclass
+class ImaginationTrainingOptions:
+    ckpt: str
+    out: str
+    data: str | None = None
+    env_id: str | None = None
+    algo: str = "ppo"
+    policy: str = "auto"  # auto: CnnPolicy for images >= 36 px, else MlpPolicy
+    timesteps: int = 20_000
+    num_envs: int = 8
+    horizon: int = 64
+    context_length: int = 8
+    denoising_steps: int | None = 4
+    termination_threshold: float = 0.5
+    n_steps: int = 64
+    batch_size: int = 64
+    n_epochs: int = 4
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    seed: int = 0
+    eval_episodes: int = 3
+    eval_max_steps: int = 500
+    eval_seed_base: int = 1_000_000_000
+    eval_random: bool = True
+    device: str = "cpu"
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.algo not in ALGORITHMS:
+            raise AgentError(f"--algo {self.algo!r} is not supported; use one of {ALGORITHMS}")
+        if self.data is None and self.env_id is None:
+            raise AgentError(
+                "no starting contexts: pass --data DATASET (recorded episodes) or --env ID "
+                "(record contexts live)"
+            )
+        if self.timesteps < 1 or self.num_envs < 1 or self.n_steps < 1:
+            raise AgentError("--timesteps, --num-envs and --n-steps must be >= 1")
+        if self.eval_episodes < 0 or self.eval_max_steps < 1:
+            raise AgentError("--eval-episodes must be >= 0 and --eval-max-steps >= 1")
+
+
+def _progress_callback(total: int, enabled: bool) -> Any:
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm import tqdm
+
+    class TqdmCallback(BaseCallback):
+        """Imagined steps done, rate, ETA, and the mean imagined episode return."""
+
+        def _on_training_start(self) -> None:
+            self.bar = tqdm(
+                total=total,
+                desc="imagined steps",
+                unit="step",
+                disable=not enabled,
+                file=sys.stderr,
+            )
+
+        def _on_step(self) -> bool:
+            self.bar.update(self.training_env.num_envs)
+            buffer = self.model.ep_info_buffer
+            if buffer:
+                self.bar.set_postfix(imagined_return=f"{np.mean([e['r'] for e in buffer]):.3f}")
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    return TqdmCallback()
+
+
+def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
+    import stable_baselines3
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from lsswm.agents.agent_factory import make_agent
+    from lsswm.agents.contexts import DatasetContexts, LiveEnvContexts
+    from lsswm.agents.imagination import longest_context_length
+    from lsswm.agents.imagination_env import ImaginationVecEnv
+    from lsswm.agents.model_io import (
+        check_model_fits,
+        describe_space,
+        env_image_shape,
+        load_frame_world_model,
+        model_image_shape,
+        resolve_device,
+    )
+    from lsswm.agents.real_env import SCORE_NAMES, env_kind, make_real_env, run_episode
+
+    options.validate()
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(options.device)
+    model = load_frame_world_model(options.ckpt, device)
+    longest = longest_context_length(model.config, options.context_length)
+    if options.data is not None:
+        contexts: Any = DatasetContexts(options.data, longest)
+    else:
+        contexts = LiveEnvContexts(options.env_id)  # type: ignore[arg-type]
+    env_id = options.env_id or contexts.env_id
+    if options.eval_episodes and not env_id:
+        raise AgentError(
+            "the dataset does not name its env; pass --env ID for the real-env evaluation"
+        )
+    real_env = make_real_env(env_id, options.eval_max_steps) if options.eval_episodes else None
+    if real_env is not None:
+        # Refuse a mismatch before training, not after.
+        check_model_fits(
+            model,
+            env_image_shape(real_env),
+            describe_space(real_env.action_space),
+            f"env {env_id}",
+        )
+
+    venv = VecMonitor(
+        ImaginationVecEnv(
+            model,
+            contexts,
+            options.num_envs,
+            context_length=options.context_length,
+            horizon=options.horizon,
+            denoising_steps=options.denoising_steps,
+            termination_threshold=options.termination_threshold,
+            seed=options.seed,
+        )
+    )
+    policy = options.policy
+    if policy == "auto":
+        side = min(model_image_shape(model)[:2])
+        policy = "CnnPolicy" if side >= NATURE_CNN_MIN_SIDE else "MlpPolicy"
+    algorithm_class = getattr(stable_baselines3, options.algo.upper())
+    algorithm_kwargs: dict[str, Any] = {
+        "n_steps": options.n_steps,
+        "learning_rate": options.learning_rate,
+        "gamma": options.gamma,
+        "seed": options.seed,
+        "device": str(device),
+        "verbose": 0,
+    }
+    if options.algo == "ppo":
+        algorithm_kwargs |= {"batch_size": options.batch_size, "n_epochs": options.n_epochs}
+    agent = algorithm_class(policy, venv, **algorithm_kwargs)
+    start = time.perf_counter()
+    agent.learn(options.timesteps, callback=_progress_callback(options.timesteps, options.progress))
+    train_seconds = time.perf_counter() - start
+    policy_path = out / POLICY_FILE
+    agent.save(policy_path)
+    imagined_returns = [float(e["r"]) for e in agent.ep_info_buffer]
+    venv.close()
+
+    summary: dict[str, Any] = {
+        "settings": asdict(options) | {"env_id": env_id, "policy": policy},
+        "policy": str(policy_path),
+        "training": {
+            "seconds": train_seconds,
+            "imagined_steps_per_second": agent.num_timesteps / max(train_seconds, 1e-9),
+            "imagined_episode_return_recent_mean": (
+                float(np.mean(imagined_returns)) if imagined_returns else None
+            ),
+        },
+        "real_env": None,
+    }
+    if real_env is not None:
+        seeds = [options.eval_seed_base + i for i in range(options.eval_episodes)]
+        agents = [f"sb3:{policy_path}"] + (["random"] if options.eval_random else [])
+        evaluation: dict[str, Any] = {"score_name": SCORE_NAMES[env_kind(real_env)], "seeds": seeds}
+        for name in agents:
+            actor = make_agent(name, real_env, seed=options.seed)
+            scores = [
+                run_episode(real_env, actor, seed, options.eval_max_steps).score for seed in seeds
+            ]
+            label = "trained in imagination" if name.startswith("sb3:") else name
+            evaluation[label] = {"scores": scores, "mean": float(np.mean(scores))}
+            print(
+                f"real {env_id}, {label}: {evaluation['score_name']} "
+                f"{np.mean(scores):.2f} over {len(seeds)} episodes",
+                file=sys.stderr,
+            )
+        real_env.close()
+        summary["real_env"] = evaluation
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return summary

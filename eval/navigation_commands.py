@@ -1,0 +1,82 @@
+"""CLI: ``lsswm eval navigation`` (agents in the real Memory Maze / Crafter).
+
+Cheap to import: torch, the envs and SB3 are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lsswm.agents.planner_config import add_planner_arguments, planner_config_from_args
+from lsswm.cli.registry import CommandRegistry
+
+
+def register(registry: CommandRegistry) -> None:
+    registry.describe_group("eval", "evaluation suites")
+    registry.add(
+        "navigation",
+        "agents (random, oracle, planner, sb3:PATH) in the real env: targets reached / "
+        "achievements per episode vs the PAPER.md references",
+        _configure,
+        _run,
+        group="eval",
+    )
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--agent",
+        nargs="+",
+        required=True,
+        help="agents: random, oracle, planner, sb3:PATH.zip, or any collect policy name "
+        "(several: --agent random oracle planner, or random,oracle,planner)",
+    )
+    parser.add_argument("--env", default="lsswm/MemoryMaze-9x9-v0", help="environment id")
+    parser.add_argument("--episodes", type=int, default=5)
+    parser.add_argument(
+        "--max-steps", type=int, default=1000, help="episode length (the env's own limit too)"
+    )
+    parser.add_argument(
+        "--seed-base",
+        type=int,
+        default=1_000_000_000,
+        help="episode i uses seed SEED_BASE+i; keep it outside the training data's seeds",
+    )
+    parser.add_argument("--ckpt", help="world model checkpoint (or run folder) for the planner")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    parser.add_argument("--out", default="runs/navigation", help="output folder")
+    parser.add_argument("--no-video", action="store_true", help="skip the episode videos")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_planner_arguments(parser)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lsswm.eval.navigation import NavigationOptions, run_navigation
+
+    agents = _split_agents(args.agent)
+    run_navigation(
+        NavigationOptions(
+            agents=agents,
+            env_id=args.env,
+            episodes=args.episodes,
+            max_steps=args.max_steps,
+            seed_base=args.seed_base,
+            out=args.out,
+            ckpt=args.ckpt,
+            planner=planner_config_from_args(args),
+            device=args.device,
+            video=not args.no_video,
+            progress=not args.no_progress,
+        )
+    )
+    return 0
+
+
+def _split_agents(values: list[str]) -> list[str]:
+    """``random,oracle`` is two agents; a name with options (``random:stickiness=0,...``) or
+    a path (``sb3:a,b.zip``) is kept whole, because collect's option syntax uses commas."""
+    agents = []
+    for value in values:
+        parts = [value] if ":" in value else value.split(",")
+        agents += [part.strip() for part in parts if part.strip()]
+    return agents

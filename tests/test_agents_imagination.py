@@ -1,0 +1,207 @@
+"""The world model as an environment: SB3 env checks, VecEnv contract, PPO inside it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lsswm.agents.contexts import DatasetContexts, LiveEnvContexts
+from lsswm.agents.errors import AgentError
+from lsswm.agents.imagination import ImaginedBatch
+from lsswm.agents.imagination_env import ImaginationEnv, ImaginationVecEnv
+from lsswm.agents.standin import tiny_random_world_model
+
+TOY_ENV = "lsswm.collect.toy_env:lsswm-toy/ToyGrid-v0"  # 32x32 frames, 5 actions, no MuJoCo
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    # Tiny models on a shared 2-core machine: extra threads only add synchronisation stalls.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model():
+    # chunk_size 2: the stream has a pending frame every other step, which restarts must match.
+    return tiny_random_world_model(image_size=32, action_size=5, chunk_size=2)
+
+
+@pytest.fixture(scope="module")
+def contexts():
+    source = LiveEnvContexts(TOY_ENV)
+    yield source
+    source.close()
+
+
+def test_single_env_view_passes_sb3_check_env(model, contexts):
+    from stable_baselines3.common.env_checker import check_env
+
+    env = ImaginationEnv(model, contexts, context_length=3, horizon=4, denoising_steps=1)
+    check_env(env, warn=False)
+    first, _ = env.reset(seed=7)
+    again, _ = env.reset(seed=7)
+    np.testing.assert_array_equal(first, again)
+    frame, reward, _, _, info = env.step(1)
+    assert env.observation_space.contains(frame)
+    assert isinstance(reward, float) and 0.0 <= info["termination_prob"] <= 1.0
+
+
+def test_vec_env_truncates_at_horizon_and_restarts_with_terminal_observation(model, contexts):
+    venv = ImaginationVecEnv(
+        model,
+        contexts,
+        3,
+        context_length=3,
+        horizon=3,
+        denoising_steps=1,
+        termination_threshold=1.0,  # never terminate: only the horizon ends episodes
+        seed=0,
+    )
+    observations = venv.reset()
+    assert observations.shape == (3, 32, 32, 3) and observations.dtype == np.uint8
+    for step in range(3):
+        observations, rewards, dones, infos = venv.step(np.array([0, 1, 2]))
+        assert rewards.shape == (3,) and rewards.dtype == np.float32
+        assert dones.tolist() == [step == 2] * 3
+    for row, info in enumerate(infos):
+        assert info["TimeLimit.truncated"] is True
+        terminal = info["terminal_observation"]
+        assert terminal.shape == (32, 32, 3)
+        # The returned observation is the new episode's first (real) frame, not the last one.
+        assert not np.array_equal(terminal, observations[row])
+    assert venv.world.steps.tolist() == [0, 0, 0]
+
+
+def test_restarting_one_row_leaves_the_others_unchanged(model, contexts):
+    def run(restart: bool) -> np.ndarray:
+        venv = ImaginationVecEnv(
+            model,
+            contexts,
+            2,
+            context_length=2,
+            horizon=None,
+            denoising_steps=1,
+            termination_threshold=1.0,
+            seed=3,
+        )
+        venv.reset()
+        venv.step(np.array([1, 1]))  # one frame into a chunk of 2: a pending frame
+        if restart:
+            venv.world.restart([1])  # row 1 gets a 3-frame context to stay chunk-aligned
+            assert venv.world.steps.tolist() == [1, 0]
+        frames, *_ = venv.step(np.array([2, 3]))
+        return frames[0]
+
+    np.testing.assert_array_equal(run(restart=False), run(restart=True))
+
+
+def test_vec_env_seed_reproduces_contexts_and_frames(model, contexts):
+    venv = ImaginationVecEnv(model, contexts, 2, context_length=2, horizon=5, denoising_steps=1)
+
+    def rollout() -> list[np.ndarray]:
+        venv.seed(11)
+        out = [venv.reset()]
+        for _ in range(2):
+            out.append(venv.step(np.array([1, 4]))[0])
+        return out
+
+    for first, second in zip(rollout(), rollout(), strict=True):
+        np.testing.assert_array_equal(first, second)
+
+
+def test_ppo_runs_inside_the_imagination_env(model, contexts):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    venv = VecMonitor(
+        ImaginationVecEnv(model, contexts, 2, context_length=2, horizon=3, denoising_steps=1)
+    )
+    agent = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=4,
+        batch_size=8,
+        n_epochs=1,
+        seed=0,
+        device="cpu",
+        policy_kwargs={"net_arch": [16]},
+    )
+    agent.learn(8)
+    assert agent.num_timesteps >= 8
+    real_frame, _ = contexts.env.reset(seed=0)
+    action, _ = agent.predict(real_frame)  # the policy acts on real frames unchanged
+    assert contexts.env.action_space.contains(int(action))
+
+
+def test_contexts_are_resized_to_the_model_frame_size(contexts):
+    # A model trained on 16x16 frames (the trainer's data.image_size) gets 32x32 toy frames
+    # area-averaged to 16x16, in its contexts and observations alike.
+    small = tiny_random_world_model(image_size=16, action_size=5, chunk_size=2)
+    venv = ImaginationVecEnv(small, contexts, 2, context_length=2, horizon=2, denoising_steps=1)
+    assert venv.observation_space.shape == (16, 16, 3)
+    assert venv.reset().shape == (2, 16, 16, 3)
+    assert venv.step(np.array([0, 1]))[0].shape == (2, 16, 16, 3)
+
+
+def test_contexts_that_do_not_fit_the_model_are_refused(contexts):
+    six_actions = tiny_random_world_model(image_size=32, action_size=6, chunk_size=2)
+    with pytest.raises(AgentError, match="actions"):
+        ImaginedBatch(six_actions, contexts, 2, context_length=2)
+    fits = tiny_random_world_model(image_size=32, action_size=5, chunk_size=2)
+    with pytest.raises(AgentError, match="context-length 2"):
+        ImaginedBatch(fits, contexts, 2, context_length=1)  # the cache holds 2 frames
+
+
+@pytest.fixture(scope="module")
+def toy_dataset(tmp_path_factory):
+    from lsswm.collect.collector import CollectConfig, collect
+
+    root = tmp_path_factory.mktemp("toy_data")
+    collect(CollectConfig(TOY_ENV, 2, 12, "random", str(root), progress=False))
+    return root
+
+
+def test_dataset_contexts_are_real_windows(toy_dataset, model):
+    from lsswm.collect.dataset import open_dataset
+
+    source = DatasetContexts(toy_dataset, max_length=6)
+    batch = source.sample(3, 4, np.random.default_rng(0))
+    assert batch.frames.shape == (3, 4, 32, 32, 3) and batch.actions.shape == (3, 4)
+    episodes = [np.asarray(e["frames"]) for e in open_dataset(toy_dataset)]
+    for frames in batch.frames:  # every context is a run of consecutive dataset frames
+        assert any(
+            np.array_equal(frames, episode[start : start + 4])
+            for episode in episodes
+            for start in range(len(episode) - 3)
+        )
+    venv = ImaginationVecEnv(model, source, 2, context_length=4, horizon=2, denoising_steps=1)
+    assert venv.reset().shape == (2, 32, 32, 3)
+
+
+def test_train_in_imagination_cli_saves_a_policy_and_scores_it_for_real(tmp_path, model):
+    from lsswm.cli.main import main
+    from lsswm.worldmodel.checkpoint import save_world_model
+
+    ckpt = tmp_path / "tiny.safetensors"
+    save_world_model(ckpt, model)
+    out = tmp_path / "run"
+    argv = ["agents", "train-in-imagination", "--ckpt", str(ckpt), "--env", TOY_ENV]
+    argv += ["--out", str(out), "--timesteps", "8", "--num-envs", "2", "--n-steps", "4"]
+    argv += ["--batch-size", "8", "--n-epochs", "1", "--horizon", "3", "--context-length", "2"]
+    argv += ["--denoising-steps", "1", "--eval-episodes", "2", "--eval-max-steps", "5"]
+    argv += ["--no-progress"]
+    assert main(argv) == 0
+    assert (out / "policy.zip").is_file()
+    summary = json.loads((out / "train_in_imagination.json").read_text())
+    assert summary["settings"]["policy"] == "MlpPolicy"  # 32 px is below the CNN's minimum
+    real = summary["real_env"]
+    assert real["score_name"] == "return"
+    assert len(real["trained in imagination"]["scores"]) == 2
+    assert len(real["random"]["scores"]) == 2
