@@ -1,0 +1,148 @@
+"""PSNR / SSIM against scikit-image, and the optional LPIPS / FVD machinery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from lsswm.eval.errors import MetricUnavailable
+from lsswm.eval.metrics import PSNR_CAP_DB, psnr, ssim
+from lsswm.eval.perceptual import (
+    AlexNetFeatures,
+    I3dFeatures,
+    Lpips,
+    find_lpips_weights,
+    frechet_distance,
+    gaussian_stats,
+)
+
+
+def fixed_pairs() -> tuple[np.ndarray, np.ndarray]:
+    """Three 64x64 RGB pairs: noise, a smooth gradient with blocks, a darkened copy."""
+    rng = np.random.default_rng(1234)
+    noise = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    y, x = np.mgrid[0:64, 0:64]
+    gradient = np.stack([x * 4, y * 4, (x + y) * 2], axis=-1).clip(0, 255).astype(np.uint8)
+    blocks = gradient.copy()
+    blocks[16:40, 8:30] = (200, 30, 90)
+    truth = np.stack([noise, gradient, blocks])
+    jitter = rng.integers(-30, 31, truth.shape)
+    generated = np.stack(
+        [
+            (truth[0] + jitter[0]).clip(0, 255),
+            (truth[1] * 0.7).clip(0, 255),
+            np.roll(truth[2], 3, axis=1),
+        ]
+    ).astype(np.uint8)
+    return truth, generated
+
+
+def test_psnr_matches_scikit_image():
+    truth, generated = fixed_pairs()
+    ours = psnr(truth, generated)
+    reference = [
+        peak_signal_noise_ratio(t, g, data_range=255) for t, g in zip(truth, generated, strict=True)
+    ]
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-9)
+
+
+def test_ssim_matches_scikit_image_gaussian_window():
+    truth, generated = fixed_pairs()
+    ours = ssim(truth, generated)
+    reference = [
+        structural_similarity(
+            t,
+            g,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=255,
+            channel_axis=-1,
+        )
+        for t, g in zip(truth, generated, strict=True)
+    ]
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-9)
+    # A non-square region (Crafter's 14x63 inventory strip) as well.
+    np.testing.assert_allclose(
+        ssim(truth[:, 49:63, :63], generated[:, 49:63, :63]),
+        [
+            structural_similarity(
+                t[49:63, :63],
+                g[49:63, :63],
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=255,
+                channel_axis=-1,
+            )
+            for t, g in zip(truth, generated, strict=True)
+        ],
+        atol=1e-9,
+    )
+
+
+def test_identical_frames_give_capped_psnr_and_unit_ssim():
+    truth, _ = fixed_pairs()
+    assert np.all(psnr(truth, truth) == PSNR_CAP_DB)
+    np.testing.assert_allclose(ssim(truth, truth), 1.0, atol=1e-12)
+
+
+def test_metrics_take_leading_dims_and_tensors():
+    truth, generated = fixed_pairs()
+    as_episode = torch.from_numpy(np.stack([truth, generated]))  # (2, 3, H, W, 3)
+    out = ssim(as_episode, torch.from_numpy(np.stack([generated, truth])))
+    assert out.shape == (6,)
+    with pytest.raises(ValueError, match="differ in shape"):
+        psnr(truth, generated[:, :32])
+
+
+def test_lpips_without_weights_says_what_to_put_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(MetricUnavailable) as raised:
+        find_lpips_weights(tmp_path / "empty")
+    message = str(raised.value)
+    assert "alexnet-owt-7be5be79.pth" in message
+    assert "alex.pth" in message
+    assert "nothing is downloaded" in message
+
+
+def test_lpips_loads_local_weight_files_and_measures_distance(tmp_path, monkeypatch):
+    # Random weights in the real files' layouts: checks loading and the distance's
+    # properties (not LPIPS's published values, which need the real weights).
+    torch.manual_seed(0)
+    backbone = AlexNetFeatures()
+    torch.save(
+        {f"features.{k}": v for k, v in backbone.features.state_dict().items()},
+        tmp_path / "alexnet-owt-7be5be79.pth",
+    )
+    channels = (64, 192, 384, 256, 256)
+    torch.save(
+        {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(channels)},
+        tmp_path / "alex.pth",
+    )
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "nowhere"))
+    lpips = Lpips.load(tmp_path)
+    truth, generated = fixed_pairs()
+    same = lpips.distances(truth, truth)
+    different = lpips.distances(truth, generated)
+    np.testing.assert_allclose(same, 0.0, atol=1e-6)
+    assert np.all(different > 1e-4)
+
+
+def test_frechet_distance_of_gaussians():
+    mean = np.array([1.0, -2.0])
+    cov = np.array([[2.0, 0.3], [0.3, 1.0]])
+    assert frechet_distance(mean, cov, mean, cov) == pytest.approx(0.0, abs=1e-9)
+    # 1-D: (m1 - m2)^2 + (s1 - s2)^2.
+    one = frechet_distance(np.array([0.0]), np.array([[4.0]]), np.array([3.0]), np.array([[1.0]]))
+    assert one == pytest.approx(9.0 + 1.0)
+    features = np.random.default_rng(0).normal(size=(500, 3))
+    mean_hat, cov_hat = gaussian_stats(features)
+    assert mean_hat.shape == (3,) and cov_hat.shape == (3, 3)
+
+
+def test_fvd_without_detector_is_skipped_with_a_message():
+    with pytest.raises(MetricUnavailable, match=r"i3d_torchscript\.pt"):
+        I3dFeatures(None)
