@@ -1,0 +1,231 @@
+"""CLI: `lsswm train`, `lsswm train-tokenizer` and `lsswm experiment memory`.
+
+Cheap to import (no torch): handlers import the trainers when they run. Configuration is
+layered: preset (or --config FILE) -> the flat flags (--data, --variant, ...) -> every
+`--set section.field=value` in order (docs/training.md).
+
+Outside the `lsswm` dispatcher the same commands run as
+`python -m lsswm.worldmodel.train_commands train ...`, e.g. under torchrun:
+
+    torchrun --standalone --nproc_per_node 2 -m lsswm.worldmodel.train_commands train ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+# (flag, config key) pairs shared by both trainers.
+_COMMON_FLAGS = (("data", "data.path"), ("run_dir", "run_dir"), ("seed", "seed"))
+
+
+def _add_common(parser: argparse.ArgumentParser, presets: str) -> None:
+    # Preset names are checked when the config is built (train_config imports torch, and
+    # building the parser must stay cheap).
+    parser.add_argument("--data", metavar="DIR", help="dataset folder (lsswm collect output)")
+    parser.add_argument(
+        "--preset", default="tiny", metavar="NAME", help=f"named configuration: {presets}"
+    )
+    parser.add_argument(
+        "--config", metavar="JSON", help="start from a config file (e.g. a run's config.json)"
+    )
+    parser.add_argument(
+        "--run-dir", metavar="DIR", help="where checkpoints/logs go; re-run to resume"
+    )
+    parser.add_argument("--seed", type=int, help="seed of init, data order and noise")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="extend",
+        nargs="+",
+        default=[],
+        help="override any config field, e.g. --set optim.lr=3e-4 model.d_model=256",
+    )
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the configuration and exit"
+    )
+
+
+def configure_train(parser: argparse.ArgumentParser) -> None:
+    from lsswm.worldmodel.config import VARIANTS  # torch-free
+
+    _add_common(parser, "tiny (CPU), small (1 GPU), paper (200M), memory (experiment)")
+    parser.add_argument("--variant", choices=VARIANTS, help="world model variant (model.variant)")
+    parser.add_argument(
+        "--tokenizer", metavar="PATH", help="tokenizer checkpoint (default: patchify)"
+    )
+    parser.add_argument("--init", metavar="PATH", help="world model checkpoint to start from")
+
+
+def configure_train_tokenizer(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser, "tiny (32x32), small, paper")
+
+
+def _flag_overrides(args: argparse.Namespace, pairs: tuple[tuple[str, str], ...]) -> list[str]:
+    found = []
+    for attribute, key in pairs:
+        value = getattr(args, attribute, None)
+        if value is not None:
+            found.append(f"{key}={value}")
+    return found
+
+
+def build_train_config(args: argparse.Namespace) -> Any:
+    from lsswm.worldmodel.train_config import (
+        TrainConfig,
+        apply_overrides,
+        load_config_file,
+        train_preset,
+    )
+
+    config = (
+        load_config_file(TrainConfig, args.config) if args.config else train_preset(args.preset)
+    )
+    pairs = (
+        *_COMMON_FLAGS,
+        ("variant", "model.variant"),
+        ("tokenizer", "tokenizer.path"),
+        ("init", "init"),
+    )
+    config = apply_overrides(config, _flag_overrides(args, pairs) + list(args.overrides))
+    if not config.run_dir:
+        config = apply_overrides(config, [f"run_dir=runs/{config.preset}-{config.model.variant}"])
+    return config
+
+
+def build_tokenizer_config(args: argparse.Namespace) -> Any:
+    from lsswm.worldmodel.train_config import (
+        TokenizerTrainConfig,
+        apply_overrides,
+        load_config_file,
+        tokenizer_preset,
+    )
+
+    if args.config:
+        config = load_config_file(TokenizerTrainConfig, args.config)
+    else:
+        config = tokenizer_preset(args.preset)
+    config = apply_overrides(config, _flag_overrides(args, _COMMON_FLAGS) + list(args.overrides))
+    if not config.run_dir:
+        config = apply_overrides(config, [f"run_dir=runs/tokenizer-{config.preset}"])
+    return config
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from lsswm.worldmodel.train_config import config_to_json
+
+    config = build_train_config(args)
+    if args.print_config:
+        print(config_to_json(config))
+        return 0
+    from lsswm.worldmodel.train_loop import train
+
+    result = train(config)
+    return 130 if result.interrupted else 0
+
+
+def run_train_tokenizer(args: argparse.Namespace) -> int:
+    from lsswm.worldmodel.train_config import config_to_json
+
+    config = build_tokenizer_config(args)
+    if args.print_config:
+        print(config_to_json(config))
+        return 0
+    from lsswm.worldmodel.train_tokenizer import train_tokenizer
+
+    result = train_tokenizer(config)
+    return 130 if result.interrupted else 0
+
+
+def configure_memory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default="runs/memory-experiment",
+        help="experiment folder (datasets, runs, results); re-run to resume",
+    )
+    parser.add_argument(
+        "--budget",
+        choices=("full", "smoke"),
+        default="full",
+        help="full: ~30 min on 2 CPU cores; smoke: a minutes-long check",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="collection worker processes")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="extend",
+        nargs="+",
+        default=[],
+        help="override fields of both training runs (as in lsswm train)",
+    )
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from lsswm.worldmodel.train_memory import run_memory_experiment
+
+    summary = run_memory_experiment(args.out, args.budget, args.workers, list(args.overrides))
+    return 130 if summary is None else 0
+
+
+COMMANDS = (
+    (
+        "train",
+        "train a world model (presets, resume, DDP via torchrun)",
+        configure_train,
+        run_train,
+        None,
+    ),
+    (
+        "train-tokenizer",
+        "train the frame tokenizer (autoencoder)",
+        configure_train_tokenizer,
+        run_train_tokenizer,
+        None,
+    ),
+    (
+        "memory",
+        "CPU memory experiment: hybrid vs causal-window on revisited places",
+        configure_memory,
+        run_memory,
+        "experiment",
+    ),
+)
+
+
+def register(registry: Any) -> None:
+    registry.describe_group("experiment", "reproducible experiments")
+    for name, help_text, configure, run, group in COMMANDS:
+        registry.add(name, help_text, configure, run, group=group)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The trainer's commands without the `lsswm` dispatcher (e.g. for torchrun -m)."""
+    parser = argparse.ArgumentParser(prog="python -m lsswm.worldmodel.train_commands")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups: dict[str, Any] = {}
+    for name, help_text, configure, run, group in COMMANDS:
+        if group is None:
+            sub = commands.add_parser(name, help=help_text, description=help_text)
+        else:
+            if group not in groups:
+                holder = commands.add_parser(group, help=f"{group} commands")
+                groups[group] = holder.add_subparsers(dest=f"{group}_command", required=True)
+            sub = groups[group].add_parser(name, help=help_text, description=help_text)
+        configure(sub)
+        sub.set_defaults(_handler=run)
+    args = parser.parse_args(argv)
+    try:
+        return int(args._handler(args) or 0)
+    except Exception as error:
+        if not getattr(error, "user_facing", False):
+            raise
+        print(f"lsswm: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,689 @@
+"""`lsswm train`: the world model trainer.
+
+    result = train(config)          # config: TrainConfig (train_config.py)
+
+What one run does (docs/training.md has the user's view):
+- Describes the dataset (frame size after data.image_size, action space), builds or loads the
+  frozen tokenizer and derives the world model's latent grid and action space from them;
+  any mismatch with the tokenizer, an --init checkpoint or the run's own checkpoint is an
+  error before the first step.
+- Trains with the world model's `training_loss` (diffusion forcing + clean prefix) through
+  the curriculum stages (context length per stage), AdamW with warmup + cosine decay, grad
+  clipping, an EMA of the weights (saved, used for samples and the exported model), bf16
+  autocast and optional torch.compile on CUDA, DDP under torchrun (data sharded by rank,
+  only rank 0 writes).
+- Resumes from RUN/checkpoints when re-run with the same command; the data order and the
+  diffusion noise are functions of (seed, stage, epoch, batch, rank, step), so a resumed run
+  continues bit for bit.
+- Stops on a NaN/inf loss or gradient before applying it, naming the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lsswm.worldmodel.checkpoint import (
+    load_tokenizer,
+    load_world_model,
+    read_metadata,
+    save_world_model,
+)
+from lsswm.worldmodel.frame_model import FrameWorldModel
+from lsswm.worldmodel.model import WorldModel
+from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
+from lsswm.worldmodel.train_checkpoint import (
+    CONFIG_NAME,
+    EMA_FILE,
+    MODEL_FILE,
+    atomic_write_text,
+    checkpoint_name,
+    checkpoints_dir,
+    latest_checkpoint,
+    load_train_state,
+    write_checkpoint,
+)
+from lsswm.worldmodel.train_config import (
+    DERIVED_MODEL_FIELDS,
+    TrainConfig,
+    TrainConfigError,
+    config_differences,
+    config_to_json,
+    load_config_file,
+    validate_train_config,
+)
+from lsswm.worldmodel.train_data import (
+    DataMismatchError,
+    DataSpec,
+    WindowBatches,
+    check_compatible,
+    derive_seed,
+    describe_data,
+    fixed_window,
+    sample_frames,
+)
+from lsswm.worldmodel.train_runtime import (
+    EMA,
+    Runtime,
+    SimulatedKill,
+    TrainingDiverged,
+    any_rank,
+    autocast,
+    barrier,
+    build_optimizer,
+    build_scheduler,
+    setup_runtime,
+    shutdown_runtime,
+    stop_requests,
+)
+
+EXPORT_NAME = "world_model.safetensors"
+# Fields that may differ when a run is resumed (they do not change what is learned).
+RESUME_MUTABLE_PREFIXES = ("log.", "system.", "debug.", "optim.", "data.num_workers", "data.path")
+# safetensors metadata the trainer adds (strings): what the model was trained on.
+META_IMAGE_SHAPE = "train_image_shape"
+META_ACTION_SPACE = "train_action_space"
+META_DATA = "train_data"
+META_STEP = "train_step"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    total_steps: int
+    finished: bool  # reached the end of the curriculum
+    interrupted: bool  # stopped early by SIGINT/SIGTERM (checkpoint saved)
+    last_loss: float | None
+    frames_per_second: float
+    checkpoint: Path | None
+    export: Path | None  # RUN/world_model.safetensors (EMA weights + tokenizer) when finished
+
+
+class LossModule(nn.Module):
+    """forward() = the world model's training loss, so DDP's gradient hooks see the call."""
+
+    def __init__(self, model: WorldModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        latents: torch.Tensor,
+        actions: torch.Tensor,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = self.model.training_loss(latents, actions, rewards, terminated, generator=generator)
+        return out.total, out.metrics
+
+
+def train(config: TrainConfig) -> TrainResult:
+    validate_train_config(config)
+    if not config.run_dir:
+        raise TrainConfigError("no run directory; pass --run-dir DIR")
+    runtime = setup_runtime(config.system)
+    try:
+        return Trainer(config, runtime).run()
+    finally:
+        shutdown_runtime(runtime)
+
+
+# ---- setup helpers ------------------------------------------------------------------------
+def build_tokenizer(config: TrainConfig, spec: DataSpec) -> Tokenizer:
+    """The frozen tokenizer: a trained checkpoint, or patchify calibrated on the data."""
+    size = spec.image_shape[0]
+    if config.tokenizer.path:
+        tokenizer = load_tokenizer(config.tokenizer.path)
+        got = tokenizer.config.image_size
+        if got != size or tokenizer.config.image_channels != 3:
+            raise DataMismatchError(
+                f"the tokenizer {config.tokenizer.path} encodes {got}x{got} frames but the "
+                f"dataset gives {size}x{size} (after data.image_size); set "
+                f"data.image_size={got} or train a tokenizer for {size}x{size} frames "
+                f"(lsswm train-tokenizer --set tokenizer.image_size={size})"
+            )
+        return tokenizer
+    patch = config.tokenizer.patch_size
+    if size % patch:
+        raise TrainConfigError(
+            f"tokenizer.patch_size={patch} must divide the {size}x{size} frames; change it or "
+            "data.image_size"
+        )
+    tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=size, downsample=patch))
+    frames = sample_frames(config.data, spec, config.tokenizer.calibration_frames, config.seed)
+    tokenizer.calibrate(frames)
+    return tokenizer
+
+
+def latent_fields(tokenizer: Tokenizer) -> dict[str, int]:
+    height, width, channels = tokenizer.config.latent_shape
+    return {"latent_height": height, "latent_width": width, "latent_channels": channels}
+
+
+def check_latent_grid(model: WorldModel, tokenizer: Tokenizer, what: str) -> None:
+    config = model.config
+    grid = (config.latent_height, config.latent_width, config.latent_channels)
+    if tuple(tokenizer.config.latent_shape) != grid:
+        raise DataMismatchError(
+            f"{what} works on a {grid[0]}x{grid[1]}x{grid[2]} latent grid but the tokenizer "
+            f"makes {'x'.join(map(str, tokenizer.config.latent_shape))} latents; use the "
+            "tokenizer it was trained with (--tokenizer) or start a fresh run"
+        )
+
+
+def trained_on(path: Path | str) -> tuple[tuple[int, ...] | None, dict[str, Any] | None]:
+    """(image shape, action space) a world model checkpoint was trained on, if recorded."""
+    metadata = read_metadata(path)
+    shape = json.loads(metadata[META_IMAGE_SHAPE]) if META_IMAGE_SHAPE in metadata else None
+    space = json.loads(metadata[META_ACTION_SPACE]) if META_ACTION_SPACE in metadata else None
+    if shape is None and "tokenizer_config" in metadata:
+        size = json.loads(metadata["tokenizer_config"])["image_size"]
+        shape = (size, size, 3)
+    return (tuple(shape) if shape else None), space
+
+
+def estimate_flops_per_step(config: Any, n_params: int, frames: int, batch: int) -> float:
+    """Rough training FLOPs of one step (forward + backward): 6 * params * tokens for the
+    dense layers plus the attention scores, for the MFU estimate on GPU."""
+    hw = config.latent_height * config.latent_width
+    tokens = batch * frames * hw
+    kind = config.attention_kind
+    keys = {
+        "frame-local": 1.5 * config.chunk_size * hw,
+        "causal-window": min(frames, config.window_frames) * hw,
+        "causal": frames / 2 * hw,
+    }.get(kind, 0.0)
+    attention = 12 * config.n_layers * config.d_model * keys * tokens
+    return 6.0 * n_params * tokens + attention
+
+
+# ---- the trainer --------------------------------------------------------------------------
+class Trainer:
+    def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.run_dir = Path(config.run_dir)
+        self.spec = describe_data(config.data)
+        self.checkpoint = latest_checkpoint(self.run_dir)
+        if self.checkpoint is not None:
+            self.config, frame_model, ema_model, self.state = self._resume(config)
+        else:
+            self.config, frame_model = self._fresh(config)
+            ema_model = None
+            self.state = None
+        device = runtime.device
+        self.model = frame_model.world_model.to(device)
+        self.tokenizer = frame_model.tokenizer.to(device).eval().requires_grad_(False)
+        shadow = WorldModel(self.config.model).to(device)
+        self.ema = EMA(self.model, shadow, self.config.optim.ema_decay)
+        if ema_model is not None:
+            self.ema.shadow.load_state_dict(ema_model.state_dict())
+        self.optimizer = build_optimizer(self.model, self.config.optim)
+        self.scheduler = build_scheduler(self.optimizer, self.config.total_steps, self.config.optim)
+        self.step = 0
+        self.position = (0, 0, 0)  # (stage, epoch, next batch)
+        if self.state is not None:
+            self._load_state(self.state)
+        module: nn.Module = LossModule(self.model)
+        if runtime.distributed:
+            module = nn.parallel.DistributedDataParallel(
+                module, device_ids=[device.index] if runtime.is_cuda else None
+            )
+        if runtime.compile:
+            module = torch.compile(module)
+        self.module = module
+        self.n_params = sum(p.numel() for p in self.model.parameters())
+        self.writer = None
+        self.video_disabled = False
+        self.frames_per_second = 0.0
+
+    # -- configuration and state -------------------------------------------------------------
+    def _fresh(self, config: TrainConfig) -> tuple[TrainConfig, FrameWorldModel]:
+        spec = self.spec
+        if config.init:
+            init = load_world_model(config.init)
+            shape, space = trained_on(config.init)
+            check_compatible(
+                spec,
+                shape,
+                space or init.config.action_space(),
+                f"the --init checkpoint {config.init}",
+                "pass a dataset of the same frame size and action space (data.image_size, "
+                "data.actions), or train without --init",
+            )
+            world_model = init.world_model if isinstance(init, FrameWorldModel) else init
+            if config.tokenizer.path or not isinstance(init, FrameWorldModel):
+                tokenizer = build_tokenizer(config, spec)
+            else:
+                tokenizer = init.tokenizer
+            check_latent_grid(world_model, tokenizer, f"the --init checkpoint {config.init}")
+            model_config = world_model.config
+        else:
+            tokenizer = build_tokenizer(config, spec)
+            model_config = config.model.replace(**latent_fields(tokenizer), **spec.action_fields())
+            torch.manual_seed(derive_seed(config.seed, "train", 1 << 20))
+            world_model = WorldModel(model_config)
+        resolved = dataclasses.replace(config, model=model_config)
+        if self.runtime.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / CONFIG_NAME, config_to_json(resolved) + "\n")
+        return resolved, FrameWorldModel(world_model, tokenizer)
+
+    def _resume(self, config: TrainConfig) -> tuple[TrainConfig, FrameWorldModel, WorldModel, dict]:
+        checkpoint = self.checkpoint
+        frame_model = load_world_model(checkpoint / MODEL_FILE)
+        if not isinstance(frame_model, FrameWorldModel):
+            raise TrainConfigError(f"{checkpoint / MODEL_FILE} has no tokenizer; not a run dir")
+        shape, space = trained_on(checkpoint / MODEL_FILE)
+        check_compatible(
+            self.spec,
+            shape,
+            space or frame_model.config.action_space(),
+            f"the checkpoint in {self.run_dir}",
+            "resume with the dataset (and data.image_size / data.actions) this run was "
+            "trained on, or start a new --run-dir",
+        )
+        saved = load_config_file(TrainConfig, self.run_dir / CONFIG_NAME)
+        if config.init or saved.init:
+            model = saved.model
+        else:
+            model = config.model.replace(
+                **{name: getattr(saved.model, name) for name in DERIVED_MODEL_FIELDS}
+            )
+        requested = dataclasses.replace(config, model=model, init=saved.init or config.init)
+        differing = [
+            name
+            for name in config_differences(saved, requested)
+            if not name.startswith(RESUME_MUTABLE_PREFIXES) and name != "run_dir"
+        ]
+        if differing:
+            raise TrainConfigError(
+                f"{self.run_dir} holds a run with a different configuration ({', '.join(differing)} "
+                "differ); re-run the command that started it to resume, or choose a new --run-dir"
+            )
+        if self.runtime.is_main:
+            atomic_write_text(self.run_dir / CONFIG_NAME, config_to_json(requested) + "\n")
+        ema_model = load_world_model(checkpoint / EMA_FILE)
+        ema_world = ema_model.world_model if isinstance(ema_model, FrameWorldModel) else ema_model
+        check_latent_grid(frame_model.world_model, frame_model.tokenizer, "the checkpoint")
+        state = load_train_state(checkpoint)
+        return requested, frame_model, ema_world, state
+
+    def _load_state(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.position = tuple(int(v) for v in state["position"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        # optim.* may change on resume (e.g. a lower lr after a NaN stop): the schedule and
+        # the AdamW hyperparameters follow the current config from this step on.
+        optim = self.config.optim
+        self.scheduler.base_lrs = [optim.lr for _ in self.optimizer.param_groups]
+        factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
+        for group, decay in zip(
+            self.optimizer.param_groups, (optim.weight_decay, 0.0), strict=True
+        ):
+            group.update(
+                lr=optim.lr * factor,
+                betas=optim.betas,
+                eps=optim.eps,
+                weight_decay=decay,
+                initial_lr=optim.lr,
+            )
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        torch.set_rng_state(state["rng"]["torch"])
+
+    def _train_state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "position": list(self.position),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {"torch": torch.get_rng_state()},
+            "config": config_to_json(self.config),
+        }
+
+    def _metadata(self) -> dict[str, str]:
+        data = self.config.data
+        return {
+            META_IMAGE_SHAPE: json.dumps(list(self.spec.image_shape)),
+            META_ACTION_SPACE: json.dumps(self.spec.action_space),
+            META_DATA: json.dumps(
+                {
+                    "actions": data.actions,
+                    "frame_stride": data.frame_stride,
+                    "image_size": data.image_size,
+                }
+            ),
+            META_STEP: str(self.step),
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        path = None
+        if self.runtime.is_main:
+            metadata = self._metadata()
+
+            def write_weights(folder: Path) -> None:
+                save_world_model(
+                    folder / MODEL_FILE, FrameWorldModel(self.model, self.tokenizer), metadata
+                )
+                save_world_model(
+                    folder / EMA_FILE, FrameWorldModel(self.ema.shadow, self.tokenizer), metadata
+                )
+
+            path = write_checkpoint(
+                self.run_dir,
+                self.step,
+                write_weights,
+                self._train_state(),
+                keep=self.config.log.keep_checkpoints,
+            )
+        # Every rank tracks the checkpoint (same path), so all take the same barriers.
+        self.checkpoint = checkpoints_dir(self.run_dir) / checkpoint_name(self.step)
+        barrier(self.runtime)
+        return path
+
+    def export(self) -> Path | None:
+        if not self.runtime.is_main:
+            return None
+        path = self.run_dir / EXPORT_NAME
+        save_world_model(path, FrameWorldModel(self.ema.shadow, self.tokenizer), self._metadata())
+        return path
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        config, runtime = self.config, self.runtime
+        total = config.total_steps
+        if self.runtime.is_main:
+            self._log_line(self._describe())
+        if self.step >= total:
+            self._log_line(f"{self.run_dir}: already trained for {self.step} steps; nothing to do")
+            return self._result(finished=True, interrupted=False, loss=None)
+        self._open_writer()
+        bar = self._progress_bar(total)
+        last_loss: float | None = None
+        window = _Meter()
+        interrupted = False
+        try:
+            with stop_requests() as stop:
+                for stage_index in range(self.position[0], len(config.curriculum)):
+                    stage = config.curriculum[stage_index]
+                    stage_end = sum(s.steps for s in config.curriculum[: stage_index + 1])
+                    batches = WindowBatches(
+                        config.data,
+                        self.spec,
+                        stage.frames,
+                        stage.batch_size,
+                        derive_seed(config.seed, "train", stage_index),
+                        runtime.rank,
+                        runtime.world_size,
+                    )
+                    if len(batches) == 0:
+                        raise DataMismatchError(
+                            f"the dataset yields no batch of {stage.batch_size} windows of "
+                            f"{stage.frames} frames; lower the batch size or collect more data"
+                        )
+                    _, epoch, start = (
+                        self.position if self.position[0] == stage_index else (stage_index, 0, 0)
+                    )
+                    while self.step < stage_end and not interrupted:
+                        for index, batch in batches.batches(epoch, start):
+                            loss, metrics = self._train_step(batch, stage, stop)
+                            last_loss = loss
+                            self.position = (stage_index, epoch, index + 1)
+                            window.add(
+                                metrics, stage.batch_size * stage.frames * runtime.world_size
+                            )
+                            bar.update(1)
+                            if self.step % config.log.log_every == 0 or self.step == total:
+                                self._log_scalars(window, bar, stage)
+                            if config.debug.kill_at_step and self.step == config.debug.kill_at_step:
+                                raise SimulatedKill(f"debug.kill_at_step={self.step}")
+                            if metrics.pop("stop"):
+                                interrupted = True
+                                break
+                            if self.step == stage_end:
+                                self.position = (stage_index + 1, 0, 0)
+                            if self._due(config.log.video_every):
+                                self.sample_video()
+                            if self.step == stage_end or self._due(config.log.checkpoint_every):
+                                self.save_checkpoint()
+                            if self.step >= stage_end:
+                                break
+                        else:
+                            epoch, start = epoch + 1, 0
+                    if interrupted:
+                        break
+        except BaseException:
+            self._close_writer()
+            raise
+        finally:
+            bar.close()
+        if interrupted:
+            path = self.save_checkpoint()
+            self._log_line(
+                f"interrupted at step {self.step}; checkpoint {path or self.checkpoint} saved. "
+                "Re-run the same command to resume."
+            )
+            self._close_writer()
+            return self._result(finished=False, interrupted=True, loss=last_loss)
+        if self.checkpoint is None or self.checkpoint.name != checkpoint_name(self.step):
+            self.save_checkpoint()
+        if not self._due(config.log.video_every):  # else this step's video exists already
+            self.sample_video()
+        export = self.export()
+        barrier(runtime)
+        self._close_writer()
+        if runtime.is_main:
+            self._log_line(f"done: {self.step} steps; EMA model with tokenizer -> {export}")
+        return self._result(finished=True, interrupted=False, loss=last_loss, export=export)
+
+    def _due(self, every: int) -> bool:
+        return every > 0 and self.step % every == 0
+
+    def _train_step(
+        self, batch: dict[str, torch.Tensor], stage: Any, stop: list[bool]
+    ) -> tuple[float, dict[str, Any]]:
+        runtime, config = self.runtime, self.config
+        device = runtime.device
+        frames = batch["frames"].to(device, non_blocking=True)
+        actions = batch["actions"].to(device, non_blocking=True)
+        rewards = batch["rewards"].to(device, non_blocking=True)
+        terminated = batch["terminated"].to(device, non_blocking=True)
+        with torch.no_grad():
+            latents = self.tokenizer.encode(frames)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(derive_seed(config.seed, "train", 1 << 21, runtime.rank, self.step))
+        self.model.train()
+        with autocast(runtime):
+            loss, metrics = self.module(latents, actions, rewards, terminated, generator)
+        if config.debug.nan_at_step and self.step + 1 == config.debug.nan_at_step:
+            loss = loss * float("nan")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = config.optim.grad_clip if config.optim.grad_clip > 0 else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        finite = bool(torch.isfinite(loss).item() and torch.isfinite(grad_norm).item())
+        diverged, stop_now = any_rank(runtime, [not finite, stop[0]])
+        if diverged:
+            self._diverged(float(loss.item()), float(grad_norm.item()), stage)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        self.ema.update(self.model, self.step - 1)
+        values = {name: float(value) for name, value in metrics.items()}
+        values["grad_norm"] = float(grad_norm)
+        values["stop"] = stop_now
+        return float(loss.item()), values
+
+    def _diverged(self, loss: float, grad_norm: float, stage: Any) -> None:
+        where = self.checkpoint or "none (no checkpoint was written yet)"
+        what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
+        self._close_writer()
+        raise TrainingDiverged(
+            f"training diverged: {what} at step {self.step + 1} ({stage.frames}-frame stage); "
+            f"stopped before applying it. Last good checkpoint: {where}. Lower optim.lr "
+            f"(now {self.config.optim.lr}) or raise optim.warmup_steps and re-run the same "
+            "command with that --set to resume from it"
+        )
+
+    # -- logging -------------------------------------------------------------------------
+    def _describe(self) -> str:
+        config = self.config
+        model = config.model
+        stages = ", ".join(
+            f"{s.frames} frames x {s.steps} steps (batch {s.batch_size})" for s in config.curriculum
+        )
+        resumed = f"resuming {self.checkpoint} at step {self.step}; " if self.state else ""
+        return (
+            f"{resumed}{model.variant} world model, {self.n_params_text()} parameters, "
+            f"latents {model.latent_height}x{model.latent_width}x{model.latent_channels}, "
+            f"{self.spec.image_shape[0]}px frames; curriculum: {stages}; "
+            f"device {self.runtime.device}"
+            + (f" x {self.runtime.world_size} ranks" if self.runtime.distributed else "")
+            + (" (bf16 autocast)" if self.runtime.autocast_dtype is not None else "")
+        )
+
+    def n_params_text(self) -> str:
+        n = sum(p.numel() for p in self.model.parameters())
+        return f"{n / 1e6:.2f}M" if n >= 1e5 else str(n)
+
+    def _open_writer(self) -> None:
+        if self.runtime.is_main and self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _close_writer(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _progress_bar(self, total: int):
+        from tqdm import tqdm
+
+        return tqdm(
+            total=total,
+            initial=self.step,
+            desc=f"train {self.config.model.variant}",
+            unit="step",
+            disable=not (self.config.log.progress and self.runtime.is_main),
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+
+    def _log_scalars(self, window: _Meter, bar: Any, stage: Any) -> None:
+        means, frames_per_second = window.flush()
+        self.frames_per_second = frames_per_second
+        lr = self.optimizer.param_groups[0]["lr"]
+        bar.set_postfix_str(
+            f"loss {means.get('loss', float('nan')):.4f} | {frames_per_second:.0f} frames/s | "
+            f"lr {lr:.2e} | {stage.frames} fr",
+            refresh=False,
+        )
+        if self.writer is None:
+            return
+        for name, value in means.items():
+            self.writer.add_scalar(f"train/{name}", value, self.step)
+        self.writer.add_scalar("train/lr", lr, self.step)
+        self.writer.add_scalar("train/context_frames", stage.frames, self.step)
+        self.writer.add_scalar("perf/frames_per_s", frames_per_second, self.step)
+        if self.runtime.is_cuda and frames_per_second > 0:
+            flops = estimate_flops_per_step(self.config.model, self.n_params, stage.frames, 1)
+            achieved = flops / stage.frames * frames_per_second / self.runtime.world_size
+            self.writer.add_scalar(
+                "perf/mfu", achieved / (self.config.system.peak_tflops * 1e12), self.step
+            )
+
+    def _log_line(self, text: str) -> None:
+        if self.runtime.is_main:
+            print(text, file=sys.stderr, flush=True)
+
+    def sample_video(self) -> Path | None:
+        """Write RUN/videos/step_N.(gif|mp4) (EMA weights) and log the generated PSNR."""
+        if not self.runtime.is_main or self.video_disabled:
+            return None
+        from lsswm.collect.errors import DatasetError
+        from lsswm.collect.video import write_video
+        from lsswm.worldmodel.train_metrics import psnr
+        from lsswm.worldmodel.train_video import imagine_after_context, side_by_side
+
+        log = self.config.log
+        try:
+            clip = fixed_window(
+                self.config.data,
+                self.spec,
+                log.video_context + log.video_frames,
+                self.config.seed,
+                "video",
+            )
+        except DatasetError as error:
+            self._log_line(f"no sample videos: {error}")
+            self.video_disabled = True
+            return None
+        model = FrameWorldModel(self.ema.shadow, self.tokenizer).eval()
+        generated = imagine_after_context(
+            model,
+            clip["frames"],
+            clip["actions"],
+            log.video_context,
+            log.denoising_steps or None,
+            seed=self.config.seed,
+        )
+        truth = clip["frames"][0]
+        canvas = side_by_side(truth.numpy(), generated[0].numpy(), log.video_context)
+        path = self.run_dir / "videos" / f"step_{self.step:08d}.{log.video_format}"
+        write_video(path, canvas, scale=2)
+        value = float(psnr(generated[0], truth[log.video_context :]).mean())
+        if self.writer is not None:
+            self.writer.add_scalar("sample/psnr_generated", value, self.step)
+        return path
+
+    def _result(
+        self, finished: bool, interrupted: bool, loss: float | None, export: Path | None = None
+    ) -> TrainResult:
+        return TrainResult(
+            run_dir=self.run_dir,
+            step=self.step,
+            total_steps=self.config.total_steps,
+            finished=finished,
+            interrupted=interrupted,
+            last_loss=loss,
+            frames_per_second=self.frames_per_second,
+            checkpoint=self.checkpoint,
+            export=export,
+        )
+
+
+class _Meter:
+    """Means of the step metrics and the frame rate since the last flush."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        self.frames = 0
+        self.start = time.perf_counter()
+
+    def add(self, metrics: dict[str, Any], frames: int) -> None:
+        for name, value in metrics.items():
+            if name != "stop":
+                self.sums[name] = self.sums.get(name, 0.0) + float(value)
+        self.count += 1
+        self.frames += frames
+
+    def flush(self) -> tuple[dict[str, float], float]:
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        means = {name: total / max(self.count, 1) for name, total in self.sums.items()}
+        rate = self.frames / elapsed
+        self.sums, self.count, self.frames = {}, 0, 0
+        self.start = time.perf_counter()
+        return means, rate
