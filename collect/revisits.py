@@ -18,16 +18,19 @@ import numpy as np
 
 from lsswm.collect.dataset import open_dataset
 from lsswm.collect.errors import DatasetError
-from lsswm.collect.maze_nav import heading_bin
 
 ATTENTION_WINDOW = 10  # frames: chunks of 5, attending to the previous chunk (PAPER.md)
 
 
 def place_keys(agent_pos: np.ndarray, agent_dir: np.ndarray, heading_bins: int = 4) -> np.ndarray:
-    """(T, 3) int array of (cell x, cell y, heading bin) per frame."""
+    """(..., 3) int64 (cell x, cell y, heading bin) per frame, for (..., 2) positions and
+    directions; the heading bins are those of :func:`lsswm.collect.maze_nav.heading_bin`."""
     cells = np.floor(np.asarray(agent_pos)).astype(np.int64)
-    bins = np.array([heading_bin(d, heading_bins) for d in np.asarray(agent_dir)], np.int64)
-    return np.concatenate([cells, bins[:, None]], axis=1)
+    direction = np.asarray(agent_dir, dtype=np.float64)
+    width = 2 * np.pi / heading_bins
+    angle = np.arctan2(direction[..., 1], direction[..., 0])
+    bins = np.floor((angle + width / 2) / width).astype(np.int64) % heading_bins
+    return np.concatenate([cells, bins[..., None]], axis=-1)
 
 
 def revisit_distances(

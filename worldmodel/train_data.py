@@ -255,11 +255,9 @@ def pose_actions(positions: np.ndarray, directions: np.ndarray, maze_size: int) 
 
 def place_ids(positions: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """(..., 3) int64: agent cell (x, y) and heading bin of 4 (a "place" of the maze)."""
-    cells = np.floor(positions).astype(np.int64)
-    angle = np.arctan2(directions[..., 1], directions[..., 0])
-    width = 2 * math.pi / PLACE_HEADING_BINS
-    heading = np.floor((angle + width / 2) / width).astype(np.int64) % PLACE_HEADING_BINS
-    return np.concatenate([cells, heading[..., None]], axis=-1)
+    from lsswm.collect.revisits import place_keys
+
+    return place_keys(positions, directions, PLACE_HEADING_BINS)
 
 
 def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
