@@ -104,10 +104,13 @@ def plot_revisit_histogram(distances: np.ndarray, summary: dict[str, Any], out: 
     )
     axis.set_xlabel("frames since the agent was last at the same cell and heading")
     axis.set_ylabel("frames")
-    beyond = summary["fraction_beyond_window"] * 100
+    if summary["median"] is None:  # short episodes may never come back to a place
+        spread = "no revisits"
+    else:
+        beyond = summary["fraction_beyond_window"] * 100
+        spread = f"median {summary['median']:.0f}, {beyond:.0f}% beyond {ATTENTION_WINDOW} frames"
     axis.set_title(
-        f"{title}\n{summary['revisit_frames']} revisit frames of {summary['frames']}; "
-        f"median {summary['median']:.0f}, {beyond:.0f}% beyond {ATTENTION_WINDOW} frames",
+        f"{title}\n{summary['revisit_frames']} revisit frames of {summary['frames']}; {spread}",
         fontsize=9,
     )
     figure.tight_layout()

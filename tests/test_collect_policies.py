@@ -198,3 +198,15 @@ def test_revisits_command_writes_a_histogram(tmp_path):
     summary = json.loads(summary_path.read_text())
     assert summary["revisit_frames"] == 10  # the third pass revisits the first one's places
     assert summary["median"] == 20 and summary["fraction_beyond_window"] == 1.0
+
+
+def test_revisit_histogram_of_a_dataset_without_revisits(tmp_path):
+    # Short episodes may never return to a place: the plot must still be written.
+    from lsswm.collect.revisits import plot_revisit_histogram, revisit_summary
+
+    distances = np.zeros(0, dtype=np.int64)
+    summary = revisit_summary(distances, total_frames=60)
+    out = tmp_path / "revisits.png"
+    plot_revisit_histogram(distances, summary, out, "no revisits")
+    assert summary["median"] is None
+    assert out.stat().st_size > 0
