@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from lsswm.envs import maze_oracle
+from lsswm.envs.maze_oracle import LEFT, NOOP, RIGHT
 
-NOOP, FORWARD, LEFT, RIGHT, FORWARD_LEFT, FORWARD_RIGHT = range(6)
 NUM_ACTIONS = 6
 Cell = tuple[int, int]  # (x, y)
 _NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1))
@@ -139,13 +139,7 @@ class CellPathDriver:
         return self.steer(pos, agent_dir, cell_center(self.path[self.next_index]))
 
     def steer(self, pos: np.ndarray, agent_dir: Sequence[float], aim: np.ndarray) -> int:
-        delta = aim - pos
-        error = wrap_angle(math.atan2(delta[1], delta[0]) - heading_angle(agent_dir))
-        if abs(error) > self.turn_in_place:
-            return LEFT if error > 0 else RIGHT
-        if abs(error) > self.arc:
-            return FORWARD_LEFT if error > 0 else FORWARD_RIGHT
-        return FORWARD
+        return maze_oracle.steer(pos, np.asarray(agent_dir), aim, self.arc, self.turn_in_place)
 
     def turn_towards(self, agent_dir: Sequence[float], heading: float, tolerance_deg=20.0) -> int:
         """Turn in place towards an absolute heading; NOOP when within the tolerance."""

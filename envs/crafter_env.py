@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from lsswm.envs.errors import EnvError
+from lsswm.envs.frame_env import FrameEnv
 from lsswm.envs.legacy_gym import import_gym_quietly
 from lsswm.envs.validation import discrete_action, seed_value
 
@@ -65,7 +65,7 @@ class _OrderedBalanceCrafter(crafter.Env):
         return super()._balance_object(chunk, ordered, *args, **kwargs)
 
 
-class CrafterEnv(gym.Env):
+class CrafterEnv(FrameEnv):
     """Crafter with the Gymnasium API.
 
     Args:
@@ -117,10 +117,7 @@ class CrafterEnv(gym.Env):
         return frame.copy(), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self._needs_reset or self._crafter is None:
-            raise EnvError(
-                "step() called before reset() or after the episode ended; call env.reset() first"
-            )
+        self._require_running()
         index = discrete_action(action, ACTION_NAMES, "Crafter")
         frame, reward, done, crafter_info = self._crafter.step(index)
         self._frame = frame
@@ -139,13 +136,6 @@ class CrafterEnv(gym.Env):
         if self._crafter is None:
             raise EnvError("the Crafter game exists only after reset(); call env.reset() first")
         return self._crafter
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            return None
-        if self._frame is None:
-            raise EnvError("render() called before reset(); call env.reset() first")
-        return self._frame.copy()
 
     @staticmethod
     def _info(

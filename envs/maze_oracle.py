@@ -55,7 +55,7 @@ def action_towards(state: Mapping[str, np.ndarray], goal_xy: np.ndarray) -> int:
         waypoint = np.array(path[1], dtype=np.float64) + 0.5  # centre of the next cell
     else:
         waypoint = np.asarray(goal_xy, dtype=np.float64)
-    return _steer(position, np.asarray(state["agent_dir"], dtype=np.float64), waypoint)
+    return steer(position, np.asarray(state["agent_dir"], dtype=np.float64), waypoint)
 
 
 class TargetSeekingPolicy:
@@ -75,14 +75,24 @@ def _cell(xy: np.ndarray) -> tuple[int, int]:
     return int(np.floor(xy[0])), int(np.floor(xy[1]))
 
 
-def _steer(position: np.ndarray, heading: np.ndarray, waypoint: np.ndarray) -> int:
-    wanted = waypoint - position
+def steer(
+    position: np.ndarray,
+    heading: np.ndarray,
+    waypoint: np.ndarray,
+    straight_below: float = _STRAIGHT_BELOW,
+    turn_in_place_above: float = _TURN_IN_PLACE_ABOVE,
+) -> int:
+    """The discrete action that points the ball at ``waypoint``: forward when the heading error
+    (radians) is under ``straight_below``, turn on the spot above ``turn_in_place_above``, arc
+    (forward + turn) in between. The one steering law of the oracle and the collectors."""
+    wanted = np.asarray(waypoint, dtype=np.float64) - position
     if not np.any(wanted):
         return NOOP
+    heading = np.asarray(heading, dtype=np.float64)
     cross = heading[0] * wanted[1] - heading[1] * wanted[0]
     angle = float(np.arctan2(cross, float(heading @ wanted)))  # > 0: waypoint is to the left
-    if abs(angle) < _STRAIGHT_BELOW:
+    if abs(angle) < straight_below:
         return FORWARD
-    if abs(angle) < _TURN_IN_PLACE_ABOVE:
+    if abs(angle) < turn_in_place_above:
         return FORWARD_LEFT if angle > 0 else FORWARD_RIGHT
     return LEFT if angle > 0 else RIGHT

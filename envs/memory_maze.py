@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from lsswm.envs.errors import EnvError, InvalidActionError
+from lsswm.envs.frame_env import FrameEnv
 from lsswm.envs.rendering import configure_headless_gl
 from lsswm.envs.validation import discrete_action, seed_value
 
@@ -54,7 +54,7 @@ def memory_maze_state_spec(size: int) -> dict[str, tuple[tuple[int, ...], np.dty
     }
 
 
-class MemoryMazeEnv(gym.Env):
+class MemoryMazeEnv(FrameEnv):
     """One Memory Maze task (size 9, 11, 13 or 15) with the Gymnasium API.
 
     Args:
@@ -175,10 +175,7 @@ class MemoryMazeEnv(gym.Env):
         return self._observe(timestep.observation)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        if self._needs_reset:
-            raise EnvError(
-                "step() called before reset() or after the episode ended; call env.reset() first"
-            )
+        self._require_running()
         timestep = self._task.dm_env.step(self._to_dm_action(action))
         self._steps += 1
         observation, info = self._observe(timestep.observation)
@@ -188,14 +185,6 @@ class MemoryMazeEnv(gym.Env):
         truncated = not terminated and (self._steps >= self.episode_steps or timestep.last())
         self._needs_reset = terminated or truncated
         return observation, float(timestep.reward or 0.0), terminated, truncated, info
-
-    def render(self) -> np.ndarray | None:
-        """The current first-person frame (64x64x3 uint8), as in the last observation."""
-        if self.render_mode is None:
-            return None
-        if self._frame is None:
-            raise EnvError("render() called before reset(); call env.reset() first")
-        return self._frame.copy()
 
     def close(self) -> None:
         self._task.close()

@@ -30,11 +30,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from lsswm.envs.errors import EnvError, MissingDependencyError
+from lsswm.envs.frame_env import FrameEnv
 from lsswm.envs.legacy_gym import import_gym_quietly
 from lsswm.envs.validation import discrete_action, seed_value
 
@@ -83,7 +83,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-class MineRLEnv(gym.Env):
+class MineRLEnv(FrameEnv):
     """A MineRL env (old gym API) behind the Gymnasium API with Discrete(4) actions.
 
     Args:
@@ -156,10 +156,7 @@ class MineRLEnv(gym.Env):
         return self._observe(observation)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self._needs_reset:
-            raise EnvError(
-                "step() called before reset() or after the episode ended; call env.reset() first"
-            )
+        self._require_running()
         index = discrete_action(action, ACTION_NAMES, "MineRL")
         result = self._minerl.step(self._to_minerl_action(index))
         if len(result) == 5:  # gym >= 0.26 compatibility layer
@@ -178,13 +175,6 @@ class MineRLEnv(gym.Env):
         self._needs_reset = terminated or truncated
         frame, info = self._observe(observation)
         return frame, float(reward), terminated, truncated, info
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            return None
-        if self._frame is None:
-            raise EnvError("render() called before reset(); call env.reset() first")
-        return self._frame.copy()
 
     def close(self) -> None:
         self._minerl.close()

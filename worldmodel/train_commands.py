@@ -114,29 +114,25 @@ def build_tokenizer_config(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from lsswm.worldmodel.train_config import config_to_json
-
-    config = build_train_config(args)
-    if args.print_config:
-        print(config_to_json(config))
-        return 0
     from lsswm.worldmodel.train_loop import train
 
-    result = train(config)
-    return 130 if result.interrupted else 0
+    return _run_training(build_train_config(args), args.print_config, train)
 
 
 def run_train_tokenizer(args: argparse.Namespace) -> int:
-    from lsswm.worldmodel.train_config import config_to_json
-
-    config = build_tokenizer_config(args)
-    if args.print_config:
-        print(config_to_json(config))
-        return 0
     from lsswm.worldmodel.train_tokenizer import train_tokenizer
 
-    result = train_tokenizer(config)
-    return 130 if result.interrupted else 0
+    return _run_training(build_tokenizer_config(args), args.print_config, train_tokenizer)
+
+
+def _run_training(config: Any, print_only: bool, train_fn: Any) -> int:
+    """Print the resolved config, or train; exit 130 when the run was interrupted."""
+    from lsswm.worldmodel.train_config import config_to_json
+
+    if print_only:
+        print(config_to_json(config))
+        return 0
+    return 130 if train_fn(config).interrupted else 0
 
 
 def configure_memory(parser: argparse.ArgumentParser) -> None:
