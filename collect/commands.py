@@ -193,8 +193,9 @@ def _run_repair(args: argparse.Namespace) -> int:
     manifest = report.manifest
     assert manifest is not None
     missing = [i for i in range(manifest.episodes_requested) if i not in manifest.episodes]
+    before = {"missing": "there was none", "unreadable": "the old one was not JSON"}
     print(
-        f"{args.dir}: rebuilt manifest.json ({report.old_manifest} before) with "
+        f"{args.dir}: rebuilt manifest.json ({before.get(report.old_manifest, 'replaced')}) with "
         f"{len(report.kept)} valid episodes of {manifest.env_id} [{manifest.policy}]; "
         f"dropped {len(report.dropped)}"
     )
