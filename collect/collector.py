@@ -7,6 +7,8 @@ byte-identical to an uninterrupted run (episode folders and manifest.json alike)
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import sys
@@ -24,7 +26,7 @@ from lsswm.collect.episode_store import (
     read_episode_meta,
     remove_stale_temp,
 )
-from lsswm.collect.errors import DatasetError
+from lsswm.collect.errors import DatasetError, DiskFullError, disk_full_error
 from lsswm.collect.fileio import sha256_file
 from lsswm.collect.manifest import MANIFEST_NAME, Manifest, load_manifest, manifest_path
 from lsswm.collect.policies import check_policy_name
@@ -80,6 +82,26 @@ def _validate(config: CollectConfig) -> None:
         raise DatasetError(f"start method must be one of {START_METHODS}")
     check_policy_name(config.policy)
     check_env_id(config.env_id)
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"--out {out} is an existing file, not a folder; pass a folder path")
+
+
+def check_policy_fits_env(job: CollectJob) -> None:
+    """Build the env and the policy once in this process, before anything is written.
+
+    An unknown, incompatible or missing policy (``crafter-gather`` on Memory Maze,
+    ``sb3:missing.zip``) fails here instead of in the first worker, after the dataset
+    folder was created.
+    """
+    from lsswm.collect.policies import make_policy
+    from lsswm.collect.rollout import make_env
+
+    env = make_env(job.env_id)
+    try:
+        make_policy(job.policy, env, max_steps=job.steps)
+    finally:
+        env.close()
 
 
 def prepare_dataset(out: Path, job: CollectJob, episodes: int, log=print) -> tuple[Manifest, dict]:
@@ -104,6 +126,11 @@ def prepare_dataset(out: Path, job: CollectJob, episodes: int, log=print) -> tup
         manifest.episodes_requested = max(manifest.episodes_requested, episodes)
     else:
         if out.exists() and any(p.name != MANIFEST_NAME for p in out.iterdir()):
+            if scan_episode_folders(out):
+                raise DatasetError(
+                    f"{out} holds episode folders but no manifest.json; rebuild it with "
+                    f"`lsswm data repair {out}`, then re-run this command to resume"
+                )
             raise DatasetError(
                 f"{out} exists, is not empty and has no manifest.json; collect into a new or "
                 "empty folder"
@@ -147,6 +174,8 @@ def collect(config: CollectConfig) -> CollectSummary:
     out = Path(config.out)
     job = config.job()
     log = _stderr_log if config.progress else (lambda message: None)
+    if config.episodes:
+        check_policy_fits_env(job)
     manifest, redone = prepare_dataset(out, job, config.episodes, log)
     summary = CollectSummary(out, kept=len(manifest.episodes), redone=redone)
     pending = [i for i in range(config.episodes) if i not in manifest.episodes]
@@ -170,8 +199,17 @@ def collect(config: CollectConfig) -> CollectSummary:
 
     try:
         run_backend(config, job, pending, on_result, progress.set_live_steps)
-    finally:
+    except BaseException as error:
+        # Index what was finished, but report the first error, not a failure of this save
+        # (on a full disk both fail: one "no space left" line, not a nested traceback).
+        with contextlib.suppress(OSError, DiskFullError):
+            manifest.save(out)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise disk_full_error(out / "episodes", None) from None
+        raise
+    else:
         manifest.save(out)
+    finally:
         progress.close()
         summary.seconds = time.monotonic() - start
     return summary

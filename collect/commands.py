@@ -20,6 +20,13 @@ def register(registry: CommandRegistry) -> None:
     )
     registry.describe_group("data", "dataset tools: verify, info, revisits, import, export")
     registry.add("verify", "check every episode's checksums", _configure_dir, _run_verify, "data")
+    registry.add(
+        "repair",
+        "rebuild manifest.json from the episode folders; set aside broken episodes",
+        _configure_dir,
+        _run_repair,
+        "data",
+    )
     registry.add("info", "summarise a dataset", _configure_info, _run_info, "data")
     registry.add(
         "revisits",
@@ -146,17 +153,62 @@ def _run_verify(args: argparse.Namespace) -> int:
         print(f"INVALID {name}: {'; '.join(problems)}")
     for name in report.missing:
         print(f"MISSING {name}: listed in manifest.json, not on disk")
+    for problem in report.manifest_problems:
+        print(f"MANIFEST {problem}")
+    if report.not_collected:
+        names = _name_list(report.not_collected)
+        print(f"NOT COLLECTED {names}: requested, never recorded (the dataset is incomplete)")
     for name in report.unindexed:
         print(f"note: {name} is valid but not in manifest.json (re-run the collection to index it)")
     for name in report.leftovers:
         print(f"note: {name} is a leftover of an interrupted write (ignored, removed on resume)")
-    if report.not_collected:
-        print(f"note: {report.not_collected} requested episodes not collected yet")
     bad = len(report.invalid) + len(report.missing)
-    print(f"{args.dir}: {len(report.valid)} valid, {bad} invalid or missing")
-    if bad:
-        print("re-run the same `lsswm collect` command (or import) on this folder to redo them")
-    return 0 if report.ok else 1
+    print(
+        f"{args.dir}: {len(report.valid)} valid, {bad} invalid or missing, "
+        f"{len(report.not_collected)} not collected"
+    )
+    if report.manifest_problems:
+        print(f"manifest.json disagrees with the episodes: run `lsswm data repair {args.dir}`")
+    if bad or report.not_collected:
+        print(
+            "re-run the same `lsswm collect` command (or import) on this folder to redo them, "
+            f"or `lsswm data repair {args.dir}` to keep only the valid episodes"
+        )
+    return 0 if report.complete else 1
+
+
+def _name_list(names: list[str], shown: int = 8) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _run_repair(args: argparse.Namespace) -> int:
+    from shlex import quote
+
+    from lsswm.collect.repair import repair_dataset
+
+    report = repair_dataset(args.dir)
+    for name, reasons in sorted(report.dropped.items()):
+        print(f"DROPPED {name}: {'; '.join(reasons)}")
+    manifest = report.manifest
+    assert manifest is not None
+    missing = [i for i in range(manifest.episodes_requested) if i not in manifest.episodes]
+    before = {"missing": "there was none", "unreadable": "the old one was not JSON"}
+    print(
+        f"{args.dir}: rebuilt manifest.json ({before.get(report.old_manifest, 'replaced')}) with "
+        f"{len(report.kept)} valid episodes of {manifest.env_id} [{manifest.policy}]; "
+        f"dropped {len(report.dropped)}"
+    )
+    if report.dropped or report.old_manifest != "missing":
+        print(f"set aside in {report.moved_to}: the dropped episodes and the old manifest")
+    if missing and manifest.seed_base is not None:
+        print(
+            f"{len(missing)} of {manifest.episodes_requested} requested episodes are missing; "
+            f"re-run `lsswm collect --env {quote(manifest.env_id)} --policy "
+            f"{quote(manifest.policy)} --steps {manifest.steps} --seed {manifest.seed_base} "
+            f"--episodes {manifest.episodes_requested} --out {quote(args.dir)}` to record them"
+        )
+    return 0
 
 
 def _configure_video(parser: argparse.ArgumentParser) -> None:
@@ -230,7 +282,11 @@ def _run_revisits(args: argparse.Namespace) -> int:
         plot_revisit_histogram,
         revisit_summary,
     )
+    from lsswm.collect.video import check_output_file
 
+    check_output_file(args.out)
+    if args.json:
+        check_output_file(args.json)
     dataset = open_dataset(args.dir)
     distances = dataset_revisit_distances(args.dir, args.heading_bins)
     summary = revisit_summary(distances, dataset.num_frames)

@@ -17,22 +17,45 @@ from lsswm.collect.episode_store import (
     Episode,
     EpisodeRecord,
     episode_index,
+    episode_name,
     find_episode_problems,
+    read_episode_meta,
 )
+from lsswm.collect.errors import DatasetError
 from lsswm.collect.fileio import sha256_file
+from lsswm.collect.integrity import (
+    checksums_enabled,
+    consistency_problems,
+    dataset_problems,
+    raise_for_problems,
+)
 from lsswm.collect.manifest import Manifest, load_manifest
+
+CHECKS = ("none", "files", "checksums")
 
 
 class Dataset:
     """A dataset on disk, indexed by its manifest. ``dataset[i]`` is the i-th episode listed.
 
-    Episodes are opened lazily and memory-mapped: building a Dataset reads only the manifest.
+    Episodes are opened lazily and memory-mapped. ``check`` says what is verified first (see
+    ``integrity``): ``"files"`` (default) every listed file's presence, size and .npy header
+    and the manifest's agreement with the episodes; ``"checksums"`` also every array's sha256
+    (cached per file, skipped when ``LSSWM_DATA_CHECKSUMS=0``); ``"none"`` only the manifest.
+    A failed check raises DatasetError naming the episodes and the fix.
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, check: str = "files") -> None:
+        if check not in CHECKS:
+            raise ValueError(f"check must be one of {CHECKS}, got {check!r}")
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise DatasetError(f"{self.root} is a file, not a dataset folder; pass the folder")
         self.manifest: Manifest = load_manifest(self.root)
         self.records: list[EpisodeRecord] = self.manifest.records
+        if check != "none":
+            checksums = check == "checksums" and checksums_enabled()
+            problems = dataset_problems(self.root, self.manifest, self.records, checksums)
+            raise_for_problems(self.root, problems, len(self.records))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -53,20 +76,32 @@ class Dataset:
 
     @property
     def image_shape(self) -> tuple[int, ...]:
+        self.require_episodes()
         return tuple(self.manifest.image_shape or ())
 
     @property
     def action_space(self) -> dict[str, Any]:
+        self.require_episodes()
         return dict(self.manifest.action_space or {})
+
+    def require_episodes(self) -> None:
+        """Refuse an empty dataset: it has no frame shape or action space to give."""
+        if not self.records or self.manifest.image_shape is None:
+            requested = self.manifest.episodes_requested
+            raise DatasetError(
+                f"{self.root} holds no episodes yet (0 of {requested} requested were recorded); "
+                "run or finish the collection (`lsswm collect ... --out` this folder) first"
+            )
 
     @property
     def num_frames(self) -> int:
         return sum(record.length + 1 for record in self.records)
 
 
-def open_dataset(root: str | Path) -> Dataset:
-    """Open the dataset at ``root`` (raises DatasetError with a fix when it is not one)."""
-    return Dataset(root)
+def open_dataset(root: str | Path, check: str = "files") -> Dataset:
+    """Open the dataset at ``root`` (raises DatasetError with a fix when it is not one, or
+    when its files fail ``check``: see :class:`Dataset`)."""
+    return Dataset(root, check)
 
 
 def scan_episode_folders(root: Path) -> dict[int, Path]:
@@ -88,11 +123,17 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)  # in the manifest, not on disk
     unindexed: list[str] = field(default_factory=list)  # valid on disk, not in manifest
     leftovers: list[str] = field(default_factory=list)  # temp/trash of interrupted writes
-    not_collected: int = 0  # requested episodes not (yet) collected
+    not_collected: list[str] = field(default_factory=list)  # requested, not (yet) recorded
+    manifest_problems: list[str] = field(default_factory=list)  # manifest vs episode files
 
     @property
     def ok(self) -> bool:
-        return not self.invalid and not self.missing
+        """Nothing listed is damaged or missing (the dataset may still be incomplete)."""
+        return not self.invalid and not self.missing and not self.manifest_problems
+
+    @property
+    def complete(self) -> bool:
+        return self.ok and not self.not_collected
 
 
 def verify_dataset(root: str | Path) -> VerifyReport:
@@ -101,6 +142,7 @@ def verify_dataset(root: str | Path) -> VerifyReport:
     manifest = load_manifest(root)
     on_disk = scan_episode_folders(root)
     report = VerifyReport()
+    disagreements: dict[str, list[str]] = {}
     for record in manifest.records:
         folder = on_disk.pop(record.index, None)
         if folder is None:
@@ -109,8 +151,14 @@ def verify_dataset(root: str | Path) -> VerifyReport:
         problems = find_episode_problems(folder, expected_checksum=record.checksum)
         if problems:
             report.invalid[record.name] = problems
-        else:
-            report.valid.append(record.name)
+            continue
+        report.valid.append(record.name)
+        meta = read_episode_meta(folder)
+        for problem in consistency_problems(folder, meta, record, manifest):
+            disagreements.setdefault(problem, []).append(record.name)
+    for problem, names in disagreements.items():
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        report.manifest_problems.append(f"{problem} ({shown})")
     for folder in on_disk.values():
         problems = find_episode_problems(folder)
         if problems:
@@ -124,7 +172,11 @@ def verify_dataset(root: str | Path) -> VerifyReport:
             for entry in episodes_dir.iterdir()
             if entry.name.startswith((TEMP_PREFIX, TRASH_PREFIX))
         )
-    report.not_collected = max(0, manifest.episodes_requested - len(manifest.episodes))
+    report.not_collected = [
+        episode_name(i)
+        for i in range(manifest.episodes_requested)
+        if i not in manifest.episodes and episode_name(i) not in report.unindexed
+    ]
     return report
 
 
@@ -135,7 +187,7 @@ def disk_usage(root: Path) -> int:
 def summarize_dataset(root: str | Path) -> dict[str, Any]:
     """Episodes, frames, size on disk, lengths and the action histogram (for `data info`)."""
     dataset = open_dataset(root)
-    space = dataset.action_space
+    space = dict(dataset.manifest.action_space or {})
     lengths = [record.length for record in dataset.records]
     summary: dict[str, Any] = {
         "root": str(dataset.root),
@@ -152,7 +204,7 @@ def summarize_dataset(root: str | Path) -> dict[str, Any]:
             "max": int(max(lengths, default=0)),
             "mean": float(np.mean(lengths)) if lengths else 0.0,
         },
-        "image_shape": list(dataset.image_shape),
+        "image_shape": list(dataset.manifest.image_shape or []),
         "action_space": space,
         "state_keys": sorted(dataset.manifest.state_spec),
         "bytes_on_disk": disk_usage(dataset.root),

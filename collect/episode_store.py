@@ -18,6 +18,7 @@ loss comes from the flush before each manifest write (see ``fileio``).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from lsswm.collect.errors import DatasetError
+from lsswm.collect.errors import DatasetError, disk_full_error
 from lsswm.collect.fileio import canonical_json, save_npy, sha256_file, write_text
 
 FORMAT_NAME = "lsswm-dataset"
@@ -154,6 +155,12 @@ def write_episode(
         text = canonical_json(info)
         write_text(temp / EPISODE_META, text)
         _replace_dir(temp, episodes_dir / name)
+    except OSError as error:
+        shutil.rmtree(temp, ignore_errors=True)
+        if error.errno == errno.ENOSPC:
+            needed = sum(np.asarray(a).nbytes + 128 for a in arrays.values()) + 4096
+            raise disk_full_error(episodes_dir / name, needed) from None
+        raise
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise

@@ -11,6 +11,7 @@ write path cheap (``lsswm bench collect``).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -82,9 +83,24 @@ def fsync_dir(path: Path) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    """Replace ``path`` with ``obj`` as canonical JSON: write a temp file, fsync, rename."""
+    """Replace ``path`` with ``obj`` as canonical JSON: write a temp file, fsync, rename.
+
+    A failed write leaves ``path`` as it was and no temp file; a full disk raises
+    DiskFullError naming the path and the bytes needed."""
+    from lsswm.collect.errors import disk_full_error
+
     path = Path(path)
     temp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    write_text(temp, canonical_json(obj), fsync=True)
-    os.replace(temp, path)
+    text = canonical_json(obj)
+    try:
+        write_text(temp, text, fsync=True)
+        os.replace(temp, path)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        if error.errno == errno.ENOSPC:
+            raise disk_full_error(path, len(text.encode("utf-8"))) from None
+        raise
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)

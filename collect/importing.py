@@ -54,6 +54,8 @@ def run_import(
     from lsswm.collect.dataset import scan_episode_folders
 
     out, source_root = Path(out), Path(source_root)
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"{out} is an existing file, not a folder; pass a dataset folder path")
     if not sources:
         raise DatasetError(f"no {kind} trajectories found under {source_root}; check the path")
     policy = f"import:{kind}"
@@ -94,7 +96,12 @@ def run_import(
             manifest.set_env_description(
                 arrays["frames"].shape[1:], action_space(arrays), state_spec_of_arrays(arrays)
             )
-            meta = {"seed": None, "env_id": manifest.env_id, "policy": policy}
+            meta = {
+                "seed": None,
+                "env_id": manifest.env_id,
+                "policy": policy,
+                "action_space": action_space(arrays),
+            }
             manifest.add(write_episode(out, index, arrays, {**meta, "source_file": relative}))
             if index % 16 == 15:
                 manifest.save(out)

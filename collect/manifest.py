@@ -8,6 +8,7 @@ manifests as well as byte-identical episode folders.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from lsswm.collect.episode_store import FORMAT_NAME, FORMAT_VERSION, EpisodeRecord
+from lsswm.collect.episode_store import FORMAT_NAME, FORMAT_VERSION, EpisodeRecord, episode_name
 from lsswm.collect.errors import DatasetError
 from lsswm.collect.fileio import atomic_write_json, flush_to_disk
 
 MANIFEST_NAME = "manifest.json"
+
+
+class ManifestSchemaError(DatasetError):
+    """manifest.json parses but breaks the schema (`lsswm data repair` rebuilds it)."""
 
 
 def describe_action_space(space: Any) -> dict[str, Any]:
@@ -129,6 +134,8 @@ class Manifest:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Manifest:
+        if not isinstance(obj, Mapping):
+            raise DatasetError(f"manifest is a JSON {type(obj).__name__}, not an object")
         if obj.get("format") != FORMAT_NAME:
             raise DatasetError(f"manifest format is {obj.get('format')!r}, not {FORMAT_NAME!r}")
         version = obj.get("format_version")
@@ -137,6 +144,9 @@ class Manifest:
                 f"dataset format_version {version} is not supported by this lsswm (reads "
                 f"version {FORMAT_VERSION}); re-collect or convert the dataset"
             )
+        problems = manifest_schema_problems(obj)
+        if problems:
+            raise ManifestSchemaError("; ".join(problems))
         records = [EpisodeRecord.from_json(entry) for entry in obj.get("episodes", [])]
         return cls(
             env_id=obj["env_id"],
@@ -157,6 +167,139 @@ class Manifest:
         atomic_write_json(Path(root) / MANIFEST_NAME, self.to_json())
 
 
+# ---- schema ------------------------------------------------------------------------------
+# Plain-Python schema check of manifest.json (docs/dataset-format.md); every problem is named
+# by its JSON path, e.g. "episodes[2].length is '300' (str), expected an integer >= 0".
+
+
+def _is_int(value: Any, low: int | None = None) -> bool:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    return ok and (low is None or value >= low)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int_list(value: Any, low: int = 0) -> bool:
+    return isinstance(value, list) and all(_is_int(n, low) for n in value)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def action_space_problems(space: Any, where: str = "action_space") -> list[str]:
+    if not isinstance(space, Mapping):
+        return [f"{where} is {_shown(space)}, expected an object"]
+    if space.get("type") == "discrete":
+        if not _is_int(space.get("n"), 1):
+            return [f"{where}.n is {_shown(space.get('n'))}, expected an integer >= 1"]
+        return []
+    if space.get("type") == "box":
+        shape = space.get("shape")
+        if not _int_list(shape, 1):
+            return [f"{where}.shape is {_shown(shape)}, expected a list of integers >= 1"]
+        size = int(np.prod(shape))
+        problems = []
+        for bound in ("low", "high"):
+            flat = np.asarray(space.get(bound), dtype=object).ravel().tolist()
+            if len(flat) != size or not all(_is_number(v) for v in flat):
+                problems.append(f"{where}.{bound} must hold {size} numbers (shape {shape})")
+        return problems
+    return [f"{where}.type is {_shown(space.get('type'))}, expected 'discrete' or 'box'"]
+
+
+def _dtype_ok(text: Any) -> bool:
+    try:
+        return isinstance(text, str) and np.dtype(text).str == text
+    except TypeError:
+        return False
+
+
+def manifest_schema_problems(obj: Mapping[str, Any]) -> list[str]:
+    """Everything in a parsed manifest.json that breaks the format (an empty list: valid)."""
+    problems: list[str] = []
+
+    def want(key: str, ok: bool, expected: str) -> None:
+        if not ok:
+            shown = _shown(obj[key]) if key in obj else "missing"
+            problems.append(f"{key} is {shown}, expected {expected}")
+
+    want("env_id", isinstance(obj.get("env_id"), str) and bool(obj.get("env_id")), "a string")
+    want("policy", isinstance(obj.get("policy"), str) and bool(obj.get("policy")), "a string")
+    for key in ("steps", "seed_base"):
+        low = 1 if key == "steps" else None
+        want(key, key in obj and (obj[key] is None or _is_int(obj[key], low)), "an integer or null")
+    want("episodes_requested", _is_int(obj.get("episodes_requested"), 0), "an integer >= 0")
+    entries = obj.get("episodes")
+    if not isinstance(entries, list):
+        want("episodes", False, "a list")
+        entries = []
+    indices: list[int] = []
+    for position, entry in enumerate(entries):
+        where = f"episodes[{position}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where} is {_shown(entry)}, expected an object")
+            continue
+        checks = {
+            "index": (_is_int(entry.get("index"), 0), "an integer >= 0"),
+            "length": (_is_int(entry.get("length"), 0), "an integer >= 0"),
+            "seed": (entry.get("seed") is None or _is_int(entry.get("seed")), "an integer/null"),
+            "checksum": (
+                isinstance(entry.get("checksum"), str)
+                and re.fullmatch(r"[0-9a-f]{64}", entry["checksum"]) is not None,
+                "a sha256 hex digest",
+            ),
+        }
+        for key, (ok, expected) in checks.items():
+            if not ok:
+                shown = _shown(entry[key]) if key in entry else "missing"
+                problems.append(f"{where}.{key} is {shown}, expected {expected}")
+        if _is_int(entry.get("index"), 0):
+            indices.append(entry["index"])
+            if entry.get("name") != episode_name(entry["index"]):
+                problems.append(
+                    f"{where}.name is {_shown(entry.get('name'))}, expected "
+                    f"{episode_name(entry['index'])!r}"
+                )
+    duplicated = sorted({i for i in indices if indices.count(i) > 1})
+    if duplicated:
+        problems.append(f"episodes list indices {duplicated} more than once")
+    if entries or obj.get("image_shape") is not None:
+        shape = obj.get("image_shape")
+        ok = _int_list(shape, 1) and len(shape) == 3 and shape[2] == 3
+        want("image_shape", ok, "[H, W, 3]")
+        problems += action_space_problems(obj.get("action_space"))
+    spec = obj.get("state_spec")
+    if spec is not None and not isinstance(spec, Mapping):
+        want("state_spec", False, "an object")
+    for key, entry in (spec or {}).items() if isinstance(spec, Mapping) else ():
+        ok = (
+            isinstance(entry, Mapping)
+            and _int_list(entry.get("shape"))
+            and _dtype_ok(entry.get("dtype"))
+        )
+        if not ok:
+            problems.append(
+                f"state_spec.{key} is {_shown(entry)}, expected {{shape: [...], dtype: '<f8'}}"
+            )
+    if obj.get("source") is not None and not isinstance(obj.get("source"), Mapping):
+        want("source", False, "an object or null")
+    # The derived totals must agree with the list (a hand edit changes one, not the other).
+    if not problems:
+        if obj.get("num_episodes", len(entries)) != len(entries):
+            problems.append(
+                f"num_episodes is {obj['num_episodes']} but episodes lists {len(entries)}"
+            )
+        frames = sum(entry["length"] + 1 for entry in entries)
+        if obj.get("num_frames", frames) != frames:
+            problems.append(f"num_frames is {obj['num_frames']} but the episodes hold {frames}")
+    return problems
+
+
 def manifest_path(root: Path) -> Path:
     return Path(root) / MANIFEST_NAME
 
@@ -170,9 +313,15 @@ def load_manifest(root: Path) -> Manifest:
         )
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
+    except (ValueError, UnicodeDecodeError) as error:
         raise DatasetError(
-            f"{path} is not valid JSON ({error}); re-run the collection on the same folder to "
-            "rebuild it from the episode folders"
+            f"{path} is not valid JSON ({error}); rebuild it from the episode folders with "
+            f"`lsswm data repair {root}`"
         ) from error
-    return Manifest.from_json(obj)
+    try:
+        return Manifest.from_json(obj)
+    except ManifestSchemaError as error:
+        raise ManifestSchemaError(
+            f"{path} is not a valid lsswm manifest: {error}; rebuild it from the episode "
+            f"folders with `lsswm data repair {root}`"
+        ) from error

@@ -49,6 +49,20 @@ def write_video(
     return path
 
 
+def check_output_file(path: str | Path) -> None:
+    """Refuse an output path that is a folder or lies under a file, with a one-line error."""
+    from lsswm.collect.errors import DatasetError
+
+    path = Path(path)
+    if path.is_dir():
+        raise DatasetError(f"--out {path} is an existing folder; pass a file path (.mp4, .gif)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DatasetError(f"--out {path}: {parent} is a file, not a folder")
+            break
+
+
 def tile_episodes(episodes: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:
     """Place (T_i, H, W, 3) episodes side by side; shorter ones hold their last frame."""
     length = max(len(frames) for frames in episodes)
@@ -72,10 +86,20 @@ def write_dataset_video(
 ) -> Path:
     """Write a dataset's episodes (default: the first four) side by side as one video."""
     from lsswm.collect.dataset import open_dataset
+    from lsswm.collect.errors import DatasetError
 
     dataset = open_dataset(root)
     chosen = list(episodes) if episodes is not None else list(range(min(4, len(dataset))))
+    if not len(dataset):
+        raise DatasetError(f"{root} holds no episodes to show; collect some first")
     if not chosen:
-        raise ValueError(f"{root} holds no episodes to show")
+        raise DatasetError("--episodes was given without positions; name at least one")
+    outside = [i for i in chosen if not 0 <= i < len(dataset)]
+    if outside:
+        raise DatasetError(
+            f"--episodes {' '.join(map(str, outside))}: {root} holds {len(dataset)} episodes "
+            f"(positions 0..{len(dataset) - 1}); pick positions in that range"
+        )
+    check_output_file(out)
     frames = [np.asarray(dataset[i]["frames"]) for i in chosen]
     return write_video(out, tile_episodes(frames), fps=fps, scale=scale)

@@ -74,7 +74,10 @@ class WindowDataset(torch.utils.data.IterableDataset):
             raise DatasetError(f"window_length must be >= 1, got {window_length}")
         if not 0 <= rank < world_size:
             raise DatasetError(f"rank {rank} is not in [0, world_size={world_size})")
-        dataset = open_dataset(root)
+        # Every file is checked before training reads it (checksums cached per file; see
+        # collect/integrity.py): a damaged episode fails here, by name, not mid-run.
+        dataset = open_dataset(root, check="checksums")
+        dataset.require_episodes()
         self.root = dataset.root
         self.window_length = int(window_length)
         self.seed = int(seed)

@@ -33,7 +33,13 @@ class CollectJob:
 
     def episode_meta(self, data: EpisodeData) -> dict[str, Any]:
         """episode.json fields beyond the arrays: deterministic, no time or host."""
-        return {"env_id": self.env_id, "policy": self.policy, "steps": self.steps, **data.meta}
+        return {
+            "env_id": self.env_id,
+            "policy": self.policy,
+            "steps": self.steps,
+            "action_space": data.action_space,
+            **data.meta,
+        }
 
 
 @dataclass(frozen=True)

@@ -227,15 +227,35 @@ def dataset_episodes(
     from lsswm.collect.dataset import open_dataset
     from lsswm.collect.errors import DatasetError
 
-    try:
-        dataset = open_dataset(root)
-    except DatasetError as error:
-        raise EvalError(str(error)) from error
     if context < 1 or generate < 1:
         raise EvalError("--context and --generate must be >= 1")
-    positions = range(
-        first, len(dataset) if episodes is None else min(len(dataset), first + episodes)
-    )
+    if episodes is not None and episodes < 1:
+        raise EvalError(f"--episodes must be >= 1, got {episodes}")
+    try:
+        # Every file checked (sha256 cached per file) before any frame is read.
+        dataset = open_dataset(root, check="checksums")
+    except DatasetError as error:
+        raise EvalError(str(error)) from error
+    if not len(dataset):
+        raise EvalError(
+            f"{root} holds no episodes (0 of {dataset.manifest.episodes_requested} requested "
+            "were recorded); finish the collection or pass another --data"
+        )
+    if not 0 <= first < len(dataset):
+        raise EvalError(
+            f"--first-episode {first} is outside {root}, which holds {len(dataset)} episodes "
+            f"(positions 0..{len(dataset) - 1}); pass a smaller --first-episode"
+        )
+    last = len(dataset) if episodes is None else min(len(dataset), first + episodes)
+    if episodes is not None and first + episodes > len(dataset):
+        # Evaluate what exists, loudly: the default --episodes (8) exceeds small datasets,
+        # and the results JSON records the count actually evaluated.
+        _warn(
+            f"--episodes {episodes} asked for more episodes than {root} has from position "
+            f"{first} ({len(dataset)} in all): evaluating only {last - first} "
+            f"(positions {first}..{last - 1}); pass --episodes {last - first} to silence this"
+        )
+    positions = range(first, last)
     found = []
     for position in positions:
         episode = dataset[position]
@@ -279,8 +299,8 @@ def dataset_episodes(
         )
     if not found:
         raise EvalError(
-            f"no episode of {root} is longer than the context ({context} frames); pass a "
-            "smaller --context"
+            f"none of the {len(positions)} episodes of {root} from position {first} is longer "
+            f"than the context ({context} frames); pass a smaller --context"
         )
     return found
 

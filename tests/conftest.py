@@ -15,6 +15,21 @@ def pytest_configure(config: pytest.Config) -> None:
     import_gym_quietly()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_checksum_cache(tmp_path_factory):
+    # Datasets opened by train/eval remember verified files in $LSSWM_CACHE_DIR: keep the
+    # tests' entries out of the user's ~/.cache.
+    import os
+
+    previous = os.environ.get("LSSWM_CACHE_DIR")
+    os.environ["LSSWM_CACHE_DIR"] = str(tmp_path_factory.mktemp("lsswm-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("LSSWM_CACHE_DIR", None)
+    else:
+        os.environ["LSSWM_CACHE_DIR"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _single_torch_thread():
     # The tests use tiny models, for which thread start-up costs more than it saves; on a loaded
