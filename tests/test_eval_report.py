@@ -92,3 +92,33 @@ def test_results_are_standard_json_and_tables_render(tmp_path):
     assert "| b | - |" in markdown_table(results["tables"][0])
     with pytest.raises(ValueError):
         make_table("bad", ["a", "b"], [[1]])
+
+
+def test_report_renders_train_in_imagination_results(tmp_path):
+    from lsswm.agents.train_imagination import SUITE, results_header, summary_tables
+
+    summary = results_header(SUITE, "Train in imagination (PPO inside m)", {}, "cpu")
+    # One schema: the agents-side header has every key of the eval-side one.
+    assert set(new_results("x", "t", {})) <= set(summary)
+    summary["settings"] = {"algo": "ppo", "policy": "MlpPolicy", "timesteps": 64, "env_id": "E"}
+    summary["training"] = {
+        "seconds": 2.0,
+        "imagined_steps_per_second": 32.0,
+        "imagined_episode_return_recent_mean": None,
+    }
+    summary["real_env"] = {
+        "score_name": "return",
+        "seeds": [7, 8],
+        "trained in imagination": {"scores": [1.0, 2.0], "mean": 1.5},
+        "random": {"scores": [0.0, 1.0], "mean": 0.5},
+    }
+    summary["tables"] = summary_tables(summary)
+    path = tmp_path / "run" / "train_in_imagination.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(summary))
+    text, count = build_report([tmp_path], tmp_path / "report.md", "r")
+    assert count == 1
+    assert "## Train in imagination (PPO inside m)" in text
+    assert "| trained in imagination | 1.500 | 2 |" in text
+    assert "| random | 0.500 | 2 |" in text
+    assert "| ppo | MlpPolicy | 64 | 2.000 | 32.00 | - |" in text
