@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from lsswm.agents.errors import AgentError
+from lsswm.envs.legacy_gym import import_gym_quietly
 
 ALGORITHMS = ("ppo", "a2c")
 POLICY_FILE = "policy.zip"
@@ -156,6 +157,7 @@ def summary_tables(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _progress_callback(total: int, enabled: bool) -> Any:
+    import_gym_quietly()
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
@@ -185,6 +187,7 @@ def _progress_callback(total: int, enabled: bool) -> Any:
 
 
 def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
+    import_gym_quietly()  # stable_baselines3 imports the old gym package (and its banner)
     import stable_baselines3
     from stable_baselines3.common.vec_env import VecMonitor
 
