@@ -58,6 +58,15 @@ class WorldModelConfig:
     ssm_expand: int = 2
     ssm_conv_width: int = 4
     ssm_scan_chunk: int = 64  # SSD chunk length in tokens (an implementation detail, not C)
+    # How the scan learns recall (docs/architecture.md, "Memory"): "dt" is Mamba2's input
+    # gain dt * x, "unit" gives every head its input whatever its decay; a (low, high) range
+    # initialises per-frame half-lives log-spaced across heads instead of Mamba2's dt range.
+    ssm_input_gain: str = "dt"
+    ssm_halflife_frames: tuple[float, ...] = ()
+    # Action keys: a projection of (action embedding + spatial position) is added to the
+    # scan's write/read keys B, C and to attention's queries/keys, so memory can be
+    # addressed by pose rather than by noisy content alone.
+    action_keys: bool = False
     # Diffusion forcing (schedule: cosine, v-prediction; fixed, see docs/architecture.md).
     clean_prefix_prob: float = 0.5
     denoising_steps: int = 10  # default for generation
@@ -68,6 +77,8 @@ class WorldModelConfig:
         # JSON gives lists; keep the dataclass hashable and comparable.
         blocks = tuple((int(b[0]), int(b[1])) for b in self.scan_blocks)
         object.__setattr__(self, "scan_blocks", blocks)
+        halflife = tuple(float(v) for v in self.ssm_halflife_frames)
+        object.__setattr__(self, "ssm_halflife_frames", halflife)
         self.validate()
 
     # ---- derived properties -------------------------------------------------------------
@@ -157,6 +168,11 @@ class WorldModelConfig:
             fail("window_frames must be >= 2 for causal-window (1 would see no other frame)")
         if not 0.0 <= self.clean_prefix_prob <= 1.0:
             fail(f"clean_prefix_prob must lie in [0, 1] (got {self.clean_prefix_prob})")
+        if self.ssm_input_gain not in ("dt", "unit"):
+            fail(f"ssm_input_gain must be 'dt' or 'unit' (got {self.ssm_input_gain!r})")
+        halflife = self.ssm_halflife_frames
+        if halflife and (len(halflife) != 2 or not 0 < halflife[0] <= halflife[1]):
+            fail(f"ssm_halflife_frames must be (low, high) with 0 < low <= high (got {halflife})")
         if self.scan_blocks:
             if not self.has_scan:
                 fail(f"scan_blocks given but variant {self.variant!r} has no scan layer")
@@ -185,6 +201,7 @@ class WorldModelConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["scan_blocks"] = [list(block) for block in self.scan_blocks]
+        data["ssm_halflife_frames"] = list(self.ssm_halflife_frames)
         return data
 
     def to_json(self) -> str:
