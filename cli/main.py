@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "lsswm.agents.commands",
     "lsswm.eval.commands",
     "lsswm.eval.navigation_commands",
+    "lsswm.experiments.commands",
     "lsswm.cli.pipeline",
 )
 
