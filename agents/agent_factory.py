@@ -65,7 +65,7 @@ class ResizedFramesAgent:
         import torch
 
         from lsswm.collect.recorder import frame_of
-        from lsswm.worldmodel.train_data import resize_frames
+        from lsswm.worldmodel.train.data import resize_frames
 
         frame = torch.from_numpy(np.ascontiguousarray(frame_of(obs)))
         return resize_frames(frame, self.size).numpy()

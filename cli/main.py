@@ -18,7 +18,7 @@ COMMAND_MODULES = (
     "lsswm.envs.commands",
     "lsswm.collect.commands",
     "lsswm.worldmodel.commands",
-    "lsswm.worldmodel.train_commands",
+    "lsswm.worldmodel.train.commands",
     "lsswm.agents.commands",
     "lsswm.eval.commands",
     "lsswm.eval.navigation_commands",

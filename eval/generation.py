@@ -67,7 +67,7 @@ class ModelInputs:
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> ModelInputs:
-        from lsswm.worldmodel.train_loop import META_DATA
+        from lsswm.worldmodel.train.loop import META_DATA
 
         try:
             data = json.loads(metadata.get(META_DATA, "{}"))
@@ -103,7 +103,7 @@ def prepare_episodes(loaded: LoadedModel, episodes: list[EvalEpisode]) -> list[E
     averaging, as in training) and pose actions where it was trained on poses."""
     import torch
 
-    from lsswm.worldmodel.train_data import pose_actions, resize_frames
+    from lsswm.worldmodel.train.data import pose_actions, resize_frames
 
     inputs = ModelInputs.from_metadata(loaded.metadata)
     size = loaded.model.tokenizer.config.image_size
@@ -139,7 +139,7 @@ def resolve_device(device: str) -> str:
 def checkpoint_name(path: str | Path, taken: set[str]) -> str:
     """A short unique label for tables: the run folder's name for a run's checkpoint
     (RUN/checkpoints/step_N/ema.safetensors -> RUN), else the file stem."""
-    from lsswm.worldmodel.train_loop import EXPORT_NAME
+    from lsswm.worldmodel.train.loop import EXPORT_NAME
 
     path = Path(path)
     base = path.stem
@@ -182,8 +182,8 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     """A .safetensors file, or a training run folder: its exported model
     (RUN/world_model.safetensors, EMA weights), else its latest checkpoint's EMA weights,
     else that checkpoint's training weights."""
-    from lsswm.worldmodel.train_checkpoint import EMA_FILE, MODEL_FILE, latest_checkpoint
-    from lsswm.worldmodel.train_loop import EXPORT_NAME
+    from lsswm.worldmodel.train.checkpoint import EMA_FILE, MODEL_FILE, latest_checkpoint
+    from lsswm.worldmodel.train.loop import EXPORT_NAME
 
     path = Path(path)
     if path.is_dir() and (path / EXPORT_NAME).is_file():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lsswm.worldmodel.sizing import count_parameters
-from lsswm.worldmodel.train_config import (
+from lsswm.worldmodel.train.config import (
     TOKENIZER_PRESETS,
     TRAIN_PRESETS,
     Stage,
@@ -106,7 +106,7 @@ def test_validation_names_the_fix():
 
 def test_ssim_and_psnr_match_reference():
     structural_similarity = pytest.importorskip("skimage.metrics").structural_similarity
-    from lsswm.worldmodel.train_metrics import psnr, ssim
+    from lsswm.worldmodel.train.metrics import psnr, ssim
 
     generator = torch.Generator().manual_seed(0)
     a = torch.randint(0, 256, (3, 24, 24, 3), dtype=torch.uint8, generator=generator)

@@ -13,19 +13,19 @@ from safetensors.torch import load_file
 from lsswm.worldmodel.checkpoint import load_tokenizer, load_world_model, save_tokenizer
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
-from lsswm.worldmodel.train_checkpoint import latest_checkpoint, load_train_state
-from lsswm.worldmodel.train_commands import main
-from lsswm.worldmodel.train_config import (
+from lsswm.worldmodel.train.checkpoint import latest_checkpoint, load_train_state
+from lsswm.worldmodel.train.commands import main
+from lsswm.worldmodel.train.config import (
     TrainConfigError,
     apply_overrides,
     tokenizer_preset,
     train_preset,
 )
-from lsswm.worldmodel.train_data import DataMismatchError, WindowBatches, describe_data
-from lsswm.worldmodel.train_loop import train
-from lsswm.worldmodel.train_runtime import SimulatedKill, TrainingDiverged
-from lsswm.worldmodel.train_synthetic import write_synthetic_dataset
-from lsswm.worldmodel.train_tokenizer import train_tokenizer
+from lsswm.worldmodel.train.data import DataMismatchError, WindowBatches, describe_data
+from lsswm.worldmodel.train.loop import train
+from lsswm.worldmodel.train.runtime import SimulatedKill, TrainingDiverged
+from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
+from lsswm.worldmodel.train.tokenizer import train_tokenizer
 
 QUIET = ["log.progress=false", "system.threads=1"]
 

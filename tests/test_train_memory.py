@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lsswm.worldmodel.sizing import count_parameters
-from lsswm.worldmodel.train_config import apply_overrides
+from lsswm.worldmodel.train.config import apply_overrides
 from lsswm.worldmodel.train_memory import (
     BUDGETS,
     CATEGORIES,

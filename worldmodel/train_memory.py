@@ -34,7 +34,7 @@ import torch
 
 from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.sizing import count_parameters, match_parameter_count
-from lsswm.worldmodel.train_config import TrainConfig, apply_overrides, train_preset
+from lsswm.worldmodel.train.config import TrainConfig, apply_overrides, train_preset
 
 ENV_ID = "lsswm/MemoryMaze-9x9-v0"
 POLICY = "explore:age_power=-2"
@@ -98,8 +98,8 @@ def resolved_model(config: TrainConfig, latent_shape: tuple[int, int, int]) -> W
 
 def train_experiment_tokenizer(out: Path, budget: MemoryBudget) -> Path:
     """Train (or resume) the experiment's conv tokenizer on the training episodes."""
-    from lsswm.worldmodel.train_config import tokenizer_preset
-    from lsswm.worldmodel.train_tokenizer import TOKENIZER_FILE, train_tokenizer
+    from lsswm.worldmodel.train.config import tokenizer_preset
+    from lsswm.worldmodel.train.tokenizer import TOKENIZER_FILE, train_tokenizer
 
     config = apply_overrides(
         tokenizer_preset("tiny"),
@@ -189,7 +189,7 @@ def evaluation_sequences(
 ) -> dict[str, torch.Tensor]:
     """The windows of `frames` frames starting every `every` frames of the eval episodes."""
     from lsswm.collect.windows import WindowDataset
-    from lsswm.worldmodel.train_data import collate_windows, describe_data
+    from lsswm.worldmodel.train.data import collate_windows, describe_data
 
     data_config = apply_overrides(config.data, [f"path={data}"])
     spec = describe_data(data_config)
@@ -216,8 +216,8 @@ def evaluate_model(
     """Observe the context, imagine the rest, score by place category. `observed` keeps only
     the last `observed` context frames (an ablation: what the model makes of a short past)."""
     from lsswm.worldmodel.checkpoint import load_world_model
-    from lsswm.worldmodel.train_metrics import psnr, ssim
-    from lsswm.worldmodel.train_video import imagine_after_context
+    from lsswm.worldmodel.train.metrics import psnr, ssim
+    from lsswm.worldmodel.train.video import imagine_after_context
 
     model = load_world_model(model_path).eval()
     frames, actions = sequences["frames"], sequences["actions"]
@@ -265,7 +265,7 @@ def score(
 
 
 def _train_worker(config: TrainConfig, results: Any) -> None:
-    from lsswm.worldmodel.train_loop import train
+    from lsswm.worldmodel.train.loop import train
 
     start = time.perf_counter()
     result = train(config)
@@ -292,7 +292,7 @@ def train_in_parallel(configs: dict[str, TrainConfig]) -> dict[str, dict[str, An
     import queue
     import signal
 
-    from lsswm.worldmodel.train_runtime import stop_requests
+    from lsswm.worldmodel.train.runtime import stop_requests
 
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
@@ -356,7 +356,7 @@ def run_memory_experiment(
     out: str | Path, budget_name: str = "full", workers: int = 2, overrides: list[str] = ()
 ) -> dict[str, Any] | None:
     """Run (or resume) the experiment; None when a training run was interrupted."""
-    from lsswm.worldmodel.train_metrics import psnr, ssim
+    from lsswm.worldmodel.train.metrics import psnr, ssim
 
     out = Path(out)
     budget = BUDGETS[budget_name]

@@ -24,7 +24,7 @@ from torch import nn
 
 from lsswm.worldmodel.checkpoint import load_tokenizer, save_tokenizer
 from lsswm.worldmodel.tokenizer import Tokenizer
-from lsswm.worldmodel.train_checkpoint import (
+from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
     atomic_write_text,
     checkpoint_name,
@@ -33,7 +33,7 @@ from lsswm.worldmodel.train_checkpoint import (
     load_train_state,
     write_checkpoint,
 )
-from lsswm.worldmodel.train_config import (
+from lsswm.worldmodel.train.config import (
     TokenizerTrainConfig,
     TrainConfigError,
     config_differences,
@@ -41,14 +41,14 @@ from lsswm.worldmodel.train_config import (
     load_config_file,
     validate_tokenizer_train_config,
 )
-from lsswm.worldmodel.train_data import (
+from lsswm.worldmodel.train.data import (
     DataMismatchError,
     WindowBatches,
     derive_seed,
     describe_data,
     sample_frames,
 )
-from lsswm.worldmodel.train_runtime import (
+from lsswm.worldmodel.train.runtime import (
     Runtime,
     SimulatedKill,
     TrainingDiverged,

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lsswm.worldmodel.train_config import DataConfig
+from lsswm.worldmodel.train.config import DataConfig
 
 POSE_KEYS = ("agent_pos", "agent_dir")
 PLACE_HEADING_BINS = 4

@@ -5,9 +5,9 @@ layered: preset (or --config FILE) -> the flat flags (--data, --variant, ...) ->
 `--set section.field=value` in order (docs/training.md).
 
 Outside the `lsswm` dispatcher the same commands run as
-`python -m lsswm.worldmodel.train_commands train ...`, e.g. under torchrun:
+`python -m lsswm.worldmodel.train.commands train ...`, e.g. under torchrun:
 
-    torchrun --standalone --nproc_per_node 2 -m lsswm.worldmodel.train_commands train ...
+    torchrun --standalone --nproc_per_node 2 -m lsswm.worldmodel.train.commands train ...
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _COMMON_FLAGS = (("data", "data.path"), ("run_dir", "run_dir"), ("seed", "seed")
 
 
 def _add_common(parser: argparse.ArgumentParser, presets: str) -> None:
-    # Preset names are checked when the config is built (train_config imports torch, and
+    # Preset names are checked when the config is built (train.config imports torch, and
     # building the parser must stay cheap).
     parser.add_argument("--data", metavar="DIR", help="dataset folder (lsswm collect output)")
     parser.add_argument(
@@ -73,7 +73,7 @@ def _flag_overrides(args: argparse.Namespace, pairs: tuple[tuple[str, str], ...]
 
 
 def build_train_config(args: argparse.Namespace) -> Any:
-    from lsswm.worldmodel.train_config import (
+    from lsswm.worldmodel.train.config import (
         TrainConfig,
         apply_overrides,
         load_config_file,
@@ -96,7 +96,7 @@ def build_train_config(args: argparse.Namespace) -> Any:
 
 
 def build_tokenizer_config(args: argparse.Namespace) -> Any:
-    from lsswm.worldmodel.train_config import (
+    from lsswm.worldmodel.train.config import (
         TokenizerTrainConfig,
         apply_overrides,
         load_config_file,
@@ -114,20 +114,20 @@ def build_tokenizer_config(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from lsswm.worldmodel.train_loop import train
+    from lsswm.worldmodel.train.loop import train
 
     return _run_training(build_train_config(args), args.print_config, train)
 
 
 def run_train_tokenizer(args: argparse.Namespace) -> int:
-    from lsswm.worldmodel.train_tokenizer import train_tokenizer
+    from lsswm.worldmodel.train.tokenizer import train_tokenizer
 
     return _run_training(build_tokenizer_config(args), args.print_config, train_tokenizer)
 
 
 def _run_training(config: Any, print_only: bool, train_fn: Any) -> int:
     """Print the resolved config, or train; exit 130 when the run was interrupted."""
-    from lsswm.worldmodel.train_config import config_to_json
+    from lsswm.worldmodel.train.config import config_to_json
 
     if print_only:
         print(config_to_json(config))
@@ -200,7 +200,7 @@ def register(registry: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The trainer's commands without the `lsswm` dispatcher (e.g. for torchrun -m)."""
-    parser = argparse.ArgumentParser(prog="python -m lsswm.worldmodel.train_commands")
+    parser = argparse.ArgumentParser(prog="python -m lsswm.worldmodel.train.commands")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     groups: dict[str, Any] = {}
     for name, help_text, configure, run, group in COMMANDS:

@@ -1,6 +1,6 @@
 """`lsswm train`: the world model trainer.
 
-    result = train(config)          # config: TrainConfig (train_config.py)
+    result = train(config)          # config: TrainConfig (config.py)
 
 What one run does (docs/training.md has the user's view):
 - Describes the dataset (frame size after data.image_size, action space), builds or loads the
@@ -41,7 +41,7 @@ from lsswm.worldmodel.checkpoint import (
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
-from lsswm.worldmodel.train_checkpoint import (
+from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
     EMA_FILE,
     MODEL_FILE,
@@ -52,7 +52,7 @@ from lsswm.worldmodel.train_checkpoint import (
     load_train_state,
     write_checkpoint,
 )
-from lsswm.worldmodel.train_config import (
+from lsswm.worldmodel.train.config import (
     DERIVED_MODEL_FIELDS,
     TrainConfig,
     TrainConfigError,
@@ -61,7 +61,7 @@ from lsswm.worldmodel.train_config import (
     load_config_file,
     validate_train_config,
 )
-from lsswm.worldmodel.train_data import (
+from lsswm.worldmodel.train.data import (
     DataMismatchError,
     DataSpec,
     WindowBatches,
@@ -71,7 +71,7 @@ from lsswm.worldmodel.train_data import (
     fixed_window,
     sample_frames,
 )
-from lsswm.worldmodel.train_runtime import (
+from lsswm.worldmodel.train.runtime import (
     EMA,
     Runtime,
     SimulatedKill,
@@ -614,8 +614,8 @@ class Trainer:
             return None
         from lsswm.collect.errors import DatasetError
         from lsswm.collect.video import write_video
-        from lsswm.worldmodel.train_metrics import psnr
-        from lsswm.worldmodel.train_video import imagine_after_context, side_by_side
+        from lsswm.worldmodel.train.metrics import psnr
+        from lsswm.worldmodel.train.video import imagine_after_context, side_by_side
 
         log = self.config.log
         try:

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from lsswm.worldmodel.train_config import OptimConfig, SystemConfig, TrainConfigError
+from lsswm.worldmodel.train.config import OptimConfig, SystemConfig, TrainConfigError
 
 
 class TrainingDiverged(RuntimeError):
