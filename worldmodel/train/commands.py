@@ -1,4 +1,4 @@
-"""CLI: `lsswm train`, `lsswm train-tokenizer` and `lsswm experiment memory`.
+"""CLI: `lsswm train` and `lsswm train-tokenizer`.
 
 Cheap to import (no torch): handlers import the trainers when they run. Configuration is
 layered: preset (or --config FILE) -> the flat flags (--data, --variant, ...) -> every
@@ -135,82 +135,33 @@ def _run_training(config: Any, print_only: bool, train_fn: Any) -> int:
     return 130 if train_fn(config).interrupted else 0
 
 
-def configure_memory(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--out",
-        metavar="DIR",
-        default="runs/memory-experiment",
-        help="experiment folder (datasets, runs, results); re-run to resume",
-    )
-    parser.add_argument(
-        "--budget",
-        choices=("full", "smoke"),
-        default="full",
-        help="full: ~30 min on 2 CPU cores; smoke: a minutes-long check",
-    )
-    parser.add_argument("--workers", type=int, default=2, help="collection worker processes")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="extend",
-        nargs="+",
-        default=[],
-        help="override fields of both training runs (as in lsswm train)",
-    )
-
-
-def run_memory(args: argparse.Namespace) -> int:
-    from lsswm.worldmodel.train_memory import run_memory_experiment
-
-    summary = run_memory_experiment(args.out, args.budget, args.workers, list(args.overrides))
-    return 130 if summary is None else 0
-
-
 COMMANDS = (
     (
         "train",
         "train a world model (presets, resume, DDP via torchrun)",
         configure_train,
         run_train,
-        None,
     ),
     (
         "train-tokenizer",
         "train the frame tokenizer (autoencoder)",
         configure_train_tokenizer,
         run_train_tokenizer,
-        None,
-    ),
-    (
-        "memory",
-        "CPU memory experiment: hybrid vs causal-window on revisited places",
-        configure_memory,
-        run_memory,
-        "experiment",
     ),
 )
 
 
 def register(registry: Any) -> None:
-    registry.describe_group("experiment", "reproducible experiments")
-    for name, help_text, configure, run, group in COMMANDS:
-        registry.add(name, help_text, configure, run, group=group)
+    for name, help_text, configure, run in COMMANDS:
+        registry.add(name, help_text, configure, run)
 
 
 def main(argv: list[str] | None = None) -> int:
     """The trainer's commands without the `lsswm` dispatcher (e.g. for torchrun -m)."""
     parser = argparse.ArgumentParser(prog="python -m lsswm.worldmodel.train.commands")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    groups: dict[str, Any] = {}
-    for name, help_text, configure, run, group in COMMANDS:
-        if group is None:
-            sub = commands.add_parser(name, help=help_text, description=help_text)
-        else:
-            if group not in groups:
-                holder = commands.add_parser(group, help=f"{group} commands")
-                groups[group] = holder.add_subparsers(dest=f"{group}_command", required=True)
-            sub = groups[group].add_parser(name, help=help_text, description=help_text)
+    for name, help_text, configure, run in COMMANDS:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
         configure(sub)
         sub.set_defaults(_handler=run)
     args = parser.parse_args(argv)
