@@ -109,9 +109,9 @@ def make_planning_agent(
         describe_space,
         env_image_shape,
         load_frame_world_model,
-        resolve_device,
     )
     from lsswm.agents.planner import PlanningAgent
+    from lsswm.worldmodel.checkpoint import resolve_device
 
     model = load_frame_world_model(ckpt, resolve_device(device))
     env_name = f"env {getattr(env.spec, 'id', type(env.unwrapped).__name__)}"

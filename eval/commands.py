@@ -249,10 +249,10 @@ def _data_env_id(path: str) -> str | None:
 
 
 def run_recall(args: argparse.Namespace) -> int:
-    from lsswm.eval.generation import resolve_device
     from lsswm.eval.recall import RecallOptions, default_lengths, print_tables, run_recall_suite
+    from lsswm.worldmodel.checkpoint import resolve_device
 
-    device = resolve_device(args.device)
+    device = str(resolve_device(args.device))
     env_id = _data_env_id(args.data) if args.data else args.env
     episodes, spec = _episodes(args, args.protocol, default_lengths(args.protocol, env_id))
     options = RecallOptions(
@@ -296,10 +296,10 @@ def configure_crafter_recall(parser: argparse.ArgumentParser) -> None:
 
 def run_crafter_recall(args: argparse.Namespace) -> int:
     from lsswm.eval.crafter_recall import run_crafter_suite
-    from lsswm.eval.generation import resolve_device
     from lsswm.eval.recall import print_tables
+    from lsswm.worldmodel.checkpoint import resolve_device
 
-    device = resolve_device(args.device)
+    device = str(resolve_device(args.device))
     episodes, spec = _episodes(args, "crafter", CRAFTER_DEFAULTS)
     results = run_crafter_suite(
         args.ckpt,
@@ -370,9 +370,9 @@ def configure_scaling(parser: argparse.ArgumentParser) -> None:
 
 
 def run_scaling(args: argparse.Namespace) -> int:
-    from lsswm.eval.generation import resolve_device
     from lsswm.eval.recall import print_tables
     from lsswm.eval.scaling import ScalingOptions, run_scaling_benchmark
+    from lsswm.worldmodel.checkpoint import resolve_device
 
     if args.threads:
         import torch
@@ -389,7 +389,7 @@ def run_scaling(args: argparse.Namespace) -> int:
         equal_params=not args.same_width,
     )
     results = run_scaling_benchmark(
-        options, resolve_device(args.device), args.out, progress=not args.no_progress
+        options, str(resolve_device(args.device)), args.out, progress=not args.no_progress
     )
     print_tables(results)
     print(f"wrote {args.out}/scaling.json")

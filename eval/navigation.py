@@ -286,7 +286,7 @@ def _write_episode_video(
 
 
 def _resolve_ckpt(ckpt: str | None) -> Path | None:
-    from lsswm.eval.generation import resolve_checkpoint_path
+    from lsswm.worldmodel.checkpoint import resolve_checkpoint_path
 
     return None if ckpt is None else resolve_checkpoint_path(ckpt)
 

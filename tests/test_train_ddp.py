@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsswm.worldmodel.checkpoint import load_world_model
-from lsswm.worldmodel.train.checkpoint import latest_checkpoint, load_train_state
+from lsswm.worldmodel.checkpoint import latest_checkpoint, load_world_model
+from lsswm.worldmodel.train.checkpoint import load_train_state
 from lsswm.worldmodel.train.config import apply_overrides, train_preset
 from lsswm.worldmodel.train.data import WindowBatches, describe_data
 from lsswm.worldmodel.train.synthetic import write_synthetic_dataset

@@ -10,10 +10,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lsswm.worldmodel.checkpoint import load_tokenizer, load_world_model, save_tokenizer
+from lsswm.worldmodel.checkpoint import (
+    latest_checkpoint,
+    load_tokenizer,
+    load_world_model,
+    save_tokenizer,
+)
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
-from lsswm.worldmodel.train.checkpoint import latest_checkpoint, load_train_state
+from lsswm.worldmodel.train.checkpoint import load_train_state
 from lsswm.worldmodel.train.commands import main
 from lsswm.worldmodel.train.config import (
     TrainConfigError,

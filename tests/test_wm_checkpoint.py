@@ -7,11 +7,17 @@ import torch
 from test_wm_model import random_clip, randomized_model, tiny_config
 
 from lsswm.worldmodel.checkpoint import (
+    EXPORT_NAME,
     CheckpointError,
+    TrainData,
+    TrainingMetadata,
     load_tokenizer,
     load_world_model,
     read_metadata,
+    resolve_checkpoint_path,
+    resolve_device,
     save_world_model,
+    training_metadata,
 )
 from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.frame_model import FrameWorldModel
@@ -75,3 +81,23 @@ def test_mismatched_tokenizer_is_rejected():
     tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=8, downsample=2))
     with pytest.raises(ValueError, match="latent grid"):
         FrameWorldModel(WorldModel(tiny_config("hybrid")), tokenizer)
+
+
+def test_training_metadata_round_trips_and_run_folders_resolve(tmp_path):
+    metadata = TrainingMetadata(
+        image_shape=(32, 32, 3),
+        action_space={"type": "discrete", "n": 6},
+        data=TrainData(frame_stride=2, image_size=32, actions="pose"),
+        step=7,
+    )
+    assert TrainingMetadata.from_metadata(metadata.to_metadata()) == metadata
+    assert TrainingMetadata.from_metadata({}).data == TrainData()  # nothing recorded: defaults
+    model = randomized_model(tiny_config("hybrid"), dtype=torch.float32)
+    run = tmp_path / "run"
+    save_world_model(run / EXPORT_NAME, model, metadata.to_metadata())
+    assert resolve_checkpoint_path(run) == run / EXPORT_NAME
+    assert training_metadata(run) == metadata
+    with pytest.raises(CheckpointError, match="holds no"):
+        resolve_checkpoint_path(tmp_path)
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert isinstance(resolve_device("auto"), torch.device)

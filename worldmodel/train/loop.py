@@ -21,7 +21,6 @@ What one run does (docs/training.md has the user's view):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -33,6 +32,12 @@ import torch
 from torch import nn
 
 from lsswm.worldmodel.checkpoint import (
+    EMA_FILE,
+    EXPORT_NAME,
+    MODEL_FILE,
+    TrainData,
+    TrainingMetadata,
+    latest_checkpoint,
     load_tokenizer,
     load_world_model,
     read_metadata,
@@ -43,12 +48,9 @@ from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
 from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
-    EMA_FILE,
-    MODEL_FILE,
     atomic_write_text,
     checkpoint_name,
     checkpoints_dir,
-    latest_checkpoint,
     load_train_state,
     write_checkpoint,
 )
@@ -86,14 +88,8 @@ from lsswm.worldmodel.train.runtime import (
     stop_requests,
 )
 
-EXPORT_NAME = "world_model.safetensors"
 # Fields that may differ when a run is resumed (they do not change what is learned).
 RESUME_MUTABLE_PREFIXES = ("log.", "system.", "debug.", "optim.", "data.num_workers", "data.path")
-# safetensors metadata the trainer adds (strings): what the model was trained on.
-META_IMAGE_SHAPE = "train_image_shape"
-META_ACTION_SPACE = "train_action_space"
-META_DATA = "train_data"
-META_STEP = "train_step"
 
 
 @dataclass
@@ -184,13 +180,8 @@ def check_latent_grid(model: WorldModel, tokenizer: Tokenizer, what: str) -> Non
 
 def trained_on(path: Path | str) -> tuple[tuple[int, ...] | None, dict[str, Any] | None]:
     """(image shape, action space) a world model checkpoint was trained on, if recorded."""
-    metadata = read_metadata(path)
-    shape = json.loads(metadata[META_IMAGE_SHAPE]) if META_IMAGE_SHAPE in metadata else None
-    space = json.loads(metadata[META_ACTION_SPACE]) if META_ACTION_SPACE in metadata else None
-    if shape is None and "tokenizer_config" in metadata:
-        size = json.loads(metadata["tokenizer_config"])["image_size"]
-        shape = (size, size, 3)
-    return (tuple(shape) if shape else None), space
+    recorded = TrainingMetadata.from_metadata(read_metadata(path))
+    return recorded.image_shape, recorded.action_space
 
 
 def estimate_flops_per_step(config: Any, n_params: int, frames: int, batch: int) -> float:
@@ -354,18 +345,12 @@ class Trainer:
 
     def _metadata(self) -> dict[str, str]:
         data = self.config.data
-        return {
-            META_IMAGE_SHAPE: json.dumps(list(self.spec.image_shape)),
-            META_ACTION_SPACE: json.dumps(self.spec.action_space),
-            META_DATA: json.dumps(
-                {
-                    "actions": data.actions,
-                    "frame_stride": data.frame_stride,
-                    "image_size": data.image_size,
-                }
-            ),
-            META_STEP: str(self.step),
-        }
+        return TrainingMetadata(
+            image_shape=tuple(self.spec.image_shape),
+            action_space=self.spec.action_space,
+            data=TrainData(data.frame_stride, data.image_size, data.actions),
+            step=self.step,
+        ).to_metadata()
 
     def save_checkpoint(self) -> Path | None:
         path = None

@@ -22,14 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lsswm.worldmodel.checkpoint import load_tokenizer, save_tokenizer
+from lsswm.worldmodel.checkpoint import latest_checkpoint, load_tokenizer, save_tokenizer
 from lsswm.worldmodel.tokenizer import Tokenizer
 from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
     atomic_write_text,
     checkpoint_name,
     checkpoints_dir,
-    latest_checkpoint,
     load_train_state,
     write_checkpoint,
 )
