@@ -80,6 +80,16 @@ def test_overrides_parse_by_field_type():
     )
 
 
+def test_switching_to_a_variant_without_block_scan_drops_blocks_and_says_so(capsys):
+    blocks = apply_overrides(train_preset("tiny"), ["model.scan_blocks=2x2,4x4"])
+    kept = apply_overrides(blocks, ["model.variant=hybrid"])
+    assert kept.model.scan_blocks == ((2, 2), (4, 4))
+    assert capsys.readouterr().err == ""
+    dropped = apply_overrides(blocks, ["model.variant=causal"])
+    assert dropped.model.scan_blocks == ()
+    assert "dropping model.scan_blocks=2x2,4x4" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
