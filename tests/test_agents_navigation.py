@@ -12,17 +12,6 @@ from lsswm.eval.navigation import NavigationOptions, references_for, run_navigat
 MAZE = "lsswm/MemoryMaze-9x9-v0"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Tiny models on a shared 2-core machine: extra threads only add synchronisation stalls.
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_references_are_scaled_to_the_episode_length():
     maze = SimpleNamespace(maze_size=9, native_episode_steps=1000)
     references = references_for(maze, 250)
