@@ -137,11 +137,17 @@ def test_invalid_discrete_action_is_a_clear_error(maze: MemoryMazeEnv, action: o
         maze.step(action)
 
 
-def test_numpy_integer_actions_are_accepted(maze: MemoryMazeEnv) -> None:
-    if maze._needs_reset:
-        maze.reset(seed=11)
-    for action in (np.int64(1), np.array(2), np.array([3], dtype=np.int32)):
-        maze.step(action)
+def test_numpy_integer_actions_are_accepted(maze: MemoryMazeEnv, twin: MemoryMazeEnv) -> None:
+    # A NumPy integer action steps exactly like the Python int it holds.
+    maze.reset(seed=11)
+    twin.reset(seed=11)
+    for action, same in ((np.int64(1), 1), (np.array(2), 2), (np.array([3], dtype=np.int32), 3)):
+        frame, reward, terminated, truncated, info = maze.step(action)
+        twin_frame, twin_reward, *ends, twin_info = twin.step(same)
+        assert maze.observation_space.contains(frame)
+        np.testing.assert_array_equal(frame, twin_frame)
+        assert (reward, terminated, truncated) == (twin_reward, *ends)
+        np.testing.assert_array_equal(info["state"]["agent_pos"], twin_info["state"]["agent_pos"])
 
 
 def test_continuous_actions_truncation_and_top_camera() -> None:
