@@ -1,4 +1,5 @@
-"""Set-up and helpers shared by every area's tests: one torch thread, the env checkers."""
+"""Set-up and helpers shared by every area's tests: one torch thread, the env checkers, the
+tiny world model config."""
 
 from __future__ import annotations
 
@@ -69,3 +70,33 @@ def run_env_checkers(
 def env_checkers() -> Callable[..., None]:
     """run_env_checkers, for tests: ``env_checkers(env)``."""
     return run_env_checkers
+
+
+# The tiny world model of the tests: a 4x4 latent grid, two layers, chunks of 3 frames, a
+# 4-frame window; fast on a CPU, yet every variant has all its sub-layers.
+TINY_WORLD_MODEL = dict(
+    latent_height=4,
+    latent_width=4,
+    latent_channels=3,
+    d_model=32,
+    n_layers=2,
+    n_heads=2,
+    ssm_head_dim=16,
+    ssm_state_size=8,
+    ssm_scan_chunk=8,
+    chunk_size=3,
+    window_frames=4,
+)
+
+
+def make_tiny_config(variant: str = "hybrid", **changes: object) -> object:
+    """The tests' tiny WorldModelConfig of ``variant``, with ``changes`` applied."""
+    from lsswm.worldmodel.config import WorldModelConfig
+
+    return WorldModelConfig(variant=variant, **{**TINY_WORLD_MODEL, **changes})
+
+
+@pytest.fixture
+def tiny_config() -> Callable[..., object]:
+    """make_tiny_config, for tests: ``tiny_config("hybrid", chunk_size=5)``."""
+    return make_tiny_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_wm_model import random_clip, randomized_model, tiny_config
+from test_wm_model import random_clip, randomized_model
 
 from lsswm.worldmodel.checkpoint import (
     EXPORT_NAME,
@@ -25,7 +25,7 @@ from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
 
 
-def test_world_model_round_trip_is_exact(tmp_path):
+def test_world_model_round_trip_is_exact(tmp_path, tiny_config):
     config = tiny_config("hybrid", scan_blocks=((1, 1), (2, 4)))
     model = randomized_model(config, dtype=torch.float32)
     path = tmp_path / "wm.safetensors"
@@ -45,7 +45,7 @@ def test_world_model_round_trip_is_exact(tmp_path):
     assert WorldModelConfig.from_json(metadata["world_model_config"]) == config
 
 
-def test_frame_world_model_round_trip_keeps_the_tokenizer(tmp_path):
+def test_frame_world_model_round_trip_keeps_the_tokenizer(tmp_path, tiny_config):
     tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=8, downsample=2))
     with torch.no_grad():
         tokenizer.latent_mean.fill_(0.25)
@@ -77,13 +77,13 @@ def test_bad_checkpoint_files_give_clear_errors(tmp_path):
         load_world_model(tokenizer_only)
 
 
-def test_mismatched_tokenizer_is_rejected():
+def test_mismatched_tokenizer_is_rejected(tiny_config):
     tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=8, downsample=2))
     with pytest.raises(ValueError, match="latent grid"):
         FrameWorldModel(WorldModel(tiny_config("hybrid")), tokenizer)
 
 
-def test_training_metadata_round_trips_and_run_folders_resolve(tmp_path):
+def test_training_metadata_round_trips_and_run_folders_resolve(tmp_path, tiny_config):
     metadata = TrainingMetadata(
         image_shape=(32, 32, 3),
         action_space={"type": "discrete", "n": 6},
