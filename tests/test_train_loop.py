@@ -195,6 +195,23 @@ def test_tokenizer_training_then_world_model_on_its_latents(dataset, tmp_path):
         train_tokenizer(wrong)
 
 
+def test_interrupted_and_resumed_tokenizer_ends_bitwise_identical(dataset, tmp_path):
+    def run(name, *overrides):
+        settings = [f"data.path={dataset}", f"run_dir={tmp_path / name}", "steps=4",
+                    "batch_size=4", "log.checkpoint_every=2", *QUIET, *overrides]  # fmt: skip
+        return apply_overrides(tokenizer_preset("tiny"), settings)
+
+    straight = train_tokenizer(run("straight"))
+    with pytest.raises(SimulatedKill):
+        train_tokenizer(run("resumed", "debug.kill_at_step=3"))
+    resumed = train_tokenizer(run("resumed"))
+    assert resumed.finished and resumed.step == 4
+    expected, got = weights(straight.export), weights(resumed.export)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+
+
 def test_batches_resize_stride_and_pose_actions(dataset):
     config = train_preset("memory").data
     config = apply_overrides(config, [f"path={dataset}", "image_size=16", "frame_stride=2"])

@@ -83,6 +83,7 @@ from lsswm.worldmodel.train.runtime import (
     barrier,
     build_optimizer,
     build_scheduler,
+    restore_optimization,
     setup_runtime,
     shutdown_runtime,
     stop_requests,
@@ -313,25 +314,9 @@ class Trainer:
     def _load_state(self, state: dict) -> None:
         self.step = int(state["step"])
         self.position = tuple(int(v) for v in state["position"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        # optim.* may change on resume (e.g. a lower lr after a NaN stop): the schedule and
-        # the AdamW hyperparameters follow the current config from this step on.
-        optim = self.config.optim
-        self.scheduler.base_lrs = [optim.lr for _ in self.optimizer.param_groups]
-        factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
-        for group, decay in zip(
-            self.optimizer.param_groups, (optim.weight_decay, 0.0), strict=True
-        ):
-            group.update(
-                lr=optim.lr * factor,
-                betas=optim.betas,
-                eps=optim.eps,
-                weight_decay=decay,
-                initial_lr=optim.lr,
-            )
-        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-        torch.set_rng_state(state["rng"]["torch"])
+        self.scheduler = restore_optimization(
+            self.optimizer, state, self.config.total_steps, self.config.optim
+        )
 
     def _train_state(self) -> dict[str, Any]:
         return {

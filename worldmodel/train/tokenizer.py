@@ -56,6 +56,7 @@ from lsswm.worldmodel.train.runtime import (
     barrier,
     build_optimizer,
     build_scheduler,
+    restore_optimization,
     setup_runtime,
     shutdown_runtime,
     stop_requests,
@@ -142,13 +143,7 @@ class _TokenizerTrainer:
         if state is not None:
             self.step = int(state["step"])
             self.position = tuple(int(v) for v in state["position"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            self.scheduler.base_lrs = [config.optim.lr for _ in self.optimizer.param_groups]
-            factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
-            for group in self.optimizer.param_groups:
-                group.update(lr=config.optim.lr * factor, initial_lr=config.optim.lr)
-            self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            self.scheduler = restore_optimization(self.optimizer, state, config.steps, config.optim)
         module: nn.Module = _LossModule(self.tokenizer)
         if runtime.distributed:
             module = nn.parallel.DistributedDataParallel(
@@ -169,6 +164,7 @@ class _TokenizerTrainer:
                 "position": list(self.position),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()},
             }
             path = write_checkpoint(
                 self.run_dir,
