@@ -108,7 +108,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 def configure_recall(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Generate the frames after a context with each checkpoint and score them against "
-        "the real frames. Protocols (PAPER.md): retrieval = context path, then the exact "
+        "the real frames. Protocols (Po et al. 2025, arXiv 2505.20171): retrieval = context path, then the exact "
         "return path (default 400 context / 400 generated); reasoning = the trajectory "
         "continues with its real actions (576 / 224); on non-Memory-Maze data 100 / 50. "
         "Writes recall_<protocol>.json, PNG plots of the metrics against revisit distance, "

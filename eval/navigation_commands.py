@@ -16,7 +16,7 @@ def register(registry: CommandRegistry) -> None:
     registry.add(
         "navigation",
         "agents (random, oracle, planner, sb3:PATH) in the real env: targets reached / "
-        "achievements per episode vs the PAPER.md references",
+        "achievements per episode vs the Memory Maze paper's references",
         _configure,
         _run,
         group="eval",

@@ -44,8 +44,8 @@ def test_oracle_reaches_targets_and_beats_random(tmp_path):
     assert [row[0] for row in table["rows"]] == [
         "random",
         "oracle",
-        "human (PAPER.md)",
-        "oracle max (PAPER.md)",
+        "human (Memory Maze paper)",
+        "oracle max (Memory Maze paper)",
     ]
     assert sorted(saved["videos"]) == ["navigation_oracle.mp4", "navigation_random.mp4"]
     assert all((tmp_path / video).stat().st_size > 0 for video in saved["videos"])
