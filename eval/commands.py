@@ -93,7 +93,11 @@ def _generation_options(parser: argparse.ArgumentParser, env_default: str) -> No
         "--denoising-steps", type=int, help="sampler steps per frame (default: the model's)"
     )
     parser.add_argument("--seed", type=int, default=0, help="sampling noise seed")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu or cuda[:N] (default auto)",
+    )
     parser.add_argument("--videos", type=int, default=2, help="side-by-side videos to write")
     parser.add_argument("--video-format", choices=("mp4", "gif"), default="mp4")
     parser.add_argument("--out", required=True, metavar="DIR", help="results folder")
@@ -364,9 +368,13 @@ def configure_scaling(parser: argparse.ArgumentParser) -> None:
         help="keep every variant at the hybrid's width instead of equal parameter counts",
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu or cuda[:N] (default auto)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="results folder")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run_scaling(args: argparse.Namespace) -> int:

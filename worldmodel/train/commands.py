@@ -44,6 +44,9 @@ def _add_common(parser: argparse.ArgumentParser, presets: str) -> None:
         help="override any config field, e.g. --set optim.lr=3e-4 model.d_model=256",
     )
     parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (log.progress=false)"
+    )
+    parser.add_argument(
         "--print-config", action="store_true", help="print the configuration and exit"
     )
 
@@ -69,6 +72,8 @@ def _flag_overrides(args: argparse.Namespace, pairs: tuple[tuple[str, str], ...]
         value = getattr(args, attribute, None)
         if value is not None:
             found.append(f"{key}={value}")
+    if getattr(args, "no_progress", False):
+        found.append("log.progress=false")
     return found
 
 
