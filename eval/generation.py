@@ -108,7 +108,7 @@ def prepare_episodes(loaded: LoadedModel, episodes: list[EvalEpisode]) -> list[E
     return prepared
 
 
-def checkpoint_name(path: str | Path, taken: set[str]) -> str:
+def model_label(path: str | Path, taken: set[str]) -> str:
     """A short unique label for tables: the run folder's name for a run's checkpoint
     (RUN/checkpoints/step_N/ema.safetensors -> RUN), else the file stem."""
     from lsswm.worldmodel.checkpoint import EXPORT_NAME
@@ -140,7 +140,7 @@ def load_for_eval(
     )
     from lsswm.worldmodel.frame_model import FrameWorldModel
 
-    name = name or checkpoint_name(path, set())
+    name = name or model_label(path, set())
     path = resolve_checkpoint_path(path)
     metadata = read_metadata(path)
     model = load_world_model(path, device=device)
@@ -155,7 +155,7 @@ def load_for_eval(
     return LoadedModel(model, str(path), name, dict(metadata))
 
 
-def check_compatible(loaded: LoadedModel, episodes: list[EvalEpisode]) -> None:
+def check_episodes_fit(loaded: LoadedModel, episodes: list[EvalEpisode]) -> None:
     """Refuse episodes whose frame size or actions the model cannot take."""
     config = loaded.model.config
     size = loaded.model.tokenizer.config.image_size
@@ -194,7 +194,7 @@ def generate_episodes(
     import torch
     from tqdm import tqdm
 
-    check_compatible(loaded, episodes)
+    check_episodes_fit(loaded, episodes)
     model = loaded.model
     device = next(model.parameters()).device
     groups: dict[int, list[int]] = defaultdict(list)
@@ -335,7 +335,7 @@ def evaluate_checkpoints(
     records, kept = [], {}
     taken: set[str] = set()
     for path in checkpoints:
-        name = checkpoint_name(path, taken)
+        name = model_label(path, taken)
         taken.add(name)
         loaded = load_for_eval(path, tokenizer=tokenizer, device=device, name=name)
         print(f"{name}: {loaded.path} ({loaded.config.variant})", file=sys.stderr)

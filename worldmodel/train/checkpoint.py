@@ -36,7 +36,7 @@ class TrainCheckpointError(ValueError):
     user_facing = True
 
 
-def checkpoint_name(step: int) -> str:
+def step_folder_name(step: int) -> str:
     return f"step_{step:08d}"
 
 
@@ -81,7 +81,7 @@ def write_checkpoint(
     folder, `train_state` goes to train_state.pt. Keeps the newest `keep` checkpoints."""
     root = checkpoints_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
-    name = checkpoint_name(step)
+    name = step_folder_name(step)
     temporary = root / f".tmp-{name}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()

@@ -49,9 +49,9 @@ from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
 from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
     atomic_write_text,
-    checkpoint_name,
     checkpoints_dir,
     load_train_state,
+    step_folder_name,
     write_checkpoint,
 )
 from lsswm.worldmodel.train.config import (
@@ -67,11 +67,11 @@ from lsswm.worldmodel.train.data import (
     DataMismatchError,
     DataSpec,
     WindowBatches,
-    check_compatible,
+    check_data_fits,
     derive_seed,
     describe_data,
+    draw_calibration_frames,
     fixed_window,
-    sample_frames,
 )
 from lsswm.worldmodel.train.runtime import (
     EMA,
@@ -158,7 +158,9 @@ def build_tokenizer(config: TrainConfig, spec: DataSpec) -> Tokenizer:
             "data.image_size"
         )
     tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=size, downsample=patch))
-    frames = sample_frames(config.data, spec, config.tokenizer.calibration_frames, config.seed)
+    frames = draw_calibration_frames(
+        config.data, spec, config.tokenizer.calibration_frames, config.seed
+    )
     tokenizer.calibrate(frames)
     return tokenizer
 
@@ -245,7 +247,7 @@ class Trainer:
         if config.init:
             init = load_world_model(config.init)
             shape, space = trained_on(config.init)
-            check_compatible(
+            check_data_fits(
                 spec,
                 shape,
                 space or init.config.action_space(),
@@ -277,7 +279,7 @@ class Trainer:
         if not isinstance(frame_model, FrameWorldModel):
             raise TrainConfigError(f"{checkpoint / MODEL_FILE} has no tokenizer; not a run dir")
         shape, space = trained_on(checkpoint / MODEL_FILE)
-        check_compatible(
+        check_data_fits(
             self.spec,
             shape,
             space or frame_model.config.action_space(),
@@ -358,7 +360,7 @@ class Trainer:
                 keep=self.config.log.keep_checkpoints,
             )
         # Every rank tracks the checkpoint (same path), so all take the same barriers.
-        self.checkpoint = checkpoints_dir(self.run_dir) / checkpoint_name(self.step)
+        self.checkpoint = checkpoints_dir(self.run_dir) / step_folder_name(self.step)
         barrier(self.runtime)
         return path
 
@@ -446,7 +448,7 @@ class Trainer:
             )
             self._close_writer()
             return self._result(finished=False, interrupted=True, loss=last_loss)
-        if self.checkpoint is None or self.checkpoint.name != checkpoint_name(self.step):
+        if self.checkpoint is None or self.checkpoint.name != step_folder_name(self.step):
             self.save_checkpoint()
         if not self._due(config.log.video_every):  # else this step's video exists already
             self.sample_video()

@@ -27,9 +27,9 @@ from lsswm.worldmodel.tokenizer import Tokenizer
 from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
     atomic_write_text,
-    checkpoint_name,
     checkpoints_dir,
     load_train_state,
+    step_folder_name,
     write_checkpoint,
 )
 from lsswm.worldmodel.train.config import (
@@ -45,7 +45,7 @@ from lsswm.worldmodel.train.data import (
     WindowBatches,
     derive_seed,
     describe_data,
-    sample_frames,
+    draw_calibration_frames,
 )
 from lsswm.worldmodel.train.runtime import (
     Runtime,
@@ -152,7 +152,9 @@ class _TokenizerTrainer:
         if runtime.compile:
             module = torch.compile(module)
         self.module = module
-        self.calibration = sample_frames(config.data, self.spec, CALIBRATION_FRAMES, config.seed)
+        self.calibration = draw_calibration_frames(
+            config.data, self.spec, CALIBRATION_FRAMES, config.seed
+        )
 
     def save_checkpoint(self) -> Path | None:
         path = None
@@ -174,7 +176,7 @@ class _TokenizerTrainer:
                 keep=self.config.log.keep_checkpoints,
             )
         # Every rank tracks the checkpoint (same path), so all take the same barriers.
-        self.checkpoint = checkpoints_dir(self.run_dir) / checkpoint_name(self.step)
+        self.checkpoint = checkpoints_dir(self.run_dir) / step_folder_name(self.step)
         barrier(self.runtime)
         return path
 
@@ -289,7 +291,7 @@ class _TokenizerTrainer:
         iio.imwrite(path, np.concatenate(rows, axis=0))
 
     def _finish(self, last_psnr: float | None, interrupted: bool) -> TokenizerTrainResult:
-        if self.checkpoint is None or self.checkpoint.name != checkpoint_name(self.step):
+        if self.checkpoint is None or self.checkpoint.name != step_folder_name(self.step):
             self.save_checkpoint()
         export = None
         if not interrupted and self.runtime.is_main:
