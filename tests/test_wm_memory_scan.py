@@ -10,7 +10,7 @@ import math
 
 import pytest
 import torch
-from test_wm_model import first_affected_frame, random_clip, randomized_model, tiny_config
+from test_wm_model import first_affected_frame, random_clip, randomized_model
 
 from lsswm.worldmodel.config import VARIANTS, WorldModelConfig
 from lsswm.worldmodel.mixer import Mamba2Mixer
@@ -56,7 +56,7 @@ def test_halflife_init_gives_the_requested_per_frame_half_lives():
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_recipe_keeps_every_variant_causal(variant):
+def test_recipe_keeps_every_variant_causal(variant, tiny_config):
     config = tiny_config(variant, **RECIPE)
     model = randomized_model(config)
     latents, actions, levels = random_clip(config)
@@ -73,7 +73,7 @@ def test_recipe_keeps_every_variant_causal(variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_recipe_streams_exactly(variant):
+def test_recipe_streams_exactly(variant, tiny_config):
     config = tiny_config(variant, **RECIPE)
     model = randomized_model(config)
     latents, actions, levels = random_clip(config)
@@ -87,7 +87,7 @@ def test_recipe_streams_exactly(variant):
     torch.testing.assert_close(streamed, full.prediction, rtol=0, atol=1e-10)
 
 
-def test_action_keys_address_the_scan_and_the_attention():
+def test_action_keys_address_the_scan_and_the_attention(tiny_config):
     config = tiny_config("hybrid", **RECIPE)
     model = randomized_model(config)
     keyed = [
@@ -98,7 +98,7 @@ def test_action_keys_address_the_scan_and_the_attention():
     assert all(block.scan_keys is None and block.attention_keys is None for block in plain.blocks)
 
 
-def test_configs_written_before_the_recipe_keep_mamba2_behaviour():
+def test_configs_written_before_the_recipe_keep_mamba2_behaviour(tiny_config):
     old = tiny_config("hybrid").to_dict()
     for field in ("ssm_input_gain", "ssm_halflife_frames", "action_keys"):
         old.pop(field)
@@ -116,6 +116,6 @@ def test_configs_written_before_the_recipe_keep_mamba2_behaviour():
         ({"ssm_halflife_frames": (5.0,)}, "ssm_halflife_frames"),
     ],
 )
-def test_bad_recipe_values_are_refused(changes, message):
+def test_bad_recipe_values_are_refused(changes, message, tiny_config):
     with pytest.raises(ValueError, match=message):
         tiny_config("hybrid", **changes)
