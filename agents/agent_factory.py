@@ -65,7 +65,7 @@ class ResizedFramesAgent:
         import torch
 
         from lsswm.collect.recorder import frame_of
-        from lsswm.worldmodel.train_data import resize_frames
+        from lsswm.worldmodel.train.data import resize_frames
 
         frame = torch.from_numpy(np.ascontiguousarray(frame_of(obs)))
         return resize_frames(frame, self.size).numpy()
@@ -109,9 +109,9 @@ def make_planning_agent(
         describe_space,
         env_image_shape,
         load_frame_world_model,
-        resolve_device,
     )
     from lsswm.agents.planner import PlanningAgent
+    from lsswm.worldmodel.checkpoint import resolve_device
 
     model = load_frame_world_model(ckpt, resolve_device(device))
     env_name = f"env {getattr(env.spec, 'id', type(env.unwrapped).__name__)}"

@@ -68,8 +68,12 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
         help="real-env episodes use seeds SEED_BASE+i (keep them out of the training data)",
     )
     parser.add_argument("--no-eval-random", action="store_true", help="skip the random baseline")
-    parser.add_argument("--device", default=default.device, help="cpu, cuda, or auto")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu or cuda[:N] (default auto)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _run_train(args: argparse.Namespace) -> int:

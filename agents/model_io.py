@@ -10,7 +10,6 @@ with any tokenizer size. What agents cannot use: models trained on every k-th fr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +20,18 @@ import torch
 from lsswm.agents.errors import AgentError
 from lsswm.worldmodel.frame_model import FrameWorldModel
 
-# worldmodel.train_loop.META_DATA: how the trainer fed the data (JSON in the metadata).
-TRAIN_DATA_KEY = "train_data"
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AgentError(f"--device {name}: no CUDA device here; use --device cpu")
-    return torch.device(name)
-
 
 def load_frame_world_model(path: str | Path, device: str | torch.device = "cpu") -> FrameWorldModel:
     """A world model checkpoint saved with its tokenizer, in eval mode on ``device``."""
-    from lsswm.worldmodel.checkpoint import load_world_model, read_metadata
+    from lsswm.worldmodel.checkpoint import TrainingMetadata, load_world_model, read_metadata
 
-    train_data = json.loads(read_metadata(path).get(TRAIN_DATA_KEY, "{}") or "{}")
-    if int(train_data.get("frame_stride", 1) or 1) != 1:
+    train_data = TrainingMetadata.from_metadata(read_metadata(path)).data
+    if train_data.frame_stride != 1:
         raise AgentError(
-            f"{path} was trained on every {train_data['frame_stride']}th frame, so one model "
+            f"{path} was trained on every {train_data.frame_stride}th frame, so one model "
             "step is several env steps; agents need a checkpoint trained with data.frame_stride=1"
         )
-    if train_data.get("actions", "dataset") == "pose":
+    if train_data.actions == "pose":
         raise AgentError(
             f"{path} was trained with pose actions (data.actions=pose); agents choose env "
             "actions, so they need a checkpoint trained with data.actions=dataset"
@@ -66,7 +53,7 @@ def model_image_shape(model: Any) -> tuple[int, int, int]:
 def to_model_frames(frames: np.ndarray, model: Any) -> np.ndarray:
     """uint8 frames (..., H, W, 3) -> (..., S, S, 3) at the tokenizer's size S (area
     averaging, as the trainer resizes); unchanged when already that size."""
-    from lsswm.worldmodel.train_data import resize_frames
+    from lsswm.worldmodel.train.data import resize_frames
 
     size = model.tokenizer.config.image_size
     if frames.shape[-3:-1] == (size, size):

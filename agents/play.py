@@ -285,7 +285,8 @@ def run_play(
     record_dir: str = "runs/play",
     open_browser: bool = True,
 ) -> None:
-    from lsswm.agents.model_io import load_frame_world_model, resolve_device
+    from lsswm.agents.model_io import load_frame_world_model
+    from lsswm.worldmodel.checkpoint import resolve_device
 
     try:
         import gradio  # noqa: F401

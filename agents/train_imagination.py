@@ -201,9 +201,9 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
         env_image_shape,
         load_frame_world_model,
         model_image_shape,
-        resolve_device,
     )
     from lsswm.agents.real_env import SCORE_NAMES, env_kind, make_real_env, run_episode
+    from lsswm.worldmodel.checkpoint import resolve_device
 
     options.validate()
     out = Path(options.out)

@@ -1,6 +1,6 @@
 """Entry point of the `lsswm` command.
 
-The dispatcher sits above all five layers: it imports each subpackage's ``commands`` module
+The dispatcher sits above all six layers: it imports each subpackage's ``commands`` module
 (cheap by contract) and builds one argparse tree from what they register.
 """
 
@@ -18,10 +18,11 @@ COMMAND_MODULES = (
     "lsswm.envs.commands",
     "lsswm.collect.commands",
     "lsswm.worldmodel.commands",
-    "lsswm.worldmodel.train_commands",
+    "lsswm.worldmodel.train.commands",
     "lsswm.agents.commands",
     "lsswm.eval.commands",
     "lsswm.eval.navigation_commands",
+    "lsswm.experiments.commands",
     "lsswm.cli.pipeline",
 )
 

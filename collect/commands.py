@@ -110,7 +110,7 @@ def _configure_collect(parser: argparse.ArgumentParser) -> None:
         default="forkserver",
         help="how local worker processes start (never fork: MuJoCo/EGL state is not fork-safe)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _run_collect(args: argparse.Namespace) -> int:
@@ -127,7 +127,7 @@ def _run_collect(args: argparse.Namespace) -> int:
         backend=args.backend,
         start_method=args.start_method,
         ray_address=args.ray_address,
-        progress=not args.quiet,
+        progress=not args.no_progress,
     )
     summary = collect(config)
     print(

@@ -99,7 +99,12 @@ def _load_registry() -> dict[str, PolicyEntry]:
     # Imported here so that importing this module stays light and each policy module can
     # import BasePolicy from here without a cycle.
     from lsswm.collect.policies_crafter import CrafterGatherPolicy
-    from lsswm.collect.policies_maze import ExplorePolicy, RetrievalPolicy
+    from lsswm.collect.policies_maze import (
+        ExplorePolicy,
+        LookAroundPolicy,
+        OutAndBackPolicy,
+        RetrievalPolicy,
+    )
 
     return {
         "random": PolicyEntry(RandomPolicy, "uniform random actions, sticky (any env)"),
@@ -108,6 +113,12 @@ def _load_registry() -> dict[str, PolicyEntry]:
         ),
         "retrieval": PolicyEntry(
             RetrievalPolicy, "Memory Maze: explore a context path, then drive it back"
+        ),
+        "lookaround": PolicyEntry(
+            LookAroundPolicy, "Memory Maze: explore, with full turns in place at each goal"
+        ),
+        "outback": PolicyEntry(
+            OutAndBackPolicy, "Memory Maze: out to an explore goal and back by the same cells"
         ),
         "crafter-gather": PolicyEntry(
             CrafterGatherPolicy, "Crafter: collect wood/saplings/stone, place table, craft"

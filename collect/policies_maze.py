@@ -12,6 +12,9 @@
   path (the ball has momentum and slides along walls), so the return is steered from the
   true state; every frame comes from the real env. episode.json records where the return
   starts and when the start cell was reached.
+* ``lookaround``: ``explore`` with one or two full turns in place at every goal, so views
+  recur about 20 frames later (beyond the attention window).
+* ``outback``: out to an ``explore`` goal and back along the same cells, leg after leg.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from lsswm.collect.maze_nav import (
     shortest_path,
 )
 from lsswm.collect.policies import BasePolicy, policy_rng
+from lsswm.envs.maze_oracle import LEFT, RIGHT
 
 REQUIRED_STATE = ("maze_layout", "agent_pos", "agent_dir")
 
@@ -223,3 +227,115 @@ class RetrievalPolicy(BasePolicy):
             "start_cell": list(self.cells[0]),
             "context_cell_path": [list(c) for c in self.cells],
         }
+
+
+class LookAroundPolicy(BasePolicy):
+    """``explore``, plus full turns in place at the places it reaches: views that recur.
+
+    Each time the explorer reaches its goal cell, the agent turns in place for ``turns`` full
+    turns (``turn_steps`` turn actions each, about 20 at Memory Maze's 18.4 degrees per step)
+    in one direction chosen at random. During the second turn every view repeats one seen a
+    full turn (about 20 frames) earlier: beyond a 10-frame attention window, within easy
+    reach of a long memory. Options: ``turns`` (default 2), ``turn_steps`` (default 20),
+    ``prob`` (chance of turning at a goal, default 1), ``noise`` (explore's action noise).
+    """
+
+    name = "lookaround"
+
+    def __init__(
+        self,
+        env: Any,
+        turns: int = 2,
+        turn_steps: int = 20,
+        prob: float = 1.0,
+        noise: float = 0.1,
+        max_steps: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        if turns < 1 or turn_steps < 1 or not 0.0 <= prob <= 1.0:
+            raise PolicyError(
+                f"lookaround needs turns >= 1, turn_steps >= 1 and prob in [0, 1] (got "
+                f"turns={turns}, turn_steps={turn_steps}, prob={prob})"
+            )
+        self.turns, self.turn_steps, self.prob = int(turns), int(turn_steps), float(prob)
+        self.explorer = ExplorePolicy(env, noise=noise)
+        self.explorer.name = self.name
+
+    def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
+        super().reset(seed, obs, info)
+        self.explorer.reset(seed, obs, info)
+        self.spin_rng = policy_rng(seed, 2)
+        self.spin_left = 0
+        self.spin_action = LEFT
+        self.spins = 0
+
+    def act(self, obs: Any, info: Mapping[str, Any]) -> int:
+        if self.spin_left > 0:
+            self.spin_left -= 1
+            return self.spin_action
+        goal_before = self.explorer.goal
+        cell = cell_of(maze_state(info, self.name)["agent_pos"])
+        if goal_before is not None and cell == goal_before and self.spin_rng.random() < self.prob:
+            self.spin_action = LEFT if self.spin_rng.random() < 0.5 else RIGHT
+            self.spin_left = self.turns * self.turn_steps - 1
+            self.spins += 1
+            self.explorer.goal = None  # a new goal once the turns are done
+            return self.spin_action
+        return self.explorer.act(obs, info)
+
+    def episode_info(self) -> dict[str, Any]:
+        return {"spins": self.spins, "turns": self.turns, "turn_steps": self.turn_steps}
+
+
+class OutAndBackPolicy(BasePolicy):
+    """Drive out to an explore goal, then back to where the leg started, by the same cells.
+
+    Every return views the outbound places again, from the opposite heading on the way back
+    and from the same heading once the agent turns at the start: revisit distances of one to
+    two legs. Options: ``noise`` (explore's action noise on the way out, default 0.1).
+    """
+
+    name = "outback"
+
+    def __init__(self, env: Any, noise: float = 0.1, max_steps: int | None = None) -> None:
+        super().__init__(env)
+        self.explorer = ExplorePolicy(env, noise=noise)
+        self.explorer.name = self.name
+        self.driver = CellPathDriver()
+
+    def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
+        super().reset(seed, obs, info)
+        self.explorer.reset(seed, obs, info)
+        state = maze_state(info, self.name)
+        self.layout = np.asarray(state["maze_layout"])
+        self.leg: list[Cell] = [cell_of(state["agent_pos"])]
+        self.returning = False
+        self.legs = 0
+
+    def act(self, obs: Any, info: Mapping[str, Any]) -> int:
+        state = maze_state(info, self.name)
+        pos, direction = np.asarray(state["agent_pos"]), np.asarray(state["agent_dir"])
+        cell = cell_of(pos)
+        if self.returning:
+            if self.driver.finished:
+                self.returning = False
+                self.leg = [cell]
+                self.explorer.goal = None
+                self.legs += 1
+            else:
+                if not self.driver.on_track(cell):
+                    remaining = self.driver.path[self.driver.next_index :]
+                    detour = shortest_path(self.layout, cell, remaining[0]) or [cell]
+                    self.driver.follow(detour + remaining[1:])
+                return self.driver.action(pos, direction)
+        if cell != self.leg[-1]:
+            self.leg.append(cell)
+        goal = self.explorer.goal
+        if goal is not None and cell == goal and len(self.leg) > 1:
+            self.returning = True
+            self.driver.follow(self.leg[::-1])
+            return self.driver.action(pos, direction)
+        return self.explorer.act(obs, info)
+
+    def episode_info(self) -> dict[str, Any]:
+        return {"legs": self.legs}

@@ -19,7 +19,7 @@ import numpy as np
 from lsswm.collect.dataset import open_dataset
 from lsswm.collect.errors import DatasetError
 
-ATTENTION_WINDOW = 10  # frames: chunks of 5, attending to the previous chunk (PAPER.md)
+ATTENTION_WINDOW = 10  # frames: chunks of 5, attending to the previous chunk (Po et al. 2025)
 
 
 def place_keys(agent_pos: np.ndarray, agent_dir: np.ndarray, heading_bins: int = 4) -> np.ndarray:

@@ -93,7 +93,11 @@ def _generation_options(parser: argparse.ArgumentParser, env_default: str) -> No
         "--denoising-steps", type=int, help="sampler steps per frame (default: the model's)"
     )
     parser.add_argument("--seed", type=int, default=0, help="sampling noise seed")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu or cuda[:N] (default auto)",
+    )
     parser.add_argument("--videos", type=int, default=2, help="side-by-side videos to write")
     parser.add_argument("--video-format", choices=("mp4", "gif"), default="mp4")
     parser.add_argument("--out", required=True, metavar="DIR", help="results folder")
@@ -108,7 +112,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 def configure_recall(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Generate the frames after a context with each checkpoint and score them against "
-        "the real frames. Protocols (PAPER.md): retrieval = context path, then the exact "
+        "the real frames. Protocols (Po et al. 2025, arXiv 2505.20171): retrieval = context path, then the exact "
         "return path (default 400 context / 400 generated); reasoning = the trajectory "
         "continues with its real actions (576 / 224); on non-Memory-Maze data 100 / 50. "
         "Writes recall_<protocol>.json, PNG plots of the metrics against revisit distance, "
@@ -249,10 +253,10 @@ def _data_env_id(path: str) -> str | None:
 
 
 def run_recall(args: argparse.Namespace) -> int:
-    from lsswm.eval.generation import resolve_device
     from lsswm.eval.recall import RecallOptions, default_lengths, print_tables, run_recall_suite
+    from lsswm.worldmodel.checkpoint import resolve_device
 
-    device = resolve_device(args.device)
+    device = str(resolve_device(args.device))
     env_id = _data_env_id(args.data) if args.data else args.env
     episodes, spec = _episodes(args, args.protocol, default_lengths(args.protocol, env_id))
     options = RecallOptions(
@@ -296,10 +300,10 @@ def configure_crafter_recall(parser: argparse.ArgumentParser) -> None:
 
 def run_crafter_recall(args: argparse.Namespace) -> int:
     from lsswm.eval.crafter_recall import run_crafter_suite
-    from lsswm.eval.generation import resolve_device
     from lsswm.eval.recall import print_tables
+    from lsswm.worldmodel.checkpoint import resolve_device
 
-    device = resolve_device(args.device)
+    device = str(resolve_device(args.device))
     episodes, spec = _episodes(args, "crafter", CRAFTER_DEFAULTS)
     results = run_crafter_suite(
         args.ckpt,
@@ -364,15 +368,19 @@ def configure_scaling(parser: argparse.ArgumentParser) -> None:
         help="keep every variant at the hybrid's width instead of equal parameter counts",
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu or cuda[:N] (default auto)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="results folder")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run_scaling(args: argparse.Namespace) -> int:
-    from lsswm.eval.generation import resolve_device
     from lsswm.eval.recall import print_tables
     from lsswm.eval.scaling import ScalingOptions, run_scaling_benchmark
+    from lsswm.worldmodel.checkpoint import resolve_device
 
     if args.threads:
         import torch
@@ -389,7 +397,7 @@ def run_scaling(args: argparse.Namespace) -> int:
         equal_params=not args.same_width,
     )
     results = run_scaling_benchmark(
-        options, resolve_device(args.device), args.out, progress=not args.no_progress
+        options, str(resolve_device(args.device)), args.out, progress=not args.no_progress
     )
     print_tables(results)
     print(f"wrote {args.out}/scaling.json")

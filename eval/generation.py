@@ -55,36 +55,18 @@ class LoadedModel:
 _CONFIG_KEYS = ("world_model_config", "tokenizer_config", "lsswm_format")
 
 
-@dataclass(frozen=True)
-class ModelInputs:
-    """How a checkpoint expects its frames and actions (the trainer's data settings, from
-    the checkpoint's ``train_data`` metadata): every ``frame_stride``-th frame, resized to
-    ``image_size``, with the recorded actions or the agent's pose as actions."""
+def checkpoint_inputs(path: str | Path) -> Any:
+    """How a checkpoint (file or run folder) expects its frames and actions (its TrainData:
+    the trainer's data settings), from its metadata alone."""
+    from lsswm.worldmodel.checkpoint import training_metadata
 
-    frame_stride: int = 1
-    image_size: int = 0  # 0: the data's own size
-    actions: str = "dataset"  # or "pose"
-
-    @classmethod
-    def from_metadata(cls, metadata: dict[str, str]) -> ModelInputs:
-        from lsswm.worldmodel.train_loop import META_DATA
-
-        try:
-            data = json.loads(metadata.get(META_DATA, "{}"))
-        except ValueError:
-            data = {}
-        return cls(
-            frame_stride=int(data.get("frame_stride", 1) or 1),
-            image_size=int(data.get("image_size", 0) or 0),
-            actions=str(data.get("actions", "dataset") or "dataset"),
-        )
+    return training_metadata(path).data
 
 
-def checkpoint_inputs(path: str | Path) -> ModelInputs:
-    """ModelInputs of a checkpoint (file or run folder) from its metadata alone."""
-    from lsswm.worldmodel.checkpoint import read_metadata
+def _inputs(loaded: LoadedModel) -> Any:
+    from lsswm.worldmodel.checkpoint import TrainingMetadata
 
-    return ModelInputs.from_metadata(read_metadata(resolve_checkpoint_path(path)))
+    return TrainingMetadata.from_metadata(loaded.metadata).data
 
 
 def common_frame_stride(checkpoints: list[str]) -> int:
@@ -103,9 +85,9 @@ def prepare_episodes(loaded: LoadedModel, episodes: list[EvalEpisode]) -> list[E
     averaging, as in training) and pose actions where it was trained on poses."""
     import torch
 
-    from lsswm.worldmodel.train_data import pose_actions, resize_frames
+    from lsswm.worldmodel.train.data import pose_actions, resize_frames
 
-    inputs = ModelInputs.from_metadata(loaded.metadata)
+    inputs = _inputs(loaded)
     size = loaded.model.tokenizer.config.image_size
     prepared = []
     for episode in episodes:
@@ -126,20 +108,10 @@ def prepare_episodes(loaded: LoadedModel, episodes: list[EvalEpisode]) -> list[E
     return prepared
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EvalError(f"--device {device}: no CUDA device here; use --device cpu")
-    return device
-
-
-def checkpoint_name(path: str | Path, taken: set[str]) -> str:
+def model_label(path: str | Path, taken: set[str]) -> str:
     """A short unique label for tables: the run folder's name for a run's checkpoint
     (RUN/checkpoints/step_N/ema.safetensors -> RUN), else the file stem."""
-    from lsswm.worldmodel.train_loop import EXPORT_NAME
+    from lsswm.worldmodel.checkpoint import EXPORT_NAME
 
     path = Path(path)
     base = path.stem
@@ -160,10 +132,15 @@ def load_for_eval(
 ) -> LoadedModel:
     """A checkpoint as a FrameWorldModel in eval mode. A world model saved without its
     tokenizer needs ``tokenizer`` (a tokenizer checkpoint)."""
-    from lsswm.worldmodel.checkpoint import load_tokenizer, load_world_model, read_metadata
+    from lsswm.worldmodel.checkpoint import (
+        load_tokenizer,
+        load_world_model,
+        read_metadata,
+        resolve_checkpoint_path,
+    )
     from lsswm.worldmodel.frame_model import FrameWorldModel
 
-    name = name or checkpoint_name(path, set())
+    name = name or model_label(path, set())
     path = resolve_checkpoint_path(path)
     metadata = read_metadata(path)
     model = load_world_model(path, device=device)
@@ -178,31 +155,7 @@ def load_for_eval(
     return LoadedModel(model, str(path), name, dict(metadata))
 
 
-def resolve_checkpoint_path(path: str | Path) -> Path:
-    """A .safetensors file, or a training run folder: its exported model
-    (RUN/world_model.safetensors, EMA weights), else its latest checkpoint's EMA weights,
-    else that checkpoint's training weights."""
-    from lsswm.worldmodel.train_checkpoint import EMA_FILE, MODEL_FILE, latest_checkpoint
-    from lsswm.worldmodel.train_loop import EXPORT_NAME
-
-    path = Path(path)
-    if path.is_dir() and (path / EXPORT_NAME).is_file():
-        return path / EXPORT_NAME
-    if path.is_dir():
-        folder = latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
-        for candidate in (EMA_FILE, MODEL_FILE):
-            if folder is not None and (folder / candidate).is_file():
-                return folder / candidate
-        raise EvalError(
-            f"{path} holds no {EMA_FILE} or {MODEL_FILE} checkpoint; pass a training run "
-            "folder with a finished checkpoint, or the .safetensors file"
-        )
-    if not path.is_file():
-        raise EvalError(f"checkpoint {path} does not exist; check the path")
-    return path
-
-
-def check_compatible(loaded: LoadedModel, episodes: list[EvalEpisode]) -> None:
+def check_episodes_fit(loaded: LoadedModel, episodes: list[EvalEpisode]) -> None:
     """Refuse episodes whose frame size or actions the model cannot take."""
     config = loaded.model.config
     size = loaded.model.tokenizer.config.image_size
@@ -241,7 +194,7 @@ def generate_episodes(
     import torch
     from tqdm import tqdm
 
-    check_compatible(loaded, episodes)
+    check_episodes_fit(loaded, episodes)
     model = loaded.model
     device = next(model.parameters()).device
     groups: dict[int, list[int]] = defaultdict(list)
@@ -383,7 +336,7 @@ def evaluate_checkpoints(
     records, kept = [], {}
     taken: set[str] = set()
     for path in checkpoints:
-        name = checkpoint_name(path, taken)
+        name = model_label(path, taken)
         taken.add(name)
         loaded = load_for_eval(path, tokenizer=tokenizer, device=device, name=name)
         print(f"{name}: {loaded.path} ({loaded.config.variant})", file=sys.stderr)
@@ -398,7 +351,7 @@ def evaluate_checkpoints(
         )
         record = loaded.describe()
         record["denoising_steps"] = denoising_steps or loaded.config.denoising_steps
-        record["inputs"] = dataclasses.asdict(ModelInputs.from_metadata(loaded.metadata))
+        record["inputs"] = dataclasses.asdict(_inputs(loaded))
         record["seed_overlap"] = seed_overlap(loaded, episodes)
         record.update(score(loaded, prepared, generated))
         records.append(record)

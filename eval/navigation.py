@@ -4,8 +4,9 @@ Each agent plays ``episodes`` episodes of at most ``max_steps`` steps; episode i
 seed ``seed_base + i`` for every agent (the same mazes for all of them). Scores:
 
 * Memory Maze: targets reached per episode (the sum of rewards), compared with the human
-  and oracle-max references of PAPER.md ("Agent-side references"). Those are per full
-  episode (1000/2000/3000/4000 steps for 9x9/11x11/13x13/15x15); for shorter (or longer)
+  and oracle-max references of the Memory Maze paper (Pasukonis et al. 2022, arXiv
+  2210.13383). Those are per full episode (1000/2000/3000/4000 steps for
+  9x9/11x11/13x13/15x15); for shorter (or longer)
   episodes they are scaled linearly by ``max_steps / native_steps`` - a rate assumption
   (targets per step stay constant), which slightly flatters short episodes' references
   because the first target of an episode takes longer to find than later ones.
@@ -28,7 +29,8 @@ import numpy as np
 from lsswm.agents.planner_config import PlannerConfig
 from lsswm.eval.errors import EvalError
 
-# PAPER.md, "Agent-side references": maze size -> (human, oracle max) per full episode.
+# The Memory Maze paper (Pasukonis et al. 2022, arXiv 2210.13383): maze size -> (human,
+# oracle max) targets per full episode.
 MAZE_REFERENCES = {9: (26.4, 34.8), 11: (44.3, 58.0), 13: (55.5, 74.5), 15: (67.7, 87.7)}
 RESULTS_FILE = "navigation.json"
 TABLE_FILE = "navigation.md"
@@ -62,7 +64,8 @@ class NavigationOptions:
 
 
 def references_for(env: Any, max_steps: int) -> dict[str, Any] | None:
-    """PAPER.md's human / oracle-max scores for this maze, scaled to ``max_steps``."""
+    """The Memory Maze paper's human / oracle-max scores for this maze, scaled to
+    ``max_steps``."""
     unwrapped = getattr(env, "unwrapped", env)
     size = getattr(unwrapped, "maze_size", None)
     native = getattr(unwrapped, "native_episode_steps", None)
@@ -78,7 +81,7 @@ def references_for(env: Any, max_steps: int) -> dict[str, Any] | None:
         "scale": scale,
         "human_scaled": human * scale,
         "oracle_max_scaled": oracle * scale,
-        "source": "PAPER.md, Agent-side references (Memory Maze paper); scaled linearly by "
+        "source": "Memory Maze paper (Pasukonis et al. 2022, arXiv 2210.13383); scaled linearly by "
         "max_steps / native episode steps",
     }
 
@@ -232,8 +235,8 @@ def _score_table(results: dict[str, Any]) -> tuple[str, list[str], list[list[Any
         rows.append(row)
     if references:
         for label, key in (
-            ("human (PAPER.md)", "human_scaled"),
-            ("oracle max (PAPER.md)", "oracle_max_scaled"),
+            ("human (Memory Maze paper)", "human_scaled"),
+            ("oracle max (Memory Maze paper)", "oracle_max_scaled"),
         ):
             value = references[key]
             human = 100 * value / references["human_scaled"]
@@ -286,7 +289,7 @@ def _write_episode_video(
 
 
 def _resolve_ckpt(ckpt: str | None) -> Path | None:
-    from lsswm.eval.generation import resolve_checkpoint_path
+    from lsswm.worldmodel.checkpoint import resolve_checkpoint_path
 
     return None if ckpt is None else resolve_checkpoint_path(ckpt)
 

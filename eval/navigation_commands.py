@@ -16,7 +16,7 @@ def register(registry: CommandRegistry) -> None:
     registry.add(
         "navigation",
         "agents (random, oracle, planner, sb3:PATH) in the real env: targets reached / "
-        "achievements per episode vs the PAPER.md references",
+        "achievements per episode vs the Memory Maze paper's references",
         _configure,
         _run,
         group="eval",
@@ -43,7 +43,11 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="episode i uses seed SEED_BASE+i; keep it outside the training data's seeds",
     )
     parser.add_argument("--ckpt", help="world model checkpoint (or run folder) for the planner")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu or cuda[:N] (default auto)",
+    )
     parser.add_argument("--out", default="runs/navigation", help="output folder")
     parser.add_argument("--no-video", action="store_true", help="skip the episode videos")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -52,6 +56,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from lsswm.eval.navigation import NavigationOptions, run_navigation
+    from lsswm.worldmodel.checkpoint import resolve_device
 
     agents = _split_agents(args.agent)
     run_navigation(
@@ -64,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
             out=args.out,
             ckpt=args.ckpt,
             planner=planner_config_from_args(args),
-            device=args.device,
+            device=str(resolve_device(args.device)),
             video=not args.no_video,
             progress=not args.no_progress,
         )

@@ -1,4 +1,5 @@
-"""The recall suite: spatial retrieval and reasoning (PAPER.md, "Data and evaluation protocols").
+"""The recall suite: spatial retrieval and reasoning, the evaluation protocols of Po et al.,
+"Long-Context State-Space Video World Models" (ICCV 2025, arXiv 2505.20171).
 
 For every checkpoint: generate the evaluation episodes' frames after their context, score each
 generated frame against the ground truth (PSNR, SSIM, LPIPS when its weights are here), bin

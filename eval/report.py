@@ -26,7 +26,8 @@ from lsswm.eval.tables import markdown_table
 
 SUITE_ORDER = ("recall", "crafter-recall", "navigation", "train-in-imagination", "scaling")
 TRAINING_DATA_FLAG = "(⚠ evaluated on its training data)"
-# PAPER.md "Reference numbers" (SSIM / LPIPS / PSNR), for orientation next to our numbers.
+# The reference numbers (SSIM / LPIPS / PSNR) of Po et al., "Long-Context State-Space Video
+# World Models" (ICCV 2025, arXiv 2505.20171), for orientation next to our numbers.
 PAPER_REFERENCE = {
     "title": "Paper reference (Po et al. 2025, ~200M parameters, Memory Maze; not our runs)",
     "columns": ["model", "retrieval SSIM", "LPIPS", "PSNR", "reasoning SSIM", "LPIPS", "PSNR"],

@@ -14,7 +14,7 @@ worldmodel.bench's ``BENCH_SIZES`` (``tiny`` for CPU, ``small`` for one GPU):
   latents, backward, AdamW) on a batch of T-frame clips; median ms per step after a warm-up
   step, and its peak memory.
 
-Expected shape (PAPER.md): causal attention grows with L (its KV cache holds every frame)
+Expected shape (Po et al. 2025): causal attention grows with L (its KV cache holds every frame)
 and quadratically with T; hybrid, mamba2, mamba2-fla and causal-window stay flat with L and
 grow linearly with T. Random weights and latents: the cost does not depend on what the model
 learned.

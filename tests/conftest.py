@@ -1,6 +1,11 @@
-"""Session-wide set-up shared by every area's tests."""
+"""Set-up and helpers shared by every area's tests: one torch thread, the env checkers, the
+tiny world model config."""
 
 from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -30,13 +35,83 @@ def _private_checksum_cache(tmp_path_factory):
         os.environ["LSSWM_CACHE_DIR"] = previous
 
 
-@pytest.fixture(autouse=True)
-def _single_torch_thread():
-    # The tests use tiny models, for which thread start-up costs more than it saves; on a loaded
-    # 2-core machine two threads made an SB3 smoke run 10x slower. Restored after each test.
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
     import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_torch_thread_for_shared_fixtures() -> Iterator[None]:
+    # Module-scoped fixtures (tiny models, envs) are built before any function-scoped fixture.
+    with _one_torch_thread():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _single_torch_thread() -> Iterator[None]:
+    # The tests use tiny models, for which thread start-up costs more than it saves; on a loaded
+    # 2-core machine two threads made an SB3 smoke run 10x slower (two spinning OpenMP threads
+    # made a 3 s PPO run take 30 s). Restored after each test.
+    with _one_torch_thread():
+        yield
+
+
+def run_env_checkers(
+    env: object, gymnasium_checker: bool = True, allowed: Callable[[str], bool] | None = None
+) -> None:
+    """Gymnasium's and SB3's env checkers on ``env.unwrapped``: they must warn about nothing
+    (but the messages ``allowed`` accepts)."""
+    from gymnasium.utils.env_checker import check_env as gymnasium_check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if gymnasium_checker:
+            gymnasium_check_env(env.unwrapped)
+        sb3_check_env(env.unwrapped)
+    messages = [str(w.message) for w in caught if "env_checker" in w.filename]
+    unexpected = [m for m in messages if allowed is None or not allowed(m)]
+    assert unexpected == [], unexpected
+
+
+@pytest.fixture
+def env_checkers() -> Callable[..., None]:
+    """run_env_checkers, for tests: ``env_checkers(env)``."""
+    return run_env_checkers
+
+
+# The tiny world model of the tests: a 4x4 latent grid, two layers, chunks of 3 frames, a
+# 4-frame window; fast on a CPU, yet every variant has all its sub-layers.
+TINY_WORLD_MODEL = dict(
+    latent_height=4,
+    latent_width=4,
+    latent_channels=3,
+    d_model=32,
+    n_layers=2,
+    n_heads=2,
+    ssm_head_dim=16,
+    ssm_state_size=8,
+    ssm_scan_chunk=8,
+    chunk_size=3,
+    window_frames=4,
+)
+
+
+def make_tiny_config(variant: str = "hybrid", **changes: object) -> object:
+    """The tests' tiny WorldModelConfig of ``variant``, with ``changes`` applied."""
+    from lsswm.worldmodel.config import WorldModelConfig
+
+    return WorldModelConfig(variant=variant, **{**TINY_WORLD_MODEL, **changes})
+
+
+@pytest.fixture
+def tiny_config() -> Callable[..., object]:
+    """make_tiny_config, for tests: ``tiny_config("hybrid", chunk_size=5)``."""
+    return make_tiny_config

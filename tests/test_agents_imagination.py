@@ -16,17 +16,6 @@ from lsswm.agents.standin import tiny_random_world_model
 TOY_ENV = "lsswm.collect.toy_env:lsswm-toy/ToyGrid-v0"  # 32x32 frames, 5 actions, no MuJoCo
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Tiny models on a shared 2-core machine: extra threads only add synchronisation stalls.
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model():
     # chunk_size 2: the stream has a pending frame every other step, which restarts must match.

@@ -12,17 +12,6 @@ from lsswm.eval.navigation import NavigationOptions, references_for, run_navigat
 MAZE = "lsswm/MemoryMaze-9x9-v0"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Tiny models on a shared 2-core machine: extra threads only add synchronisation stalls.
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_references_are_scaled_to_the_episode_length():
     maze = SimpleNamespace(maze_size=9, native_episode_steps=1000)
     references = references_for(maze, 250)
@@ -55,8 +44,8 @@ def test_oracle_reaches_targets_and_beats_random(tmp_path):
     assert [row[0] for row in table["rows"]] == [
         "random",
         "oracle",
-        "human (PAPER.md)",
-        "oracle max (PAPER.md)",
+        "human (Memory Maze paper)",
+        "oracle max (Memory Maze paper)",
     ]
     assert sorted(saved["videos"]) == ["navigation_oracle.mp4", "navigation_random.mp4"]
     assert all((tmp_path / video).stat().st_size > 0 for video in saved["videos"])

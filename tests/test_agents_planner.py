@@ -97,15 +97,6 @@ def test_planner_options_are_checked():
 
 
 def test_planning_agent_on_a_tiny_world_model_counts_its_cost():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny model, shared CPU: more threads only add stalls
-    try:
-        _check_tiny_world_model_planning()
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _check_tiny_world_model_planning():
     model = tiny_random_world_model(image_size=32, action_size=5, chunk_size=2)
     config = PlannerConfig(horizon=3, population=4, iterations=2, elites=2, denoising_steps=1)
     agent = PlanningAgent(model, config, seed=0)

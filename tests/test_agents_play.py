@@ -119,3 +119,20 @@ def test_play_app_through_gradio_client(session, tmp_path):
     finally:
         app.close()
         play.close()
+
+
+def test_play_command_loads_the_checkpoint_and_launches(tmp_path, monkeypatch):
+    gradio = pytest.importorskip("gradio")
+    from lsswm.cli.main import main
+
+    launched = {}
+
+    def fake_launch(self, **kwargs):
+        launched.update(kwargs)
+
+    monkeypatch.setattr(gradio.Blocks, "launch", fake_launch)
+    ckpt = tmp_path / "tiny.safetensors"
+    save_world_model(ckpt, tiny_maze_model())
+    argv = ["play", "--ckpt", str(ckpt), "--port", "7999", "--no-browser", "--device", "cpu"]
+    assert main(argv) == 0
+    assert launched == {"server_name": "127.0.0.1", "server_port": 7999, "inbrowser": False}

@@ -11,7 +11,7 @@ import pytest
 from lsswm.cli.main import build_parser, build_registry, main
 
 REPO = Path(__file__).resolve().parents[1]
-LAYERS = ("envs", "collect", "worldmodel", "agents", "eval")
+LAYERS = ("envs", "collect", "worldmodel", "agents", "eval", "experiments")
 
 
 def test_subpackages_import_from_their_folders():
@@ -23,14 +23,15 @@ def test_subpackages_import_from_their_folders():
 
 
 def test_lower_layers_never_import_higher_ones():
-    # Data flows envs -> collect -> worldmodel -> agents -> eval; a module may import its own
-    # layer and the ones before it, never one after it. `lsswm.cli.registry` is the one
-    # exception: a dependency-free leaf that every layer's commands.py registers into.
+    # Data flows envs -> collect -> worldmodel -> agents -> eval -> experiments; a module may
+    # import its own layer and the ones before it, never one after it. `lsswm.cli.registry`
+    # is the one exception: a dependency-free leaf that every layer's commands.py registers
+    # into. Subpackages (worldmodel/train/) belong to their folder's layer.
     import ast
 
     for index, layer in enumerate(LAYERS):
         forbidden = {f"lsswm.{higher}" for higher in LAYERS[index + 1 :]} | {"lsswm.cli"}
-        for path in (REPO / layer).glob("*.py"):
+        for path in (REPO / layer).rglob("*.py"):
             tree = ast.parse(path.read_text(), filename=str(path))
             for node in ast.walk(tree):
                 names = []
@@ -43,6 +44,20 @@ def test_lower_layers_never_import_higher_ones():
                         continue
                     top = ".".join(name.split(".")[:2])
                     assert top not in forbidden, f"{path.relative_to(REPO)} imports {name}"
+
+
+def test_the_model_never_imports_its_training():
+    # worldmodel/ is the model; worldmodel/train/ trains it and may import it, never the reverse.
+    import ast
+
+    for path in (REPO / "worldmodel").glob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("lsswm.worldmodel.train"), path.name
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith("lsswm.worldmodel.train"), path.name
 
 
 def test_help_lists_every_registered_command(capsys):

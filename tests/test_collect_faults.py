@@ -216,7 +216,7 @@ def test_full_disk_while_writing_an_episode(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(collector, "run_backend", in_process)
     monkeypatch.setattr(episode_store, "save_npy", save_npy)
     out = tmp_path / "data"
-    argv = ["collect", "--env", TOY, "--episodes", "3", "--steps", "12", "--quiet"]
+    argv = ["collect", "--env", TOY, "--episodes", "3", "--steps", "12", "--no-progress"]
     code, _, err = run([*argv, "--out", str(out)], capsys)
     assert code == 2 and "Traceback" not in err
     assert "no space left on device writing" in err and "ep_000001" in err
@@ -239,7 +239,7 @@ def test_full_disk_while_writing_the_manifest(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(fileio, "write_text", write_text)
     out = tmp_path / "data"
-    argv = ["collect", "--env", TOY, "--episodes", "1", "--steps", "5", "--quiet"]
+    argv = ["collect", "--env", TOY, "--episodes", "1", "--steps", "5", "--no-progress"]
     code, _, err = run([*argv, "--out", str(out)], capsys)
     assert code == 2 and "Traceback" not in err
     assert f"no space left on device writing {out / 'manifest.json'}" in err
@@ -249,7 +249,7 @@ def test_full_disk_while_writing_the_manifest(tmp_path, monkeypatch, capsys):
 def test_out_that_is_a_file_and_bad_video_episodes(tmp_path, capsys):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("x")
-    argv = ["collect", "--env", TOY, "--episodes", "1", "--steps", "5", "--quiet"]
+    argv = ["collect", "--env", TOY, "--episodes", "1", "--steps", "5", "--no-progress"]
     code, _, err = run([*argv, "--out", str(a_file)], capsys)
     assert code == 2 and "is an existing file, not a folder" in err
     code, _, err = run(["data", "import-teco", str(tmp_path), str(a_file)], capsys)

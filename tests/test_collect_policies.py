@@ -25,7 +25,9 @@ def test_policy_names_and_options():
     )
     assert parse_policy_name("sb3:/models/a:b.zip") == ("sb3", {"path": "/models/a:b.zip"})
     env = make_env(TOY)
-    with pytest.raises(PolicyError, match="available policies: random, explore, retrieval"):
+    with pytest.raises(
+        PolicyError, match="available policies: random, explore, retrieval, lookaround, outback"
+    ):
         make_policy("nope", env)
     with pytest.raises(PolicyError, match="key=value"):
         make_policy("random:0.5", env)
@@ -112,6 +114,28 @@ def test_explore_covers_the_maze_and_revisits_beyond_the_window(maze_env):
     assert (distances > 10).sum() > 10  # comes back to places seen long before
     counts = np.bincount(data.arrays["actions"][1:], minlength=6)
     assert counts[1] + counts[4] + counts[5] > 0.4 * 300  # mostly moving forward
+
+
+def test_lookaround_makes_views_recur_just_beyond_the_window(maze_env):
+    policy = make_policy("lookaround", maze_env, max_steps=300)
+    data = rollout_episode(maze_env, policy, seed=3, max_steps=300)
+    again = rollout_episode(maze_env, make_policy("lookaround", maze_env, 300), 3, 300)
+    np.testing.assert_array_equal(data.arrays["actions"], again.arrays["actions"])
+    assert data.meta["policy_info"]["spins"] >= 2
+    distances = revisit_distances(data.arrays["state/agent_pos"], data.arrays["state/agent_dir"])
+    # The second turn of each spin sees each view a turn (about 20 frames) after the first.
+    assert ((distances > 10) & (distances <= 30)).sum() > 40
+    actions = data.arrays["actions"][1:]
+    runs = [len(list(group)) for key, group in itertools.groupby(actions) if key in (2, 3)]
+    assert max(runs) >= 40  # two full turns in one direction
+
+
+def test_outback_returns_through_the_outbound_cells(maze_env):
+    policy = make_policy("outback", maze_env, max_steps=300)
+    data = rollout_episode(maze_env, policy, seed=4, max_steps=300)
+    assert data.meta["policy_info"]["legs"] >= 2
+    distances = revisit_distances(data.arrays["state/agent_pos"], data.arrays["state/agent_dir"])
+    assert (distances > 10).sum() > 60  # the way back revisits the way out
 
 
 def test_retrieval_drives_back_to_the_start_cell(maze_env):

@@ -76,7 +76,7 @@ def test_label_panels_labels_each_panel_per_frame():
 
 def test_training_video_is_upscaled_and_labelled():
     from lsswm.collect.video import LABEL_STRIP
-    from lsswm.worldmodel.train_video import BAR, GAP, side_by_side
+    from lsswm.worldmodel.train.video import BAR, GAP, side_by_side
 
     truth = np.random.default_rng(0).integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
     canvas = side_by_side(truth, truth[2:], context=2)

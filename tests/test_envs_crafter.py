@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -113,32 +112,11 @@ def test_worldgen_uses_numba() -> None:
     assert worldgen_uses_numba()
 
 
-def test_env_checkers_pass() -> None:
-    from gymnasium.utils.env_checker import check_env as gymnasium_check_env
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    env = make("lsswm/Crafter-v0", render_mode="rgb_array")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        gymnasium_check_env(env.unwrapped)
-        sb3_check_env(env.unwrapped)
-    messages = [str(w.message) for w in caught if "env_checker" in w.filename]
-    assert messages == [], messages
+def test_env_checkers_pass(env_checkers) -> None:
+    env_checkers(make("lsswm/Crafter-v0", render_mode="rgb_array"))
 
 
-@pytest.fixture
-def one_torch_thread() -> Iterator[None]:
-    """PPO smoke runs use one torch thread: on a busy 2-core machine two spinning OpenMP
-    threads make a 3 s run take 30 s."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_ppo_smoke_run(one_torch_thread: None) -> None:
+def test_ppo_smoke_run() -> None:
     from stable_baselines3 import PPO
 
     env = make("lsswm/Crafter-v0")

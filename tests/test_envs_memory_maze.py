@@ -5,10 +5,8 @@ Each task build costs ~1.5 s and each reset ~1.3 s, so tests share envs where th
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -139,11 +137,17 @@ def test_invalid_discrete_action_is_a_clear_error(maze: MemoryMazeEnv, action: o
         maze.step(action)
 
 
-def test_numpy_integer_actions_are_accepted(maze: MemoryMazeEnv) -> None:
-    if maze._needs_reset:
-        maze.reset(seed=11)
-    for action in (np.int64(1), np.array(2), np.array([3], dtype=np.int32)):
-        maze.step(action)
+def test_numpy_integer_actions_are_accepted(maze: MemoryMazeEnv, twin: MemoryMazeEnv) -> None:
+    # A NumPy integer action steps exactly like the Python int it holds.
+    maze.reset(seed=11)
+    twin.reset(seed=11)
+    for action, same in ((np.int64(1), 1), (np.array(2), 2), (np.array([3], dtype=np.int32), 3)):
+        frame, reward, terminated, truncated, info = maze.step(action)
+        twin_frame, twin_reward, *ends, twin_info = twin.step(same)
+        assert maze.observation_space.contains(frame)
+        np.testing.assert_array_equal(frame, twin_frame)
+        assert (reward, terminated, truncated) == (twin_reward, *ends)
+        np.testing.assert_array_equal(info["state"]["agent_pos"], twin_info["state"]["agent_pos"])
 
 
 def test_continuous_actions_truncation_and_top_camera() -> None:
@@ -184,38 +188,26 @@ def test_bad_options_are_clear_errors() -> None:
 # ---- checkers and SB3 ------------------------------------------------------------------------
 
 
-def _run_checkers(env: gym.Env, gymnasium_checker: bool) -> None:
-    from gymnasium.utils.env_checker import check_env as gymnasium_check_env
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if gymnasium_checker:
-            gymnasium_check_env(env.unwrapped)
-        sb3_check_env(env.unwrapped)
-    messages = [str(w.message) for w in caught if "env_checker" in w.filename]
+def _shape_advice(message: str) -> bool:
     # SB3 only advises flattening the 2-D state arrays (maze_layout, targets_pos) of ExtraObs;
     # their shapes are the contract, and MultiInputPolicy flattens them itself.
-    unexpected = [
-        m
-        for m in messages
-        if not ("unconventional shape" in m and ("maze_layout" in m or "targets_pos" in m))
-    ]
-    assert unexpected == [], unexpected
+    return "unconventional shape" in message and (
+        "maze_layout" in message or "targets_pos" in message
+    )
 
 
-def test_env_checkers_pass_on_images() -> None:
+def test_env_checkers_pass_on_images(env_checkers) -> None:
     env = make("lsswm/MemoryMaze-9x9-v0", render_mode="rgb_array")
     try:
-        _run_checkers(env, gymnasium_checker=True)
+        env_checkers(env, gymnasium_checker=True, allowed=_shape_advice)
     finally:
         env.close()
 
 
-def test_sb3_checker_and_observation_layout_on_extra_obs() -> None:
+def test_sb3_checker_and_observation_layout_on_extra_obs(env_checkers) -> None:
     env = make("lsswm/MemoryMaze-9x9-ExtraObs-v0", render_mode="rgb_array")
     try:
-        _run_checkers(env, gymnasium_checker=False)
+        env_checkers(env, gymnasium_checker=False, allowed=_shape_advice)
         observation, info = env.reset(seed=0)  # SB3's checker used seed 0: a rewind, no build
         assert env.observation_space.contains(observation)
         assert set(observation) == {"image", *env.unwrapped.state_spec}
@@ -226,27 +218,15 @@ def test_sb3_checker_and_observation_layout_on_extra_obs() -> None:
 
 
 @pytest.mark.slow
-def test_gymnasium_checker_on_extra_obs() -> None:
+def test_gymnasium_checker_on_extra_obs(env_checkers) -> None:
     env = make("lsswm/MemoryMaze-9x9-ExtraObs-v0", render_mode="rgb_array")
     try:
-        _run_checkers(env, gymnasium_checker=True)
+        env_checkers(env, gymnasium_checker=True, allowed=_shape_advice)
     finally:
         env.close()
 
 
-@pytest.fixture
-def one_torch_thread() -> Iterator[None]:
-    """PPO smoke runs use one torch thread: on a busy 2-core machine two spinning OpenMP
-    threads make a 3 s run take 30 s."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_ppo_smoke_run_on_images(maze: MemoryMazeEnv, one_torch_thread: None) -> None:
+def test_ppo_smoke_run_on_images(maze: MemoryMazeEnv) -> None:
     from stable_baselines3 import PPO
 
     # The shared env: PPO's unseeded resets continue its episode stream (no task build).
@@ -258,7 +238,7 @@ def test_ppo_smoke_run_on_images(maze: MemoryMazeEnv, one_torch_thread: None) ->
 
 
 @pytest.mark.slow
-def test_ppo_smoke_run_on_extra_obs(one_torch_thread: None) -> None:
+def test_ppo_smoke_run_on_extra_obs() -> None:
     from stable_baselines3 import PPO
 
     env = make("lsswm/MemoryMaze-9x9-ExtraObs-v0", episode_steps=100)

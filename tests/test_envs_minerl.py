@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import builtins
 import sys
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import gymnasium
@@ -189,37 +187,17 @@ def test_close_closes_minerl() -> None:
     assert env.fake.closed
 
 
-def test_env_checkers_pass_over_the_fake() -> None:
-    from gymnasium.utils.env_checker import check_env as gymnasium_check_env
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
+def test_env_checkers_pass_over_the_fake(env_checkers) -> None:
     env = make(
         "lsswm/MineRL-Navigate-v0",
         render_mode="rgb_array",
         minerl_env_factory=FakeMineRLEnv,
     )
     assert env.unwrapped._minerl.env_id == "MineRLNavigateDense-v0"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        gymnasium_check_env(env.unwrapped)
-        sb3_check_env(env.unwrapped)
-    messages = [str(w.message) for w in caught if "env_checker" in w.filename]
-    assert messages == [], messages
+    env_checkers(env)
 
 
-@pytest.fixture
-def one_torch_thread() -> Iterator[None]:
-    """PPO smoke runs use one torch thread: on a busy 2-core machine two spinning OpenMP
-    threads make a 3 s run take 30 s."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_ppo_smoke_run_over_the_fake(one_torch_thread: None) -> None:
+def test_ppo_smoke_run_over_the_fake() -> None:
     from stable_baselines3 import PPO
 
     env = make("lsswm/MineRL-Navigate-v0", minerl_env_factory=FakeMineRLEnv)

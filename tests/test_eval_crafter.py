@@ -7,6 +7,7 @@ import pytest
 
 from lsswm.eval.crafter_recall import (
     CRAFTER_ITEMS,
+    VITALS,
     cells_showing_items,
     crafter_tables,
     inventory_layout,
@@ -163,4 +164,13 @@ def test_crafter_recall_command_end_to_end(tmp_path, capsys):
     assert results["inventory_region"] == {"row0": 49, "row1": 63, "col0": 0, "col1": 63}
     overall = results["models"][0]["overall"]
     assert overall["frames"] == 5 and 0 <= overall["presence_accuracy"] <= 1
+    # The accuracy counts (frame, item) cells: 5 frames of the non-vital items.
+    matched = overall["presence_accuracy"] * 5 * (len(CRAFTER_ITEMS) - VITALS)
+    assert matched == pytest.approx(round(matched))
+    # The context gathers items, so `kept` is measured: every gathered item in every frame.
+    episode = results["models"][0]["per_episode"][0]
+    assert episode["items_gathered_in_context"]
+    assert overall["kept_pairs"] == 5 * len(episode["items_gathered_in_context"])
+    assert overall["kept"] is not None and overall["spurious"] is not None
+    assert episode["inv_psnr"] == pytest.approx(overall["inv_psnr"])
     assert "Crafter inventory recall" in capsys.readouterr().out

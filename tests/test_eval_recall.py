@@ -200,11 +200,11 @@ def test_reasoning_on_a_dataset_without_state_reports_no_distances(tmp_path, maz
 
 
 def test_mismatched_model_is_refused(tmp_path, maze_episode):
-    from lsswm.eval.generation import check_compatible, load_for_eval
+    from lsswm.eval.generation import check_episodes_fit, load_for_eval
 
     loaded = load_for_eval(save_tiny_model(tmp_path / "m.safetensors", "hybrid", image_size=32))
     with pytest.raises(EvalError, match="32x32 frames"):
-        check_compatible(loaded, [maze_episode])
+        check_episodes_fit(loaded, [maze_episode])
     assert main(["eval", "recall", "--ckpt", str(tmp_path / "nope.safetensors"), "--out", "x"]) == 2
 
 

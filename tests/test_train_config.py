@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lsswm.worldmodel.sizing import count_parameters
-from lsswm.worldmodel.train_config import (
+from lsswm.worldmodel.train.config import (
     TOKENIZER_PRESETS,
     TRAIN_PRESETS,
     Stage,
@@ -80,6 +80,16 @@ def test_overrides_parse_by_field_type():
     )
 
 
+def test_switching_to_a_variant_without_block_scan_drops_blocks_and_says_so(capsys):
+    blocks = apply_overrides(train_preset("tiny"), ["model.scan_blocks=2x2,4x4"])
+    kept = apply_overrides(blocks, ["model.variant=hybrid"])
+    assert kept.model.scan_blocks == ((2, 2), (4, 4))
+    assert capsys.readouterr().err == ""
+    dropped = apply_overrides(blocks, ["model.variant=causal"])
+    assert dropped.model.scan_blocks == ()
+    assert "dropping model.scan_blocks=2x2,4x4" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -106,7 +116,7 @@ def test_validation_names_the_fix():
 
 def test_ssim_and_psnr_match_reference():
     structural_similarity = pytest.importorskip("skimage.metrics").structural_similarity
-    from lsswm.worldmodel.train_metrics import psnr, ssim
+    from lsswm.worldmodel.train.metrics import psnr, ssim
 
     generator = torch.Generator().manual_seed(0)
     a = torch.randint(0, 256, (3, 24, 24, 3), dtype=torch.uint8, generator=generator)

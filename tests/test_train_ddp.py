@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsswm.worldmodel.checkpoint import load_world_model
-from lsswm.worldmodel.train_checkpoint import latest_checkpoint, load_train_state
-from lsswm.worldmodel.train_config import apply_overrides, train_preset
-from lsswm.worldmodel.train_data import WindowBatches, describe_data
-from lsswm.worldmodel.train_synthetic import write_synthetic_dataset
+from lsswm.worldmodel.checkpoint import latest_checkpoint, load_world_model
+from lsswm.worldmodel.train.checkpoint import load_train_state
+from lsswm.worldmodel.train.config import apply_overrides, train_preset
+from lsswm.worldmodel.train.data import WindowBatches, describe_data
+from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def test_torchrun_two_cpu_processes_gloo(tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     command = [
         str(torchrun), "--standalone", "--nproc_per_node", "2",
-        "-m", "lsswm.worldmodel.train_commands", "train",
+        "-m", "lsswm.worldmodel.train.commands", "train",
         "--data", str(dataset), "--preset", "tiny", "--run-dir", str(run_dir),
         "--set", "curriculum=6:2:2,8:2:1", "log.progress=false", "system.threads=1",
         "data.num_workers=1", "log.video_every=0",

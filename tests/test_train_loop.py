@@ -10,22 +10,27 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lsswm.worldmodel.checkpoint import load_tokenizer, load_world_model, save_tokenizer
+from lsswm.worldmodel.checkpoint import (
+    latest_checkpoint,
+    load_tokenizer,
+    load_world_model,
+    save_tokenizer,
+)
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
-from lsswm.worldmodel.train_checkpoint import latest_checkpoint, load_train_state
-from lsswm.worldmodel.train_commands import main
-from lsswm.worldmodel.train_config import (
+from lsswm.worldmodel.train.checkpoint import load_train_state
+from lsswm.worldmodel.train.commands import main
+from lsswm.worldmodel.train.config import (
     TrainConfigError,
     apply_overrides,
     tokenizer_preset,
     train_preset,
 )
-from lsswm.worldmodel.train_data import DataMismatchError, WindowBatches, describe_data
-from lsswm.worldmodel.train_loop import train
-from lsswm.worldmodel.train_runtime import SimulatedKill, TrainingDiverged
-from lsswm.worldmodel.train_synthetic import write_synthetic_dataset
-from lsswm.worldmodel.train_tokenizer import train_tokenizer
+from lsswm.worldmodel.train.data import DataMismatchError, WindowBatches, describe_data
+from lsswm.worldmodel.train.loop import train
+from lsswm.worldmodel.train.runtime import SimulatedKill, TrainingDiverged
+from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
+from lsswm.worldmodel.train.tokenizer import train_tokenizer
 
 QUIET = ["log.progress=false", "system.threads=1"]
 
@@ -188,6 +193,23 @@ def test_tokenizer_training_then_world_model_on_its_latents(dataset, tmp_path):
     wrong = apply_overrides(config, [f"run_dir={tmp_path / 'tok2'}", "tokenizer.image_size=64"])
     with pytest.raises(DataMismatchError, match=r"tokenizer\.image_size=64"):
         train_tokenizer(wrong)
+
+
+def test_interrupted_and_resumed_tokenizer_ends_bitwise_identical(dataset, tmp_path):
+    def run(name, *overrides):
+        settings = [f"data.path={dataset}", f"run_dir={tmp_path / name}", "steps=4",
+                    "batch_size=4", "log.checkpoint_every=2", *QUIET, *overrides]  # fmt: skip
+        return apply_overrides(tokenizer_preset("tiny"), settings)
+
+    straight = train_tokenizer(run("straight"))
+    with pytest.raises(SimulatedKill):
+        train_tokenizer(run("resumed", "debug.kill_at_step=3"))
+    resumed = train_tokenizer(run("resumed"))
+    assert resumed.finished and resumed.step == 4
+    expected, got = weights(straight.export), weights(resumed.export)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
 
 
 def test_batches_resize_stride_and_pose_actions(dataset):

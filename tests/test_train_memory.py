@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lsswm.worldmodel.sizing import count_parameters
-from lsswm.worldmodel.train_config import apply_overrides
-from lsswm.worldmodel.train_memory import (
+from lsswm.experiments.memory import (
     BUDGETS,
     CATEGORIES,
     experiment_config,
@@ -21,6 +19,8 @@ from lsswm.worldmodel.train_memory import (
     run_memory_experiment,
     size_matching_overrides,
 )
+from lsswm.worldmodel.sizing import count_parameters
+from lsswm.worldmodel.train.config import apply_overrides
 
 
 def test_place_categories_follow_the_last_sighting():

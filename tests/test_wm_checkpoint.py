@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_wm_model import random_clip, randomized_model, tiny_config
+from test_wm_model import random_clip, randomized_model
 
 from lsswm.worldmodel.checkpoint import (
+    EXPORT_NAME,
     CheckpointError,
+    TrainData,
+    TrainingMetadata,
     load_tokenizer,
     load_world_model,
     read_metadata,
+    resolve_checkpoint_path,
+    resolve_device,
     save_world_model,
+    training_metadata,
 )
 from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.frame_model import FrameWorldModel
@@ -19,7 +25,7 @@ from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
 
 
-def test_world_model_round_trip_is_exact(tmp_path):
+def test_world_model_round_trip_is_exact(tmp_path, tiny_config):
     config = tiny_config("hybrid", scan_blocks=((1, 1), (2, 4)))
     model = randomized_model(config, dtype=torch.float32)
     path = tmp_path / "wm.safetensors"
@@ -39,7 +45,7 @@ def test_world_model_round_trip_is_exact(tmp_path):
     assert WorldModelConfig.from_json(metadata["world_model_config"]) == config
 
 
-def test_frame_world_model_round_trip_keeps_the_tokenizer(tmp_path):
+def test_frame_world_model_round_trip_keeps_the_tokenizer(tmp_path, tiny_config):
     tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=8, downsample=2))
     with torch.no_grad():
         tokenizer.latent_mean.fill_(0.25)
@@ -71,7 +77,27 @@ def test_bad_checkpoint_files_give_clear_errors(tmp_path):
         load_world_model(tokenizer_only)
 
 
-def test_mismatched_tokenizer_is_rejected():
+def test_mismatched_tokenizer_is_rejected(tiny_config):
     tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=8, downsample=2))
     with pytest.raises(ValueError, match="latent grid"):
         FrameWorldModel(WorldModel(tiny_config("hybrid")), tokenizer)
+
+
+def test_training_metadata_round_trips_and_run_folders_resolve(tmp_path, tiny_config):
+    metadata = TrainingMetadata(
+        image_shape=(32, 32, 3),
+        action_space={"type": "discrete", "n": 6},
+        data=TrainData(frame_stride=2, image_size=32, actions="pose"),
+        step=7,
+    )
+    assert TrainingMetadata.from_metadata(metadata.to_metadata()) == metadata
+    assert TrainingMetadata.from_metadata({}).data == TrainData()  # nothing recorded: defaults
+    model = randomized_model(tiny_config("hybrid"), dtype=torch.float32)
+    run = tmp_path / "run"
+    save_world_model(run / EXPORT_NAME, model, metadata.to_metadata())
+    assert resolve_checkpoint_path(run) == run / EXPORT_NAME
+    assert training_metadata(run) == metadata
+    with pytest.raises(CheckpointError, match="holds no"):
+        resolve_checkpoint_path(tmp_path)
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert isinstance(resolve_device("auto"), torch.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_wm_model import random_clip, tiny_config
+from test_wm_model import random_clip
 
 from lsswm.worldmodel import diffusion
 from lsswm.worldmodel.model import WorldModel
@@ -32,7 +32,7 @@ def test_clean_prefix_probability_one_half_and_zero():
     assert mask.all() and (levels > 0).all() and (levels < 1).all()
 
 
-def test_diffusion_loss_ignores_clean_prefix_frames(monkeypatch):
+def test_diffusion_loss_ignores_clean_prefix_frames(monkeypatch, tiny_config):
     """With a clean prefix the diffusion loss is the mean over noised frames only: changing
     what the model predicts on prefix frames does not change it."""
     config = tiny_config("hybrid", clean_prefix_prob=1.0)

@@ -15,25 +15,6 @@ from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.sizing import count_parameters, equal_size_configs, match_parameter_count
 
 
-def tiny_config(variant: str, **changes) -> WorldModelConfig:
-    base = dict(
-        variant=variant,
-        latent_height=4,
-        latent_width=4,
-        latent_channels=3,
-        d_model=32,
-        n_layers=2,
-        n_heads=2,
-        ssm_head_dim=16,
-        ssm_state_size=8,
-        ssm_scan_chunk=8,
-        chunk_size=3,
-        window_frames=4,
-    )
-    base.update(changes)
-    return WorldModelConfig(**base)
-
-
 def randomized_model(config: WorldModelConfig, dtype=torch.float64, seed=0) -> WorldModel:
     """AdaLN-Zero starts every block as the identity; perturb all weights so that every
     path of the network actually carries signal in these tests."""
@@ -64,7 +45,7 @@ def first_affected_frame(config: WorldModelConfig, frame: int) -> int:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("frame", [4, 7])
-def test_perturbing_a_frame_never_changes_earlier_outputs(variant, frame):
+def test_perturbing_a_frame_never_changes_earlier_outputs(variant, frame, tiny_config):
     config = tiny_config(variant)
     model = randomized_model(config)
     latents, actions, levels = random_clip(config)
@@ -81,7 +62,7 @@ def test_perturbing_a_frame_never_changes_earlier_outputs(variant, frame):
         assert (new[:, frame] - old[:, frame]).abs().max() > 1e-6, name  # and it does matter
 
 
-def test_frame_local_attention_is_bidirectional_inside_a_chunk():
+def test_frame_local_attention_is_bidirectional_inside_a_chunk(tiny_config):
     config = tiny_config("hybrid")
     model = randomized_model(config)
     latents, actions, levels = random_clip(config)
@@ -91,7 +72,7 @@ def test_frame_local_attention_is_bidirectional_inside_a_chunk():
     assert (after[:, 3] - before[:, 3]).abs().max() > 1e-6
 
 
-def test_hybrid_forward_backward_on_64_frame_clip():
+def test_hybrid_forward_backward_on_64_frame_clip(tiny_config):
     config = tiny_config("hybrid", chunk_size=5)
     torch.manual_seed(0)
     model = WorldModel(config)
@@ -108,7 +89,7 @@ def test_hybrid_forward_backward_on_64_frame_clip():
     assert set(out.metrics) >= {"loss", "diffusion_loss", "reward_loss", "termination_loss"}
 
 
-def test_continuous_actions_go_through_an_mlp():
+def test_continuous_actions_go_through_an_mlp(tiny_config):
     config = tiny_config("hybrid", action_kind="continuous", action_size=5)
     model = randomized_model(config)
     latents, _, levels = random_clip(config)
@@ -119,7 +100,7 @@ def test_continuous_actions_go_through_an_mlp():
     assert (changed[:, 2] - base[:, 2]).abs().max() > 1e-6
 
 
-def test_variant_layer_structure():
+def test_variant_layer_structure(tiny_config):
     for variant in VARIANTS:
         config = tiny_config(variant)
         block = WorldModel(config).blocks[0]
@@ -143,14 +124,14 @@ def test_variant_layer_structure():
         {"action_kind": "pose"},
     ],
 )
-def test_invalid_configs_raise_user_facing_errors(changes):
+def test_invalid_configs_raise_user_facing_errors(changes, tiny_config):
     changes = dict(changes)
     with pytest.raises(WorldModelConfigError) as error:
         tiny_config(changes.pop("variant", "hybrid"), **changes)
     assert error.value.user_facing
 
 
-def test_config_json_round_trip():
+def test_config_json_round_trip(tiny_config):
     config = tiny_config("hybrid", scan_blocks=((1, 1), (2, 2)), action_kind="continuous")
     assert WorldModelConfig.from_json(config.to_json()) == config
     assert config.action_space() == {"type": "box", "shape": [6]}
@@ -158,7 +139,7 @@ def test_config_json_round_trip():
         WorldModelConfig.from_dict({**config.to_dict(), "unknown_field": 1})
 
 
-def test_equal_size_configs_match_the_hybrid_parameter_count():
+def test_equal_size_configs_match_the_hybrid_parameter_count(tiny_config):
     base = tiny_config("hybrid", d_model=64, n_heads=4)
     target = count_parameters(base)
     configs = equal_size_configs(base)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_wm_model import random_clip, randomized_model, tiny_config
+from test_wm_model import random_clip, randomized_model
 
 from lsswm.worldmodel.config import VARIANTS
 from lsswm.worldmodel.frame_model import FrameWorldModel
@@ -34,7 +34,7 @@ def final_frames(config, splits):
 @pytest.mark.parametrize(
     "splits", [(3, 3, 3, 3), (2, 5, 2, 3), (12,)], ids=["chunks", "uneven", "whole"]
 )
-def test_streaming_equals_full_sequence(variant, splits):
+def test_streaming_equals_full_sequence(variant, splits, tiny_config):
     config = tiny_config(variant)  # chunk_size 3, window 4
     model = randomized_model(config)
     latents, actions, levels = random_clip(config, frames=sum(splits))
@@ -75,7 +75,7 @@ def state_bytes_after(model: WorldModel, frames: int) -> int:
 
 
 @pytest.mark.parametrize("variant", ["hybrid", "causal"])
-def test_state_bytes_constant_for_hybrid_and_growing_for_causal(variant):
+def test_state_bytes_constant_for_hybrid_and_growing_for_causal(variant, tiny_config):
     config = tiny_config(
         variant, latent_height=2, latent_width=2, d_model=16, n_heads=2, chunk_size=5
     )
@@ -88,7 +88,7 @@ def test_state_bytes_constant_for_hybrid_and_growing_for_causal(variant):
         assert after_1000 > 50 * after_10
 
 
-def test_imagined_frames_update_the_state_like_observed_clean_frames():
+def test_imagined_frames_update_the_state_like_observed_clean_frames(tiny_config):
     """Caches are updated from the final clean frames: imagining frames leaves the same state
     as observing those frames (at noise level 0) with the same actions."""
     config = tiny_config("hybrid")
@@ -114,7 +114,7 @@ def test_imagined_frames_update_the_state_like_observed_clean_frames():
         torch.testing.assert_close(mine, theirs, **TOLERANCE)
 
 
-def test_imagine_is_reproducible_and_frame_by_frame_works():
+def test_imagine_is_reproducible_and_frame_by_frame_works(tiny_config):
     config = tiny_config("hybrid")
     model = randomized_model(config)
     latents, actions, _ = random_clip(config, frames=5)
@@ -131,7 +131,7 @@ def test_imagine_is_reproducible_and_frame_by_frame_works():
     assert torch.cat(steps, 1).shape == runs[0].shape and stepper.frames_seen == 9
 
 
-def test_select_and_assign_rows():
+def test_select_and_assign_rows(tiny_config):
     config = tiny_config("hybrid")
     model = randomized_model(config)
     latents, actions, _ = random_clip(config, frames=7)
@@ -151,7 +151,7 @@ def test_select_and_assign_rows():
         population.assign([0], short)
 
 
-def test_frame_world_model_streams_pixels():
+def test_frame_world_model_streams_pixels(tiny_config):
     tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=16, downsample=4))
     config = tiny_config("hybrid", latent_channels=48, d_model=32)
     model = FrameWorldModel(WorldModel(config), tokenizer)
@@ -163,7 +163,7 @@ def test_frame_world_model_streams_pixels():
     assert imagined.frames.shape == (2, 3, 16, 16, 3) and imagined.frames.dtype == torch.uint8
 
 
-def test_stream_rejects_mismatched_inputs():
+def test_stream_rejects_mismatched_inputs(tiny_config):
     config = tiny_config("hybrid")
     stream = WorldModel(config).start_stream(2)
     with pytest.raises(ValueError, match="actions must be"):

@@ -180,8 +180,13 @@ class FrameAttention(nn.Module):
         x: Tensor,
         frame_start: int = 0,
         cache: tuple[Tensor, Tensor] | None = None,
+        keys: Tensor | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """x: (B, T*hw, D) tokens of frames frame_start .. frame_start+T-1.
+
+        keys: optional (B, T*hw, 2*D) added to the queries and keys before QK-norm, so that
+        tokens can be matched by what is known of them (pose, place in the frame) and not
+        only by their noisy content; cached keys include it.
 
         cache: (k, v) of the frames right before frame_start, each (B, heads, m*hw, d), keys
         not rotated. Returns the output and this call's own (k, v) (not rotated), which the
@@ -189,6 +194,9 @@ class FrameAttention(nn.Module):
         """
         batch, length, d_model = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.n_heads, self.head_dim)
+        if keys is not None:
+            qk = qkv[:, :, :2] + keys.view(batch, length, 2, self.n_heads, self.head_dim)
+            qkv = torch.cat([qk, qkv[:, :, 2:]], dim=2)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, L, d)
         q, k = self.q_norm(q), self.k_norm(k)
         new_kv = (k, v)

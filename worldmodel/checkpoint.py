@@ -7,15 +7,22 @@ checkpoints carry their model args:
     model = load_world_model("model.safetensors")  # the same type back
 
 Metadata keys: "lsswm_format" ("world_model" | "tokenizer"), "world_model_config",
-"tokenizer_config" (JSON strings), plus any extra string entries the caller adds (e.g. the
-training step or dataset action space).
+"tokenizer_config" (JSON strings), plus the trainer's entries, read back typed by
+:func:`training_metadata` (the data the model was trained on, its step).
+
+This module is the one place that knows checkpoints: the files, a training run folder's
+layout (:func:`resolve_checkpoint_path`: run folder -> file), the training metadata, and the
+device a checkpoint is loaded onto (:func:`resolve_device`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -30,6 +37,21 @@ from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
 FORMAT_KEY = "lsswm_format"
 WORLD_MODEL_CONFIG_KEY = "world_model_config"
 TOKENIZER_CONFIG_KEY = "tokenizer_config"
+# What the trainer adds (worldmodel/train/loop.py), read back by training_metadata().
+META_IMAGE_SHAPE = "train_image_shape"  # JSON list: the dataset's frame shape
+META_ACTION_SPACE = "train_action_space"  # JSON: the dataset's action space
+META_DATA = "train_data"  # JSON: how the trainer fed the data (TrainData)
+META_STEP = "train_step"
+
+# A training run folder (docs/training.md): RUN/world_model.safetensors (the exported EMA
+# model) and RUN/checkpoints/{latest.json, step_N/{model,ema}.safetensors, train_state.pt}.
+EXPORT_NAME = "world_model.safetensors"
+CHECKPOINTS_DIRNAME = "checkpoints"
+LATEST_NAME = "latest.json"
+MODEL_FILE = "model.safetensors"
+EMA_FILE = "ema.safetensors"
+STATE_FILE = "train_state.pt"
+STEP_DIR = re.compile(r"step_(\d{8,})")
 
 
 class CheckpointError(ValueError):
@@ -128,3 +150,134 @@ def load_tokenizer(path: str | Path, device: str | torch.device = "cpu") -> Toke
     tokenizer = Tokenizer(TokenizerConfig.from_dict(json.loads(metadata[TOKENIZER_CONFIG_KEY])))
     tokenizer.load_state_dict(_strip(tensors, "tokenizer"), strict=True)
     return tokenizer.to(device)
+
+
+# ---- training metadata --------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainData:
+    """How the trainer fed the data (``data.*`` of the run): every ``frame_stride``-th frame,
+    resized to ``image_size`` (0: the data's own size), with the recorded actions
+    (``"dataset"``) or the agent's pose (``"pose"``) as actions."""
+
+    frame_stride: int = 1
+    image_size: int = 0
+    actions: str = "dataset"
+
+    @classmethod
+    def from_json(cls, text: str | None) -> TrainData:
+        try:
+            data = json.loads(text or "{}")
+        except ValueError:
+            data = {}
+        return cls(
+            frame_stride=int(data.get("frame_stride", 1) or 1),
+            image_size=int(data.get("image_size", 0) or 0),
+            actions=str(data.get("actions", "dataset") or "dataset"),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "actions": self.actions,
+                "frame_stride": self.frame_stride,
+                "image_size": self.image_size,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class TrainingMetadata:
+    """What a checkpoint says about its training: the dataset's frame shape and action
+    space (None when not recorded), how the data was fed, and the step."""
+
+    image_shape: tuple[int, ...] | None = None
+    action_space: dict[str, Any] | None = None
+    data: TrainData = field(default_factory=TrainData)
+    step: int | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str]) -> TrainingMetadata:
+        shape = json.loads(metadata[META_IMAGE_SHAPE]) if META_IMAGE_SHAPE in metadata else None
+        if shape is None and TOKENIZER_CONFIG_KEY in metadata:
+            size = json.loads(metadata[TOKENIZER_CONFIG_KEY])["image_size"]
+            shape = (size, size, 3)
+        space = json.loads(metadata[META_ACTION_SPACE]) if META_ACTION_SPACE in metadata else None
+        step = int(metadata[META_STEP]) if META_STEP in metadata else None
+        return cls(
+            image_shape=tuple(shape) if shape else None,
+            action_space=space,
+            data=TrainData.from_json(metadata.get(META_DATA)),
+            step=step,
+        )
+
+    def to_metadata(self) -> dict[str, str]:
+        metadata = {}
+        if self.image_shape is not None:
+            metadata[META_IMAGE_SHAPE] = json.dumps(list(self.image_shape))
+        if self.action_space is not None:
+            metadata[META_ACTION_SPACE] = json.dumps(self.action_space)
+        metadata[META_DATA] = self.data.to_json()
+        if self.step is not None:
+            metadata[META_STEP] = str(self.step)
+        return metadata
+
+
+def training_metadata(path: str | Path) -> TrainingMetadata:
+    """The training metadata of a checkpoint file or training run folder."""
+    return TrainingMetadata.from_metadata(read_metadata(resolve_checkpoint_path(path)))
+
+
+# ---- run folders --------------------------------------------------------------------------
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint folder of a run, or None when it has none."""
+    root = Path(run_dir) / CHECKPOINTS_DIRNAME
+    pointer = root / LATEST_NAME
+    if pointer.is_file():
+        try:
+            name = json.loads(pointer.read_text(encoding="utf-8"))["name"]
+        except (ValueError, KeyError) as error:
+            raise CheckpointError(
+                f"{pointer} is unreadable ({error}); delete it to resume from the newest "
+                "complete step_* folder"
+            ) from error
+        folder = root / name
+        if (folder / STATE_FILE).is_file():
+            return folder
+    # No (valid) pointer: fall back to the newest folder that has its state file.
+    candidates = sorted(
+        (int(match.group(1)), path)
+        for path in (root.iterdir() if root.is_dir() else [])
+        if (match := STEP_DIR.fullmatch(path.name)) and (path / STATE_FILE).is_file()
+    )
+    return candidates[-1][1] if candidates else None
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A .safetensors file, or a training run folder: its exported model
+    (RUN/world_model.safetensors, EMA weights), else its latest checkpoint's EMA weights,
+    else that checkpoint's training weights."""
+    path = Path(path)
+    if path.is_dir() and (path / EXPORT_NAME).is_file():
+        return path / EXPORT_NAME
+    if path.is_dir():
+        folder = latest_checkpoint(path) if (path / CHECKPOINTS_DIRNAME).is_dir() else path
+        for candidate in (EMA_FILE, MODEL_FILE):
+            if folder is not None and (folder / candidate).is_file():
+                return folder / candidate
+        raise CheckpointError(
+            f"{path} holds no {EMA_FILE} or {MODEL_FILE} checkpoint; pass a training run "
+            "folder with a finished checkpoint, or the .safetensors file"
+        )
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path")
+    return path
+
+
+# ---- devices ------------------------------------------------------------------------------
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device a ``--device`` value names; ``auto``: CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CheckpointError(f"--device {name}: no CUDA device here; use --device cpu")
+    return torch.device(name)

@@ -33,7 +33,11 @@ def _configure_stream(parser: argparse.ArgumentParser) -> None:
         default="tiny",
         help="tiny: CPU-sized model; small: one-GPU model",
     )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu or cuda[:N] (default auto)",
+    )
     parser.add_argument("--batch-size", type=int, default=1, help="parallel streams")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (median)")
     parser.add_argument("--denoising-steps", type=int, default=10)
@@ -52,6 +56,7 @@ def _run_stream(args: argparse.Namespace) -> int:
     import torch
 
     from lsswm.worldmodel.bench import format_table, run_stream_benchmark, write_report
+    from lsswm.worldmodel.checkpoint import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -60,7 +65,7 @@ def _run_stream(args: argparse.Namespace) -> int:
         variants=args.variants,
         contexts=contexts,
         size=args.size,
-        device=args.device,
+        device=str(resolve_device(args.device)),
         batch_size=args.batch_size,
         repeats=args.repeats,
         denoising_steps=args.denoising_steps,

@@ -1,15 +1,9 @@
 """World model configuration: one flat dataclass, JSON round-trippable, carried by checkpoints.
 
-The five variants share one skeleton (see docs/architecture.md); the variant decides which
-sub-layers a block has and which attention mask they use:
-
-| variant        | scan per layer                 | attention                      |
-|----------------|--------------------------------|--------------------------------|
-| hybrid         | block-wise (per-layer blocks)  | frame-local (chunks of C)      |
-| mamba2         | whole frame                    | none                           |
-| mamba2-fla     | whole frame                    | frame-local (chunks of C)      |
-| causal         | none                           | causal over frames             |
-| causal-window  | none                           | causal, last `window_frames`   |
+The five variants share one skeleton (see docs/architecture.md); the ``VARIANTS`` table below
+is the one place that says which sub-layers a block has, which attention mask they use, and
+what a stream keeps of its past. Everything else asks the config (``has_scan``,
+``attention_kind``, ``kv_cache_frames``, ``resolved_scan_blocks``), never the variant's name.
 """
 
 from __future__ import annotations
@@ -19,8 +13,34 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-VARIANTS = ("hybrid", "causal", "causal-window", "mamba2", "mamba2-fla")
 ACTION_KINDS = ("discrete", "continuous")
+SCANS = ("block-wise", "whole-frame")  # or None: no scan sub-layer
+CACHE_RULES = ("chunk", "window", "all", "none")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What a variant's blocks are made of.
+
+    scan: "block-wise" (per-layer (b_h, b_w) blocks), "whole-frame", or None (no scan).
+    attention: the mask kind of masks.py ("frame-local": a chunk of C frames and the previous
+        one; "causal"; "causal-window": the last `window_frames`), or None (no attention).
+    cache: the attention keys/values a stream keeps ("chunk": the last `chunk_size` frames,
+        "window": the last `window_frames - 1`, "all": every frame, "none").
+    """
+
+    scan: str | None
+    attention: str | None
+    cache: str
+
+
+VARIANTS: dict[str, Variant] = {
+    "hybrid": Variant(scan="block-wise", attention="frame-local", cache="chunk"),
+    "causal": Variant(scan=None, attention="causal", cache="all"),
+    "causal-window": Variant(scan=None, attention="causal-window", cache="window"),
+    "mamba2": Variant(scan="whole-frame", attention=None, cache="none"),
+    "mamba2-fla": Variant(scan="whole-frame", attention="frame-local", cache="chunk"),
+}
 
 
 class WorldModelConfigError(ValueError):
@@ -58,6 +78,15 @@ class WorldModelConfig:
     ssm_expand: int = 2
     ssm_conv_width: int = 4
     ssm_scan_chunk: int = 64  # SSD chunk length in tokens (an implementation detail, not C)
+    # How the scan learns recall (docs/architecture.md, "Memory"): "dt" is Mamba2's input
+    # gain dt * x, "unit" gives every head its input whatever its decay; a (low, high) range
+    # initialises per-frame half-lives log-spaced across heads instead of Mamba2's dt range.
+    ssm_input_gain: str = "dt"
+    ssm_halflife_frames: tuple[float, ...] = ()
+    # Action keys: a projection of (action embedding + spatial position) is added to the
+    # scan's write/read keys B, C and to attention's queries/keys, so memory can be
+    # addressed by pose rather than by noisy content alone.
+    action_keys: bool = False
     # Diffusion forcing (schedule: cosine, v-prediction; fixed, see docs/architecture.md).
     clean_prefix_prob: float = 0.5
     denoising_steps: int = 10  # default for generation
@@ -68,23 +97,24 @@ class WorldModelConfig:
         # JSON gives lists; keep the dataclass hashable and comparable.
         blocks = tuple((int(b[0]), int(b[1])) for b in self.scan_blocks)
         object.__setattr__(self, "scan_blocks", blocks)
+        halflife = tuple(float(v) for v in self.ssm_halflife_frames)
+        object.__setattr__(self, "ssm_halflife_frames", halflife)
         self.validate()
 
     # ---- derived properties -------------------------------------------------------------
     @property
+    def layout(self) -> Variant:
+        """The variant's row of the VARIANTS table."""
+        return VARIANTS[self.variant]
+
+    @property
     def has_scan(self) -> bool:
-        return self.variant in ("hybrid", "mamba2", "mamba2-fla")
+        return self.layout.scan is not None
 
     @property
     def attention_kind(self) -> str | None:
         """Mask kind of the attention sub-layer (see masks.py), or None for no attention."""
-        return {
-            "hybrid": "frame-local",
-            "mamba2-fla": "frame-local",
-            "causal": "causal",
-            "causal-window": "causal-window",
-            "mamba2": None,
-        }[self.variant]
+        return self.layout.attention
 
     @property
     def tokens_per_frame(self) -> int:
@@ -102,14 +132,12 @@ class WorldModelConfig:
     @property
     def kv_cache_frames(self) -> int | None:
         """Frames of keys/values a stream keeps per layer (None: all of them, it grows)."""
-        kind = self.attention_kind
-        if kind == "frame-local":
-            return self.chunk_size
-        if kind == "causal-window":
-            return self.window_frames - 1
-        if kind == "causal":
-            return None
-        return 0
+        return {
+            "chunk": self.chunk_size,
+            "window": self.window_frames - 1,
+            "all": None,
+            "none": 0,
+        }[self.layout.cache]
 
     @property
     def ssm_inner_dim(self) -> int:
@@ -122,7 +150,7 @@ class WorldModelConfig:
         if self.scan_blocks:
             return self.scan_blocks
         whole = (self.latent_height, self.latent_width)
-        if self.variant != "hybrid":
+        if self.layout.scan == "whole-frame":
             return (whole,) * self.n_layers
         return tuple(default_hybrid_block(whole, layer) for layer in range(self.n_layers))
 
@@ -153,10 +181,15 @@ class WorldModelConfig:
                 f"ssm_expand*d_model={self.ssm_inner_dim} must be a multiple of "
                 f"ssm_head_dim={self.ssm_head_dim}; change d_model or ssm_head_dim"
             )
-        if self.window_frames < 2 and self.variant == "causal-window":
+        if self.window_frames < 2 and self.layout.cache == "window":
             fail("window_frames must be >= 2 for causal-window (1 would see no other frame)")
         if not 0.0 <= self.clean_prefix_prob <= 1.0:
             fail(f"clean_prefix_prob must lie in [0, 1] (got {self.clean_prefix_prob})")
+        if self.ssm_input_gain not in ("dt", "unit"):
+            fail(f"ssm_input_gain must be 'dt' or 'unit' (got {self.ssm_input_gain!r})")
+        halflife = self.ssm_halflife_frames
+        if halflife and (len(halflife) != 2 or not 0 < halflife[0] <= halflife[1]):
+            fail(f"ssm_halflife_frames must be (low, high) with 0 < low <= high (got {halflife})")
         if self.scan_blocks:
             if not self.has_scan:
                 fail(f"scan_blocks given but variant {self.variant!r} has no scan layer")
@@ -171,7 +204,7 @@ class WorldModelConfig:
                         f"scan block {b_h}x{b_w} must tile the {self.latent_height}x"
                         f"{self.latent_width} latent grid exactly"
                     )
-            if self.variant != "hybrid":
+            if self.layout.scan == "whole-frame":
                 whole = (self.latent_height, self.latent_width)
                 if any(block != whole for block in self.scan_blocks):
                     fail(f"variant {self.variant!r} scans whole frames; use hybrid for blocks")
@@ -185,6 +218,7 @@ class WorldModelConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["scan_blocks"] = [list(block) for block in self.scan_blocks]
+        data["ssm_halflife_frames"] = list(self.ssm_halflife_frames)
         return data
 
     def to_json(self) -> str:

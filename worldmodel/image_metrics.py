@@ -14,7 +14,7 @@ Frames are uint8 (..., H, W, 3) arrays or tensors on the [0, 255] scale (data ra
   scikit-image to about 1e-9 (tests/test_eval_metrics.py).
 
 This is the one PSNR/SSIM implementation: training logs and the memory experiment
-(``train_metrics.py``) and the evaluation suites (``lsswm.eval.metrics``) all use it. LPIPS and
+(``train/metrics.py``) and the evaluation suites (``lsswm.eval.metrics``) all use it. LPIPS and
 FVD need network weights and live in ``lsswm.eval.perceptual``.
 """
 

@@ -40,6 +40,10 @@ class Mamba2Mixer(nn.Module):
         conv_width: int,
         scan_chunk: int,
         dt_range: tuple[float, float] = (1e-3, 1e-1),
+        *,
+        input_gain: str = "dt",
+        halflife_frames: tuple[float, float] | None = None,
+        tokens_per_frame: int = 1,
     ) -> None:
         super().__init__()
         self.d_inner = d_inner
@@ -53,11 +57,25 @@ class Mamba2Mixer(nn.Module):
         self.conv_weight = nn.Parameter(torch.empty(self.conv_dim, 1, conv_width))
         self.conv_bias = nn.Parameter(torch.zeros(self.conv_dim))
         nn.init.kaiming_uniform_(self.conv_weight, a=math.sqrt(5))
-        # dt starts log-uniform in dt_range (inverse softplus as bias); decay rates A in [1, 16].
-        low, high = math.log(dt_range[0]), math.log(dt_range[1])
-        dt = torch.exp(torch.rand(self.n_heads) * (high - low) + low)
+        if input_gain not in ("dt", "unit"):
+            raise ValueError(f"input_gain must be 'dt' or 'unit' (got {input_gain!r})")
+        # "dt": Mamba2's discretisation, input dt * x B^T, so a slow (small dt) head also gets
+        # a small input. "unit": input x B^T whatever the decay, as gated linear attention and
+        # RetNet do, so a slow head still receives what it must remember.
+        self.input_gain = input_gain
+        # Decay rates A in [1, 16]. dt starts log-uniform in dt_range per token (Mamba2), or
+        # such that the per-frame half-life (a frame is tokens_per_frame scan steps) is
+        # log-uniform in halflife_frames. Inverse softplus of dt is the bias.
+        A = torch.empty(self.n_heads).uniform_(1.0, 16.0)
+        if halflife_frames is None:
+            low, high = math.log(dt_range[0]), math.log(dt_range[1])
+            dt = torch.exp(torch.rand(self.n_heads) * (high - low) + low)
+        else:
+            low, high = math.log(halflife_frames[0]), math.log(halflife_frames[1])
+            halflife = torch.exp(torch.linspace(low, high, self.n_heads))
+            dt = math.log(2.0) / (halflife * A * tokens_per_frame)
         self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
-        self.A_log = nn.Parameter(torch.log(torch.empty(self.n_heads).uniform_(1.0, 16.0)))
+        self.A_log = nn.Parameter(torch.log(A))
         self.D = nn.Parameter(torch.ones(self.n_heads))
         self.norm = nn.RMSNorm(d_inner, eps=1e-6)
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
@@ -72,8 +90,14 @@ class Mamba2Mixer(nn.Module):
             ),
         )
 
-    def forward(self, x: Tensor, state: ScanState | None = None) -> tuple[Tensor, ScanState]:
-        """x: (N, L, d_model) -> (N, L, d_model) and the state after the last position."""
+    def forward(
+        self, x: Tensor, state: ScanState | None = None, keys: Tensor | None = None
+    ) -> tuple[Tensor, ScanState]:
+        """x: (N, L, d_model) -> (N, L, d_model) and the state after the last position.
+
+        keys: optional (N, L, 2 * state_size) added to the scan's write and read keys (B, C)
+        after the conv, so that memory can be addressed by what the caller knows of each
+        position (its pose and place in the frame) rather than only by its noisy content."""
         n, length, _ = x.shape
         z, xbc, dt = self.in_proj(x).split([self.d_inner, self.conv_dim, self.n_heads], dim=-1)
         previous = (
@@ -89,11 +113,16 @@ class Mamba2Mixer(nn.Module):
         xbc = F.silu(conv_out)
         new_conv = conv_input[:, conv_input.size(1) - (self.conv_width - 1) :]
         xs, B, C = xbc.split([self.d_inner, self.state_size, self.state_size], dim=-1)
+        if keys is not None:
+            key_B, key_C = keys.split(self.state_size, dim=-1)
+            B, C = B + key_B, C + key_C
         xs = xs.reshape(n, length, self.n_heads, self.head_dim)
         dt = F.softplus(dt + self.dt_bias)
         A = -torch.exp(self.A_log.float()).to(dt.dtype)
+        # The scan's input is dt * x; dividing first makes it x (one scan for both gains).
+        scan_input = xs if self.input_gain == "dt" else xs / dt[..., None]
         y, ssm = ssd_scan(
-            xs,
+            scan_input,
             dt,
             A,
             B[:, :, None],
@@ -146,11 +175,15 @@ class BlockScan(nn.Module):
             ssm=state.ssm.reshape(batch, self.n_blocks, *state.ssm.shape[1:]),
         )
 
-    def forward(self, tokens: Tensor, state: ScanState | None = None) -> tuple[Tensor, ScanState]:
-        """tokens (B, T, H, W, D); state per sample and block, (B, n_blocks, ...) tensors."""
+    def forward(
+        self, tokens: Tensor, state: ScanState | None = None, keys: Tensor | None = None
+    ) -> tuple[Tensor, ScanState]:
+        """tokens (B, T, H, W, D); state per sample and block, (B, n_blocks, ...) tensors;
+        keys: optional (B, T, H, W, 2 * state_size) scan keys (see Mamba2Mixer.forward)."""
         batch, frames = tokens.shape[:2]
         flat_state = None
         if state is not None:
             flat_state = ScanState(conv=state.conv.flatten(0, 1), ssm=state.ssm.flatten(0, 1))
-        out, new_state = self.mixer(self.to_block_sequences(tokens), flat_state)
+        block_keys = None if keys is None else self.to_block_sequences(keys)
+        out, new_state = self.mixer(self.to_block_sequences(tokens), flat_state, block_keys)
         return self.from_block_sequences(out, batch, frames), self._per_sample(new_state, batch)

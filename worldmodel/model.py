@@ -90,11 +90,13 @@ class FrameConditioning(nn.Module):
         dim = self.noise_mlp[0].in_features
         dtype = self.noise_mlp[0].weight.dtype
         noise = self.noise_mlp(timestep_features(levels.to(dtype), dim))
+        return noise + self.embed_actions(actions)
+
+    def embed_actions(self, actions: Tensor) -> Tensor:
+        """(B, T) ids or (B, T, A) vectors -> (B, T, D)."""
         if self.discrete:
-            action = self.action_embedding(actions.long())
-        else:
-            action = self.action_mlp(actions.to(dtype))
-        return noise + action
+            return self.action_embedding(actions.long())
+        return self.action_mlp(actions.to(self.noise_mlp[0].weight.dtype))
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -117,14 +119,25 @@ class WorldModelBlock(nn.Module):
                 config.ssm_state_size,
                 config.ssm_conv_width,
                 config.ssm_scan_chunk,
+                input_gain=config.ssm_input_gain,
+                halflife_frames=config.ssm_halflife_frames or None,
+                tokens_per_frame=math.prod(config.resolved_scan_blocks()[layer]),
             )
             self.scan = BlockScan(self.grid, config.resolved_scan_blocks()[layer], mixer)
+        # Action-addressed memory: (action embedding + spatial position) -> the scan's keys
+        # B, C and the attention's queries and keys.
+        self.scan_keys: nn.Linear | None = None
+        self.attention_keys: nn.Linear | None = None
+        if config.action_keys and self.scan is not None:
+            self.scan_keys = nn.Linear(dim, 2 * config.ssm_state_size)
         self.attention: FrameAttention | None = None
         if config.attention_kind is not None:
             mask = FrameMask(config.attention_kind, config.chunk_size, config.window_frames)
             self.attention = FrameAttention(
                 dim, config.n_heads, mask, config.tokens_per_frame, config.rope_base
             )
+        if config.action_keys and self.attention is not None:
+            self.attention_keys = nn.Linear(dim, 2 * dim)
         hidden = int(dim * config.mlp_ratio)
         self.mlp = nn.Sequential(
             nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim)
@@ -136,9 +149,15 @@ class WorldModelBlock(nn.Module):
         nn.init.zeros_(self.modulation.bias)
 
     def forward(
-        self, x: Tensor, cond: Tensor, frame_start: int, state: LayerState | None
+        self,
+        x: Tensor,
+        cond: Tensor,
+        frame_start: int,
+        state: LayerState | None,
+        key_features: Tensor | None = None,
     ) -> tuple[Tensor, LayerState]:
-        """x: (B, T, hw, D); cond: (B, T, D)."""
+        """x: (B, T, hw, D); cond: (B, T, D); key_features: (B, T, hw, D) when the scan is
+        addressed by action keys."""
         batch, frames, tokens, dim = x.shape
         params = self.modulation(F.silu(cond))[:, :, None].chunk(3 * self.n_sublayers, dim=-1)
         params = iter(params)
@@ -146,13 +165,19 @@ class WorldModelBlock(nn.Module):
         if self.scan is not None:
             shift, scale, gate = next(params), next(params), next(params)
             h = modulate(self.norm(x), shift, scale).reshape(batch, frames, *self.grid, dim)
-            h, new_state.scan = self.scan(h, None if state is None else state.scan)
+            keys = None
+            if self.scan_keys is not None:
+                keys = self.scan_keys(key_features).reshape(batch, frames, *self.grid, -1)
+            h, new_state.scan = self.scan(h, None if state is None else state.scan, keys)
             x = x + gate * h.reshape(batch, frames, tokens, dim)
         if self.attention is not None:
             shift, scale, gate = next(params), next(params), next(params)
             h = modulate(self.norm(x), shift, scale).reshape(batch, frames * tokens, dim)
             cache = None if state is None or state.k is None else (state.k, state.v)
-            h, (new_state.k, new_state.v) = self.attention(h, frame_start, cache)
+            keys = None
+            if self.attention_keys is not None:
+                keys = self.attention_keys(key_features).reshape(batch, frames * tokens, -1)
+            h, (new_state.k, new_state.v) = self.attention(h, frame_start, cache, keys)
             x = x + gate * h.reshape(batch, frames, tokens, dim)
         shift, scale, gate = next(params), next(params), next(params)
         x = x + gate * self.mlp(modulate(self.norm(x), shift, scale))
@@ -198,9 +223,14 @@ class WorldModel(nn.Module):
         x = self.token_embedding(latents).reshape(batch, frames, height * width, -1)
         x = x + self.spatial_position.to(x.dtype)
         cond = self.conditioning(noise_levels, actions)
+        key_features = None
+        if self.config.action_keys:
+            actions_embedded = self.conditioning.embed_actions(actions)
+            key_features = actions_embedded[:, :, None] + self.spatial_position.to(x.dtype)
         layer_states = []
         for index, block in enumerate(self.blocks):
-            x, new_state = block(x, cond, frame_start, None if state is None else state[index])
+            block_state = None if state is None else state[index]
+            x, new_state = block(x, cond, frame_start, block_state, key_features)
             layer_states.append(new_state)
         x = self.final_norm(x)
         pooled = x.mean(dim=2)  # (B, T, D)

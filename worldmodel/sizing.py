@@ -79,12 +79,12 @@ def equal_size_configs(
     target: int | None = None,
 ) -> dict[str, WorldModelConfig]:
     """One config per variant, each resized (d_model, then MLP width) to `target` parameters
-    (default: the base config's own count). Per-layer scan blocks are dropped for non-hybrid
-    variants."""
+    (default: the base config's own count). Per-layer scan blocks are dropped for variants
+    without a block-wise scan."""
     target = count_parameters(base) if target is None else target
     configs = {}
     for variant in variants:
-        blocks = base.scan_blocks if variant == "hybrid" else ()
+        blocks = base.scan_blocks if VARIANTS[variant].scan == "block-wise" else ()
         configs[variant] = match_parameter_count(
             base.replace(variant=variant, scan_blocks=blocks), target
         )

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from lsswm.worldmodel.train_config import OptimConfig, SystemConfig, TrainConfigError
+from lsswm.worldmodel.train.config import OptimConfig, SystemConfig, TrainConfigError
 
 
 class TrainingDiverged(RuntimeError):
@@ -138,6 +138,26 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps, optim)
     )
+
+
+def restore_optimization(
+    optimizer: torch.optim.AdamW, state: dict, total_steps: int, optim: OptimConfig
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Resume both trainers' optimisation from a checkpoint's train state: the AdamW moments,
+    then the hyperparameters and the schedule of the *current* ``optim`` (it may change on
+    resume, e.g. a lower lr after a NaN stop) from the checkpoint's step on. The scheduler is
+    rebuilt at that step, so no private scheduler field is written; the torch RNG comes back
+    when the state holds it."""
+    optimizer.load_state_dict(state["optimizer"])
+    for group, decay in zip(optimizer.param_groups, (optim.weight_decay, 0.0), strict=True):
+        group.update(betas=optim.betas, eps=optim.eps, weight_decay=decay, initial_lr=optim.lr)
+    done = int(state["scheduler"]["last_epoch"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total_steps, optim), last_epoch=done - 1
+    )
+    if "rng" in state:
+        torch.set_rng_state(state["rng"]["torch"])
+    return scheduler
 
 
 class EMA:

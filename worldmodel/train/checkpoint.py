@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -27,20 +26,17 @@ from typing import Any
 
 import torch
 
-CHECKPOINTS_DIRNAME = "checkpoints"
-LATEST_NAME = "latest.json"
-MODEL_FILE = "model.safetensors"
-EMA_FILE = "ema.safetensors"
-STATE_FILE = "train_state.pt"
+# The run folder layout and its reader (latest_checkpoint) belong to the checkpoint API.
+from lsswm.worldmodel.checkpoint import CHECKPOINTS_DIRNAME, LATEST_NAME, STATE_FILE, STEP_DIR
+
 CONFIG_NAME = "config.json"
-_STEP_DIR = re.compile(r"step_(\d{8,})")
 
 
 class TrainCheckpointError(ValueError):
     user_facing = True
 
 
-def checkpoint_name(step: int) -> str:
+def step_folder_name(step: int) -> str:
     return f"step_{step:08d}"
 
 
@@ -85,7 +81,7 @@ def write_checkpoint(
     folder, `train_state` goes to train_state.pt. Keeps the newest `keep` checkpoints."""
     root = checkpoints_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
-    name = checkpoint_name(step)
+    name = step_folder_name(step)
     temporary = root / f".tmp-{name}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
@@ -108,35 +104,11 @@ def _prune(root: Path, keep: int, protect: str) -> None:
     found = sorted(
         (int(match.group(1)), path.name)
         for path in root.iterdir()
-        if (match := _STEP_DIR.fullmatch(path.name)) and path.is_dir()
+        if (match := STEP_DIR.fullmatch(path.name)) and path.is_dir()
     )
     for _, name in found[: max(0, len(found) - keep)]:
         if name != protect:
             shutil.rmtree(root / name, ignore_errors=True)
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint folder of a run, or None when it has none."""
-    root = checkpoints_dir(run_dir)
-    pointer = root / LATEST_NAME
-    if pointer.is_file():
-        try:
-            name = json.loads(pointer.read_text(encoding="utf-8"))["name"]
-        except (ValueError, KeyError) as error:
-            raise TrainCheckpointError(
-                f"{pointer} is unreadable ({error}); delete it to resume from the newest "
-                "complete step_* folder"
-            ) from error
-        folder = root / name
-        if (folder / STATE_FILE).is_file():
-            return folder
-    # No (valid) pointer: fall back to the newest folder that has its state file.
-    candidates = sorted(
-        (int(match.group(1)), path)
-        for path in (root.iterdir() if root.is_dir() else [])
-        if (match := _STEP_DIR.fullmatch(path.name)) and (path / STATE_FILE).is_file()
-    )
-    return candidates[-1][1] if candidates else None
 
 
 def load_train_state(folder: str | Path, map_location: str | torch.device = "cpu") -> dict:

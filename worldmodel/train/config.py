@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lsswm.worldmodel.config import WorldModelConfig, parse_scan_blocks
+from lsswm.worldmodel.config import VARIANTS, WorldModelConfig, parse_scan_blocks
 from lsswm.worldmodel.tokenizer import TokenizerConfig
 
 
@@ -380,11 +381,23 @@ def _set_path(obj: Any, path: list[str], value: str, full_key: str) -> Any:
                 raise
             raise TrainConfigError(f"cannot parse {full_key}={value!r}: {error}") from error
     changes = {head: new_value}
-    if isinstance(obj, WorldModelConfig) and head == "variant" and new_value != "hybrid":
-        # Per-layer blocks belong to the hybrid; the other variants scan whole frames or
-        # not at all, so switching variant drops them (a preset may set them for hybrid).
-        changes["scan_blocks"] = ()
+    if isinstance(obj, WorldModelConfig) and head == "variant":
+        changes.update(_blocks_for_variant(obj, new_value, full_key))
     return dataclasses.replace(obj, **changes)
+
+
+def _blocks_for_variant(model: WorldModelConfig, variant: str, key: str) -> dict[str, Any]:
+    """Per-layer blocks belong to a block-wise scan (a preset may set them for the hybrid);
+    switching to a variant that scans whole frames or not at all drops them, and says so."""
+    layout = VARIANTS.get(variant)
+    if not model.scan_blocks or layout is None or layout.scan == "block-wise":
+        return {}
+    blocks = ",".join(f"{b_h}x{b_w}" for b_h, b_w in model.scan_blocks)
+    print(
+        f"note: {key}={variant} has no block-wise scan; dropping model.scan_blocks={blocks}",
+        file=sys.stderr,
+    )
+    return {"scan_blocks": ()}
 
 
 def parse_value(hint: Any, text: str, name: str = "") -> Any:

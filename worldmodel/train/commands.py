@@ -1,13 +1,13 @@
-"""CLI: `lsswm train`, `lsswm train-tokenizer` and `lsswm experiment memory`.
+"""CLI: `lsswm train` and `lsswm train-tokenizer`.
 
 Cheap to import (no torch): handlers import the trainers when they run. Configuration is
 layered: preset (or --config FILE) -> the flat flags (--data, --variant, ...) -> every
 `--set section.field=value` in order (docs/training.md).
 
 Outside the `lsswm` dispatcher the same commands run as
-`python -m lsswm.worldmodel.train_commands train ...`, e.g. under torchrun:
+`python -m lsswm.worldmodel.train.commands train ...`, e.g. under torchrun:
 
-    torchrun --standalone --nproc_per_node 2 -m lsswm.worldmodel.train_commands train ...
+    torchrun --standalone --nproc_per_node 2 -m lsswm.worldmodel.train.commands train ...
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _COMMON_FLAGS = (("data", "data.path"), ("run_dir", "run_dir"), ("seed", "seed")
 
 
 def _add_common(parser: argparse.ArgumentParser, presets: str) -> None:
-    # Preset names are checked when the config is built (train_config imports torch, and
+    # Preset names are checked when the config is built (train.config imports torch, and
     # building the parser must stay cheap).
     parser.add_argument("--data", metavar="DIR", help="dataset folder (lsswm collect output)")
     parser.add_argument(
@@ -42,6 +42,9 @@ def _add_common(parser: argparse.ArgumentParser, presets: str) -> None:
         nargs="+",
         default=[],
         help="override any config field, e.g. --set optim.lr=3e-4 model.d_model=256",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (log.progress=false)"
     )
     parser.add_argument(
         "--print-config", action="store_true", help="print the configuration and exit"
@@ -69,11 +72,13 @@ def _flag_overrides(args: argparse.Namespace, pairs: tuple[tuple[str, str], ...]
         value = getattr(args, attribute, None)
         if value is not None:
             found.append(f"{key}={value}")
+    if getattr(args, "no_progress", False):
+        found.append("log.progress=false")
     return found
 
 
 def build_train_config(args: argparse.Namespace) -> Any:
-    from lsswm.worldmodel.train_config import (
+    from lsswm.worldmodel.train.config import (
         TrainConfig,
         apply_overrides,
         load_config_file,
@@ -96,7 +101,7 @@ def build_train_config(args: argparse.Namespace) -> Any:
 
 
 def build_tokenizer_config(args: argparse.Namespace) -> Any:
-    from lsswm.worldmodel.train_config import (
+    from lsswm.worldmodel.train.config import (
         TokenizerTrainConfig,
         apply_overrides,
         load_config_file,
@@ -114,57 +119,25 @@ def build_tokenizer_config(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from lsswm.worldmodel.train_loop import train
+    from lsswm.worldmodel.train.loop import train
 
     return _run_training(build_train_config(args), args.print_config, train)
 
 
 def run_train_tokenizer(args: argparse.Namespace) -> int:
-    from lsswm.worldmodel.train_tokenizer import train_tokenizer
+    from lsswm.worldmodel.train.tokenizer import train_tokenizer
 
     return _run_training(build_tokenizer_config(args), args.print_config, train_tokenizer)
 
 
 def _run_training(config: Any, print_only: bool, train_fn: Any) -> int:
     """Print the resolved config, or train; exit 130 when the run was interrupted."""
-    from lsswm.worldmodel.train_config import config_to_json
+    from lsswm.worldmodel.train.config import config_to_json
 
     if print_only:
         print(config_to_json(config))
         return 0
     return 130 if train_fn(config).interrupted else 0
-
-
-def configure_memory(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--out",
-        metavar="DIR",
-        default="runs/memory-experiment",
-        help="experiment folder (datasets, runs, results); re-run to resume",
-    )
-    parser.add_argument(
-        "--budget",
-        choices=("full", "smoke"),
-        default="full",
-        help="full: ~30 min on 2 CPU cores; smoke: a minutes-long check",
-    )
-    parser.add_argument("--workers", type=int, default=2, help="collection worker processes")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="extend",
-        nargs="+",
-        default=[],
-        help="override fields of both training runs (as in lsswm train)",
-    )
-
-
-def run_memory(args: argparse.Namespace) -> int:
-    from lsswm.worldmodel.train_memory import run_memory_experiment
-
-    summary = run_memory_experiment(args.out, args.budget, args.workers, list(args.overrides))
-    return 130 if summary is None else 0
 
 
 COMMANDS = (
@@ -173,44 +146,27 @@ COMMANDS = (
         "train a world model (presets, resume, DDP via torchrun)",
         configure_train,
         run_train,
-        None,
     ),
     (
         "train-tokenizer",
         "train the frame tokenizer (autoencoder)",
         configure_train_tokenizer,
         run_train_tokenizer,
-        None,
-    ),
-    (
-        "memory",
-        "CPU memory experiment: hybrid vs causal-window on revisited places",
-        configure_memory,
-        run_memory,
-        "experiment",
     ),
 )
 
 
 def register(registry: Any) -> None:
-    registry.describe_group("experiment", "reproducible experiments")
-    for name, help_text, configure, run, group in COMMANDS:
-        registry.add(name, help_text, configure, run, group=group)
+    for name, help_text, configure, run in COMMANDS:
+        registry.add(name, help_text, configure, run)
 
 
 def main(argv: list[str] | None = None) -> int:
     """The trainer's commands without the `lsswm` dispatcher (e.g. for torchrun -m)."""
-    parser = argparse.ArgumentParser(prog="python -m lsswm.worldmodel.train_commands")
+    parser = argparse.ArgumentParser(prog="python -m lsswm.worldmodel.train.commands")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    groups: dict[str, Any] = {}
-    for name, help_text, configure, run, group in COMMANDS:
-        if group is None:
-            sub = commands.add_parser(name, help=help_text, description=help_text)
-        else:
-            if group not in groups:
-                holder = commands.add_parser(group, help=f"{group} commands")
-                groups[group] = holder.add_subparsers(dest=f"{group}_command", required=True)
-            sub = groups[group].add_parser(name, help=help_text, description=help_text)
+    for name, help_text, configure, run in COMMANDS:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
         configure(sub)
         sub.set_defaults(_handler=run)
     args = parser.parse_args(argv)

@@ -4,7 +4,9 @@ Each episode is a random walk on an open S x S grid seen from above: a per-episo
 background colour and a bright square at the agent's cell. It carries Memory-Maze-style
 state (``agent_pos`` in cell units, ``agent_dir`` unit heading, ``maze_layout``), so both
 ``data.actions=dataset`` (5 discrete moves) and ``data.actions=pose`` work on it. Written with
-collect's episode writer and manifest, so it loads exactly like a collected dataset.
+collect's episode writer and manifest, so it loads exactly like a collected dataset. The
+moves are those of collect's toy grid world (``lsswm-toy/ToyGrid-v0``), so the two grid
+worlds of the project share one action meaning.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-MOVES = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # noop, +x, -x, +y, -y
+from lsswm.collect.toy_env import ACTION_MOVES as MOVES  # noop, up, down, left, right
 
 
 def write_synthetic_dataset(

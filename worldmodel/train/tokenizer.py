@@ -22,18 +22,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from lsswm.worldmodel.checkpoint import load_tokenizer, save_tokenizer
+from lsswm.worldmodel.checkpoint import latest_checkpoint, load_tokenizer, save_tokenizer
 from lsswm.worldmodel.tokenizer import Tokenizer
-from lsswm.worldmodel.train_checkpoint import (
+from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
     atomic_write_text,
-    checkpoint_name,
     checkpoints_dir,
-    latest_checkpoint,
     load_train_state,
+    step_folder_name,
     write_checkpoint,
 )
-from lsswm.worldmodel.train_config import (
+from lsswm.worldmodel.train.config import (
     TokenizerTrainConfig,
     TrainConfigError,
     config_differences,
@@ -41,14 +40,14 @@ from lsswm.worldmodel.train_config import (
     load_config_file,
     validate_tokenizer_train_config,
 )
-from lsswm.worldmodel.train_data import (
+from lsswm.worldmodel.train.data import (
     DataMismatchError,
     WindowBatches,
     derive_seed,
     describe_data,
-    sample_frames,
+    draw_calibration_frames,
 )
-from lsswm.worldmodel.train_runtime import (
+from lsswm.worldmodel.train.runtime import (
     Runtime,
     SimulatedKill,
     TrainingDiverged,
@@ -57,6 +56,7 @@ from lsswm.worldmodel.train_runtime import (
     barrier,
     build_optimizer,
     build_scheduler,
+    restore_optimization,
     setup_runtime,
     shutdown_runtime,
     stop_requests,
@@ -143,13 +143,7 @@ class _TokenizerTrainer:
         if state is not None:
             self.step = int(state["step"])
             self.position = tuple(int(v) for v in state["position"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            self.scheduler.base_lrs = [config.optim.lr for _ in self.optimizer.param_groups]
-            factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
-            for group in self.optimizer.param_groups:
-                group.update(lr=config.optim.lr * factor, initial_lr=config.optim.lr)
-            self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            self.scheduler = restore_optimization(self.optimizer, state, config.steps, config.optim)
         module: nn.Module = _LossModule(self.tokenizer)
         if runtime.distributed:
             module = nn.parallel.DistributedDataParallel(
@@ -158,7 +152,9 @@ class _TokenizerTrainer:
         if runtime.compile:
             module = torch.compile(module)
         self.module = module
-        self.calibration = sample_frames(config.data, self.spec, CALIBRATION_FRAMES, config.seed)
+        self.calibration = draw_calibration_frames(
+            config.data, self.spec, CALIBRATION_FRAMES, config.seed
+        )
 
     def save_checkpoint(self) -> Path | None:
         path = None
@@ -170,6 +166,7 @@ class _TokenizerTrainer:
                 "position": list(self.position),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()},
             }
             path = write_checkpoint(
                 self.run_dir,
@@ -179,7 +176,7 @@ class _TokenizerTrainer:
                 keep=self.config.log.keep_checkpoints,
             )
         # Every rank tracks the checkpoint (same path), so all take the same barriers.
-        self.checkpoint = checkpoints_dir(self.run_dir) / checkpoint_name(self.step)
+        self.checkpoint = checkpoints_dir(self.run_dir) / step_folder_name(self.step)
         barrier(self.runtime)
         return path
 
@@ -294,7 +291,7 @@ class _TokenizerTrainer:
         iio.imwrite(path, np.concatenate(rows, axis=0))
 
     def _finish(self, last_psnr: float | None, interrupted: bool) -> TokenizerTrainResult:
-        if self.checkpoint is None or self.checkpoint.name != checkpoint_name(self.step):
+        if self.checkpoint is None or self.checkpoint.name != step_folder_name(self.step):
             self.save_checkpoint()
         export = None
         if not interrupted and self.runtime.is_main:

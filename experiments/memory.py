@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from lsswm.eval.distance import UNSEEN, revisit_distances, split_by_window
 from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.sizing import count_parameters, match_parameter_count
-from lsswm.worldmodel.train_config import TrainConfig, apply_overrides, train_preset
+from lsswm.worldmodel.train.config import TrainConfig, apply_overrides, train_preset
 
 ENV_ID = "lsswm/MemoryMaze-9x9-v0"
 POLICY = "explore:age_power=-2"
@@ -98,8 +99,8 @@ def resolved_model(config: TrainConfig, latent_shape: tuple[int, int, int]) -> W
 
 def train_experiment_tokenizer(out: Path, budget: MemoryBudget) -> Path:
     """Train (or resume) the experiment's conv tokenizer on the training episodes."""
-    from lsswm.worldmodel.train_config import tokenizer_preset
-    from lsswm.worldmodel.train_tokenizer import TOKENIZER_FILE, train_tokenizer
+    from lsswm.worldmodel.train.config import tokenizer_preset
+    from lsswm.worldmodel.train.tokenizer import TOKENIZER_FILE, train_tokenizer
 
     config = apply_overrides(
         tokenizer_preset("tiny"),
@@ -150,37 +151,29 @@ def collect_datasets(out: Path, budget: MemoryBudget, workers: int) -> dict[str,
     return seconds
 
 
+def place_distances(places: np.ndarray, context: int) -> np.ndarray:
+    """(N, T, 3) places -> (N, T - context) revisit distances (eval.distance, counting every
+    earlier frame, UNSEEN where the place was never seen before)."""
+    out = []
+    for row in places:
+        _, ids = np.unique(row, axis=0, return_inverse=True)
+        out.append(revisit_distances(ids.reshape(-1), context, reference="all"))
+    return np.stack(out) if out else np.zeros((0, places.shape[1] - context), np.int64)
+
+
 def place_categories(places: np.ndarray, context: int, window: int) -> np.ndarray:
     """(N, T, 3) places -> (N, T - context) category index into CATEGORIES[:3]."""
-    n, frames, _ = places.shape
-    out = np.zeros((n, frames - context), np.int64)
-    for i in range(n):
-        last: dict[tuple, int] = {}
-        for t in range(frames):
-            key = tuple(places[i, t])
-            if t >= context:
-                if key not in last:
-                    out[i, t - context] = 2
-                elif t - last[key] > window:
-                    out[i, t - context] = 0
-                else:
-                    out[i, t - context] = 1
-            last[key] = t
-    return out
+    distances = place_distances(places, context)
+    return np.where(distances == UNSEEN, 2, np.where(distances > window, 0, 1))
 
 
 def last_sighting_frames(frames: np.ndarray, places: np.ndarray, context: int) -> np.ndarray:
     """For each imagined position, the true frame of the place's last earlier sighting (the
     frame itself where there is none)."""
-    n, total = places.shape[:2]
+    distances = place_distances(places, context)
     out = frames[:, context:].copy()
-    for i in range(n):
-        last: dict[tuple, int] = {}
-        for t in range(total):
-            key = tuple(places[i, t])
-            if t >= context and key in last:
-                out[i, t - context] = frames[i, last[key]]
-            last[key] = t
+    for i, j in zip(*np.nonzero(distances != UNSEEN), strict=True):
+        out[i, j] = frames[i, context + j - distances[i, j]]
     return out
 
 
@@ -189,7 +182,7 @@ def evaluation_sequences(
 ) -> dict[str, torch.Tensor]:
     """The windows of `frames` frames starting every `every` frames of the eval episodes."""
     from lsswm.collect.windows import WindowDataset
-    from lsswm.worldmodel.train_data import collate_windows, describe_data
+    from lsswm.worldmodel.train.data import collate_windows, describe_data
 
     data_config = apply_overrides(config.data, [f"path={data}"])
     spec = describe_data(data_config)
@@ -216,8 +209,8 @@ def evaluate_model(
     """Observe the context, imagine the rest, score by place category. `observed` keeps only
     the last `observed` context frames (an ablation: what the model makes of a short past)."""
     from lsswm.worldmodel.checkpoint import load_world_model
-    from lsswm.worldmodel.train_metrics import psnr, ssim
-    from lsswm.worldmodel.train_video import imagine_after_context
+    from lsswm.worldmodel.train.metrics import psnr, ssim
+    from lsswm.worldmodel.train.video import imagine_after_context
 
     model = load_world_model(model_path).eval()
     frames, actions = sequences["frames"], sequences["actions"]
@@ -249,23 +242,25 @@ def score(
     psnr_fn: Any,
     ssim_fn: Any,
 ) -> dict[str, Any]:
-    categories = place_categories(places, context, window)
-    values_psnr = psnr_fn(imagined, truth).numpy()
-    values_ssim = ssim_fn(imagined, truth).numpy()
+    distances = place_distances(places, context).reshape(-1)
+    values = {
+        "psnr": psnr_fn(imagined, truth).numpy().reshape(-1),
+        "ssim": ssim_fn(imagined, truth).numpy().reshape(-1),
+    }
+    groups = split_by_window(distances, values, window)
+    groups["all"] = {"count": len(distances)}
+    groups["all"].update({k: float(v.mean()) if len(v) else None for k, v in values.items()})
     result = {}
-    for index, name in enumerate(CATEGORIES):
-        mask = np.ones_like(categories, bool) if name == "all" else categories == index
-        count = int(mask.sum())
-        result[name] = {
-            "frames": count,
-            "psnr": float(values_psnr[mask].mean()) if count else None,
-            "ssim": float(values_ssim[mask].mean()) if count else None,
-        }
+    for name, group in zip(
+        CATEGORIES, ("beyond_window", "within_window", "unseen", "all"), strict=True
+    ):
+        entry = groups[group]
+        result[name] = {"frames": entry["count"], "psnr": entry["psnr"], "ssim": entry["ssim"]}
     return result
 
 
 def _train_worker(config: TrainConfig, results: Any) -> None:
-    from lsswm.worldmodel.train_loop import train
+    from lsswm.worldmodel.train.loop import train
 
     start = time.perf_counter()
     result = train(config)
@@ -292,7 +287,7 @@ def train_in_parallel(configs: dict[str, TrainConfig]) -> dict[str, dict[str, An
     import queue
     import signal
 
-    from lsswm.worldmodel.train_runtime import stop_requests
+    from lsswm.worldmodel.train.runtime import stop_requests
 
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
@@ -356,7 +351,7 @@ def run_memory_experiment(
     out: str | Path, budget_name: str = "full", workers: int = 2, overrides: list[str] = ()
 ) -> dict[str, Any] | None:
     """Run (or resume) the experiment; None when a training run was interrupted."""
-    from lsswm.worldmodel.train_metrics import psnr, ssim
+    from lsswm.worldmodel.train.metrics import psnr, ssim
 
     out = Path(out)
     budget = BUDGETS[budget_name]

@@ -1,6 +1,6 @@
 """`lsswm train`: the world model trainer.
 
-    result = train(config)          # config: TrainConfig (train_config.py)
+    result = train(config)          # config: TrainConfig (config.py)
 
 What one run does (docs/training.md has the user's view):
 - Describes the dataset (frame size after data.image_size, action space), builds or loads the
@@ -21,7 +21,6 @@ What one run does (docs/training.md has the user's view):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -33,6 +32,12 @@ import torch
 from torch import nn
 
 from lsswm.worldmodel.checkpoint import (
+    EMA_FILE,
+    EXPORT_NAME,
+    MODEL_FILE,
+    TrainData,
+    TrainingMetadata,
+    latest_checkpoint,
     load_tokenizer,
     load_world_model,
     read_metadata,
@@ -41,18 +46,15 @@ from lsswm.worldmodel.checkpoint import (
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
-from lsswm.worldmodel.train_checkpoint import (
+from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
-    EMA_FILE,
-    MODEL_FILE,
     atomic_write_text,
-    checkpoint_name,
     checkpoints_dir,
-    latest_checkpoint,
     load_train_state,
+    step_folder_name,
     write_checkpoint,
 )
-from lsswm.worldmodel.train_config import (
+from lsswm.worldmodel.train.config import (
     DERIVED_MODEL_FIELDS,
     TrainConfig,
     TrainConfigError,
@@ -61,17 +63,17 @@ from lsswm.worldmodel.train_config import (
     load_config_file,
     validate_train_config,
 )
-from lsswm.worldmodel.train_data import (
+from lsswm.worldmodel.train.data import (
     DataMismatchError,
     DataSpec,
     WindowBatches,
-    check_compatible,
+    check_data_fits,
     derive_seed,
     describe_data,
+    draw_calibration_frames,
     fixed_window,
-    sample_frames,
 )
-from lsswm.worldmodel.train_runtime import (
+from lsswm.worldmodel.train.runtime import (
     EMA,
     Runtime,
     SimulatedKill,
@@ -81,19 +83,14 @@ from lsswm.worldmodel.train_runtime import (
     barrier,
     build_optimizer,
     build_scheduler,
+    restore_optimization,
     setup_runtime,
     shutdown_runtime,
     stop_requests,
 )
 
-EXPORT_NAME = "world_model.safetensors"
 # Fields that may differ when a run is resumed (they do not change what is learned).
 RESUME_MUTABLE_PREFIXES = ("log.", "system.", "debug.", "optim.", "data.num_workers", "data.path")
-# safetensors metadata the trainer adds (strings): what the model was trained on.
-META_IMAGE_SHAPE = "train_image_shape"
-META_ACTION_SPACE = "train_action_space"
-META_DATA = "train_data"
-META_STEP = "train_step"
 
 
 @dataclass
@@ -161,7 +158,9 @@ def build_tokenizer(config: TrainConfig, spec: DataSpec) -> Tokenizer:
             "data.image_size"
         )
     tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=size, downsample=patch))
-    frames = sample_frames(config.data, spec, config.tokenizer.calibration_frames, config.seed)
+    frames = draw_calibration_frames(
+        config.data, spec, config.tokenizer.calibration_frames, config.seed
+    )
     tokenizer.calibrate(frames)
     return tokenizer
 
@@ -184,13 +183,8 @@ def check_latent_grid(model: WorldModel, tokenizer: Tokenizer, what: str) -> Non
 
 def trained_on(path: Path | str) -> tuple[tuple[int, ...] | None, dict[str, Any] | None]:
     """(image shape, action space) a world model checkpoint was trained on, if recorded."""
-    metadata = read_metadata(path)
-    shape = json.loads(metadata[META_IMAGE_SHAPE]) if META_IMAGE_SHAPE in metadata else None
-    space = json.loads(metadata[META_ACTION_SPACE]) if META_ACTION_SPACE in metadata else None
-    if shape is None and "tokenizer_config" in metadata:
-        size = json.loads(metadata["tokenizer_config"])["image_size"]
-        shape = (size, size, 3)
-    return (tuple(shape) if shape else None), space
+    recorded = TrainingMetadata.from_metadata(read_metadata(path))
+    return recorded.image_shape, recorded.action_space
 
 
 def estimate_flops_per_step(config: Any, n_params: int, frames: int, batch: int) -> float:
@@ -253,7 +247,7 @@ class Trainer:
         if config.init:
             init = load_world_model(config.init)
             shape, space = trained_on(config.init)
-            check_compatible(
+            check_data_fits(
                 spec,
                 shape,
                 space or init.config.action_space(),
@@ -285,7 +279,7 @@ class Trainer:
         if not isinstance(frame_model, FrameWorldModel):
             raise TrainConfigError(f"{checkpoint / MODEL_FILE} has no tokenizer; not a run dir")
         shape, space = trained_on(checkpoint / MODEL_FILE)
-        check_compatible(
+        check_data_fits(
             self.spec,
             shape,
             space or frame_model.config.action_space(),
@@ -322,25 +316,9 @@ class Trainer:
     def _load_state(self, state: dict) -> None:
         self.step = int(state["step"])
         self.position = tuple(int(v) for v in state["position"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        # optim.* may change on resume (e.g. a lower lr after a NaN stop): the schedule and
-        # the AdamW hyperparameters follow the current config from this step on.
-        optim = self.config.optim
-        self.scheduler.base_lrs = [optim.lr for _ in self.optimizer.param_groups]
-        factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
-        for group, decay in zip(
-            self.optimizer.param_groups, (optim.weight_decay, 0.0), strict=True
-        ):
-            group.update(
-                lr=optim.lr * factor,
-                betas=optim.betas,
-                eps=optim.eps,
-                weight_decay=decay,
-                initial_lr=optim.lr,
-            )
-        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-        torch.set_rng_state(state["rng"]["torch"])
+        self.scheduler = restore_optimization(
+            self.optimizer, state, self.config.total_steps, self.config.optim
+        )
 
     def _train_state(self) -> dict[str, Any]:
         return {
@@ -354,18 +332,12 @@ class Trainer:
 
     def _metadata(self) -> dict[str, str]:
         data = self.config.data
-        return {
-            META_IMAGE_SHAPE: json.dumps(list(self.spec.image_shape)),
-            META_ACTION_SPACE: json.dumps(self.spec.action_space),
-            META_DATA: json.dumps(
-                {
-                    "actions": data.actions,
-                    "frame_stride": data.frame_stride,
-                    "image_size": data.image_size,
-                }
-            ),
-            META_STEP: str(self.step),
-        }
+        return TrainingMetadata(
+            image_shape=tuple(self.spec.image_shape),
+            action_space=self.spec.action_space,
+            data=TrainData(data.frame_stride, data.image_size, data.actions),
+            step=self.step,
+        ).to_metadata()
 
     def save_checkpoint(self) -> Path | None:
         path = None
@@ -388,7 +360,7 @@ class Trainer:
                 keep=self.config.log.keep_checkpoints,
             )
         # Every rank tracks the checkpoint (same path), so all take the same barriers.
-        self.checkpoint = checkpoints_dir(self.run_dir) / checkpoint_name(self.step)
+        self.checkpoint = checkpoints_dir(self.run_dir) / step_folder_name(self.step)
         barrier(self.runtime)
         return path
 
@@ -476,7 +448,7 @@ class Trainer:
             )
             self._close_writer()
             return self._result(finished=False, interrupted=True, loss=last_loss)
-        if self.checkpoint is None or self.checkpoint.name != checkpoint_name(self.step):
+        if self.checkpoint is None or self.checkpoint.name != step_folder_name(self.step):
             self.save_checkpoint()
         if not self._due(config.log.video_every):  # else this step's video exists already
             self.sample_video()
@@ -614,8 +586,8 @@ class Trainer:
             return None
         from lsswm.collect.errors import DatasetError
         from lsswm.collect.video import write_video
-        from lsswm.worldmodel.train_metrics import psnr
-        from lsswm.worldmodel.train_video import imagine_after_context, side_by_side
+        from lsswm.worldmodel.train.metrics import psnr
+        from lsswm.worldmodel.train.video import imagine_after_context, side_by_side
 
         log = self.config.log
         try:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lsswm.worldmodel.train_config import DataConfig
+from lsswm.worldmodel.train.config import DataConfig
 
 POSE_KEYS = ("agent_pos", "agent_dir")
 PLACE_HEADING_BINS = 4
@@ -101,7 +101,7 @@ def describe_data(config: DataConfig) -> DataSpec:
     return DataSpec((height, width, 3), action_space, maze_size)
 
 
-def check_compatible(
+def check_data_fits(
     spec: DataSpec,
     model_image_shape: tuple[int, ...] | None,
     model_action_space: dict[str, Any],
@@ -280,7 +280,9 @@ def fixed_window(
     return batches[0]
 
 
-def sample_frames(config: DataConfig, spec: DataSpec, count: int, seed: int) -> torch.Tensor:
+def draw_calibration_frames(
+    config: DataConfig, spec: DataSpec, count: int, seed: int
+) -> torch.Tensor:
     """About `count` frames (N, S, S, 3) uint8 from deterministic windows (calibration)."""
     length = 8
     windows = max(1, math.ceil(count / length))

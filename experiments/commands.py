@@ -1,0 +1,113 @@
+"""CLI: `lsswm experiment memory` and `lsswm experiment memory-synthetic`.
+
+Cheap to import (no torch): the handlers import the experiments when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def configure_memory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default="runs/memory-experiment",
+        help="experiment folder (datasets, runs, results); re-run to resume",
+    )
+    parser.add_argument(
+        "--budget",
+        choices=("full", "smoke"),
+        default="full",
+        help="full: ~30 min on 2 CPU cores; smoke: a minutes-long check",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="collection worker processes")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="extend",
+        nargs="+",
+        default=[],
+        help="override fields of both training runs (as in lsswm train)",
+    )
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from lsswm.experiments.memory import run_memory_experiment
+
+    summary = run_memory_experiment(args.out, args.budget, args.workers, list(args.overrides))
+    return 130 if summary is None else 0
+
+
+SYNTHETIC_VARIANTS = (
+    "hybrid",
+    "causal-window",
+    "causal",
+    "hybrid-mamba2-scan",
+    "hybrid-dt-gain",
+    "hybrid-mamba2-decay",
+    "hybrid-content-keys",
+)
+
+
+def configure_memory_synthetic(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.add_argument(
+        "--out", metavar="DIR", default="runs/memory-synthetic", help="results folder"
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=SYNTHETIC_VARIANTS,
+        default=["hybrid", "causal-window", "causal"],
+        help="models to train; the hybrid-* rows are scan ablations (docs/experiments.md)",
+    )
+    parser.add_argument(
+        "--budget",
+        choices=("full", "smoke"),
+        default="full",
+        help="full: the documented run (about 10 min per model on 2 cores); smoke: 1 minute",
+    )
+    parser.add_argument("--views", type=int, default=12, help="views per full turn")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per model")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run_memory_synthetic(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lsswm.experiments.memory_synthetic import budget_config, run_synthetic_memory
+
+    run = budget_config(
+        args.budget,
+        variants=tuple(args.variants),
+        n_views=args.views,
+        seed=args.seed,
+        threads=args.threads,
+        progress=not args.no_progress,
+        **({} if args.steps is None else {"steps": args.steps}),
+    )
+    run_synthetic_memory(run, Path(args.out))
+    return 0
+
+
+def register(registry: Any) -> None:
+    registry.describe_group("experiment", "reproducible experiments")
+    registry.add(
+        "memory",
+        "CPU memory experiment: hybrid vs causal-window on revisited places",
+        configure_memory,
+        run_memory,
+        group="experiment",
+    )
+    registry.add(
+        "memory-synthetic",
+        "synthetic recall: hybrid vs causal-window vs causal on a turning camera",
+        configure_memory_synthetic,
+        run_memory_synthetic,
+        group="experiment",
+    )

@@ -1,0 +1,407 @@
+"""`lsswm experiment memory-synthetic`: can each variant recall views beyond its window?
+
+Trains hybrid, causal-window and causal at equal parameter counts on the synthetic turning
+camera (lsswm.worldmodel.synthetic_memory) through the real WorldModel and diffusion-forcing
+loss, on the same batches and noise, then scores recall on held-out episodes two ways:
+
+- probe: one pass with the context clean and every later frame at full noise; the model's
+  clean prediction is its posterior mean, binned by frames since the view was last seen in
+  the clean context (deterministic, cheap);
+- imagine: the streaming API observes the context and generates the rest with DDIM, frame
+  chunk by chunk, as at inference; binned by frames since the view was last shown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from lsswm.worldmodel import diffusion
+from lsswm.worldmodel.config import VARIANTS, WorldModelConfig
+from lsswm.worldmodel.model import WorldModel
+from lsswm.worldmodel.sizing import count_parameters, equal_size_configs, match_parameter_count
+from lsswm.worldmodel.synthetic_memory import (
+    CHANCE_PSNR,
+    NEVER_SEEN,
+    TurnTask,
+    frames_since_last_seen,
+    latent_psnr,
+    make_batch,
+)
+
+DISTANCE_BINS = ((1, 10), (11, 20), (21, 50), (51, 100), (101, 10**9))
+
+
+@dataclass
+class SyntheticMemoryConfig:
+    task: TurnTask = field(default_factory=TurnTask)
+    variants: tuple[str, ...] = ("hybrid", "causal-window", "causal")
+    d_model: int = 64
+    n_layers: int = 4
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 2e-3
+    warmup: int = 100
+    seed: int = 0
+    context: int = 16  # clean frames before the scored ones (more than one turn)
+    eval_episodes: int = 64
+    denoising_steps: int = 10
+    threads: int = 2
+    progress: bool = True
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def base_model(self) -> WorldModelConfig:
+        task = self.task
+        discrete = task.action_kind == "discrete"
+        small, whole = (1, 1), (task.height, task.width)
+        return WorldModelConfig(
+            variant="hybrid",
+            latent_height=task.height,
+            latent_width=task.width,
+            latent_channels=task.channels,
+            action_kind="discrete" if discrete else "continuous",
+            action_size=task.action_size,
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=4,
+            scan_blocks=tuple(small if i % 2 == 0 else whole for i in range(self.n_layers)),
+            **(RECALL_SCAN | self.model_overrides),
+        )
+
+    def model_configs(self) -> dict[str, WorldModelConfig]:
+        """One config per row name, all at the hybrid's parameter count. Rows named
+        ``hybrid-*`` are the hybrid with one part of the scan recipe taken back (ABLATIONS)."""
+        base = self.base_model()
+        plain = tuple(dict.fromkeys(name.split("+")[0] for name in self.variants))
+        architectures = tuple(v for v in plain if v in VARIANTS)
+        sized = equal_size_configs(base, architectures) if architectures else {}
+        target = count_parameters(base)
+        configs = {}
+        for name in self.variants:
+            if name in sized:
+                configs[name] = sized[name]
+            elif name in ABLATIONS:
+                configs[name] = match_parameter_count(base.replace(**ABLATIONS[name]), target)
+            else:
+                raise ValueError(f"unknown model {name!r}: a variant or one of {list(ABLATIONS)}")
+        return configs
+
+
+# The scan recipe that learns recall (docs/experiments.md), and each part taken back.
+RECALL_SCAN = {
+    "ssm_input_gain": "unit",
+    "ssm_halflife_frames": (1.0, 200.0),
+    "action_keys": True,
+}
+ABLATIONS = {
+    "hybrid-mamba2-scan": {
+        "ssm_input_gain": "dt",
+        "ssm_halflife_frames": (),
+        "action_keys": False,
+    },
+    "hybrid-dt-gain": {"ssm_input_gain": "dt"},
+    "hybrid-mamba2-decay": {"ssm_halflife_frames": ()},
+    "hybrid-content-keys": {"action_keys": False},
+}
+
+
+def train_model(
+    config: WorldModelConfig, run: SyntheticMemoryConfig, name: str = "", log_every: int = 50
+) -> tuple[WorldModel, list[float]]:
+    """Train one variant; every variant sees the same batches and noise (same seeds)."""
+    torch.manual_seed(run.seed)
+    model = WorldModel(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=0.0)
+
+    def lr_at(step: int) -> float:
+        if step < run.warmup:
+            return (step + 1) / run.warmup
+        progress = (step - run.warmup) / max(1, run.steps - run.warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    data = torch.Generator().manual_seed(run.seed)
+    noise = torch.Generator().manual_seed(run.seed + 1)
+    losses = []
+    bar = tqdm(
+        range(run.steps),
+        desc=name or config.variant,
+        unit="step",
+        mininterval=2,
+        disable=not run.progress,
+    )
+    for step in bar:
+        batch = make_batch(run.task, run.batch_size, data)
+        loss = model.training_loss(batch.latents, batch.actions, generator=noise).total
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss))
+        if step % log_every == 0:
+            bar.set_postfix(loss=f"{sum(losses[-log_every:]) / len(losses[-log_every:]):.4f}")
+    return model, losses
+
+
+def held_out_batch(run: SyntheticMemoryConfig):
+    # Seeds far from the training seed: held-out views and starting headings.
+    return make_batch(run.task, run.eval_episodes, torch.Generator().manual_seed(10**6 + run.seed))
+
+
+PAST_ABLATIONS = ("full", "window", "shuffled")
+
+
+@torch.no_grad()
+def probe_psnr(
+    model: WorldModel, run: SyntheticMemoryConfig, past: str = "full"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior-mean PSNR of every frame after the context, and its distance to the last
+    clean sighting: (episodes, T - context) each.
+
+    past: "full" keeps the whole context; "window" cuts it to the last `window_frames`
+    frames (what the attention window sees); "shuffled" replaces the frames before those
+    with another episode's (frames and actions), so only a memory of the far past changes.
+    """
+    model.eval()
+    batch = held_out_batch(run)
+    latents, actions = batch.latents.clone(), batch.actions.clone()
+    far = max(0, run.context - model.config.window_frames)  # frames before the window
+    if past == "shuffled":
+        latents[:, :far] = latents.roll(1, dims=0)[:, :far]
+        actions[:, :far] = actions.roll(1, dims=0)[:, :far]
+    elif past == "window":
+        latents, actions = latents[:, far:], actions[:, far:]
+    elif past != "full":
+        raise ValueError(f"past must be one of {PAST_ABLATIONS} (got {past!r})")
+    context = run.context - (far if past == "window" else 0)
+    levels = torch.zeros(latents.shape[:2])
+    levels[:, context:] = 1.0
+    noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(7))
+    noisy = diffusion.add_noise(latents, noise, levels)
+    velocity = model(noisy, levels, actions).prediction
+    clean = diffusion.clean_from_velocity(noisy, velocity, levels)
+    scores = latent_psnr(clean[:, context:], batch.latents[:, run.context :])
+    return scores, _distance_to_context(batch.headings, run.context)
+
+
+def _distance_to_context(headings: torch.Tensor, context: int) -> torch.Tensor:
+    frames = headings.size(1)
+    index = torch.arange(frames)
+    same = headings[:, context:, None] == headings[:, None, :context]  # (B, T-c, c)
+    last = torch.where(same, index[None, None, :context], -1).amax(-1)
+    return torch.where(last >= 0, index[None, context:] - last, NEVER_SEEN)
+
+
+@torch.no_grad()
+def imagine_psnr(
+    model: WorldModel, run: SyntheticMemoryConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DDIM imagination after observing the context; PSNR and frames since last shown."""
+    model.eval()
+    batch = held_out_batch(run)
+    stream = model.start_stream(run.eval_episodes)
+    stream.observe(batch.latents[:, : run.context], batch.actions[:, : run.context])
+    out = stream.imagine(
+        batch.actions[:, run.context :],
+        run.denoising_steps,
+        generator=torch.Generator().manual_seed(7),
+    )
+    scores = latent_psnr(out.latents, batch.latents[:, run.context :])
+    return scores, frames_since_last_seen(batch.headings)[:, run.context :]
+
+
+def binned(scores: torch.Tensor, distance: torch.Tensor, window: int) -> dict[str, Any]:
+    """Mean PSNR and a 95% bootstrap interval over episodes, per distance bin, plus the two
+    headline bins: within the attention window and beyond it."""
+    bins = {f"{lo}-{hi}" if hi < 10**9 else f">{lo - 1}": (lo, hi) for lo, hi in DISTANCE_BINS}
+    bins["within-window"] = (1, window)
+    bins["beyond-window"] = (window + 1, 10**9)
+    bins["never-seen"] = (NEVER_SEEN, NEVER_SEEN)
+    result = {}
+    for name, (lo, hi) in bins.items():
+        mask = (distance >= lo) & (distance <= hi)
+        if not mask.any():
+            continue
+        result[name] = episode_mean_ci(scores, mask) | {"frames": int(mask.sum())}
+    return result
+
+
+def episode_mean_ci(scores: torch.Tensor, mask: torch.Tensor, resamples: int = 2000) -> dict:
+    """Mean over episodes of each episode's mean over masked frames, with a bootstrap CI."""
+    has = mask.any(dim=1)
+    per_episode = (scores * mask).sum(1)[has] / mask.sum(1)[has]
+    generator = torch.Generator().manual_seed(0)
+    picks = torch.randint(len(per_episode), (resamples, len(per_episode)), generator=generator)
+    means = per_episode[picks].mean(1)
+    low, high = torch.quantile(means, torch.tensor([0.025, 0.975])).tolist()
+    return {"psnr": float(per_episode.mean()), "ci95": [low, high], "episodes": int(has.sum())}
+
+
+def run_synthetic_memory(run: SyntheticMemoryConfig, out: Path) -> dict[str, Any]:
+    """Train and score every model of `run`; re-running skips the models already scored
+    with the same settings (summary.json), so an interrupted run resumes per model."""
+    torch.set_num_threads(run.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = _jsonable(
+        {k: v for k, v in asdict(run).items() if k not in ("variants", "progress", "threads")}
+    )
+    summary_path = out / "summary.json"
+    summary: dict[str, Any] = {"settings": settings, "chance_psnr": CHANCE_PSNR, "models": {}}
+    if summary_path.exists():
+        previous = json.loads(summary_path.read_text())
+        if previous.get("settings") == settings:
+            summary = previous
+    for name, config in run.model_configs().items():
+        if name in summary["models"]:
+            print(f"{name}: already scored in {summary_path}, skipped", flush=True)
+            continue
+        started = time.perf_counter()
+        model, losses = train_model(config, run, name)
+        train_seconds = time.perf_counter() - started
+        window = config.window_frames
+        summary["models"][name] = {
+            "parameters": count_parameters(config),
+            "train_seconds": train_seconds,
+            "steps_per_second": run.steps / train_seconds,
+            "final_loss": sum(losses[-50:]) / len(losses[-50:]),
+            "probe": binned(*probe_psnr(model, run), window),
+            "probe_ablations": {
+                past: binned(*probe_psnr(model, run, past), window) for past in PAST_ABLATIONS[1:]
+            },
+            "imagine": binned(*imagine_psnr(model, run), window),
+            "model_config": config.to_dict(),
+        }
+        summary_path.write_text(json.dumps(summary, indent=2))
+        print(f"{name}: {_line(summary['models'][name])}", flush=True)
+    (out / "results.md").write_text(results_table(summary))
+    plot_results(summary, out / "psnr_by_model.png")
+    print(results_table(summary))
+    return summary
+
+
+def results_table(summary: dict[str, Any]) -> str:
+    """Markdown: beyond/within-window PSNR with 95% CIs, the two ablations, the cost."""
+
+    def cell(entry: dict[str, Any] | None) -> str:
+        if not entry:
+            return "-"
+        low, high = entry["ci95"]
+        return f"{entry['psnr']:.1f} [{low:.1f}, {high:.1f}]"
+
+    lines = [
+        f"Latent PSNR in dB, mean over held-out episodes [95% bootstrap CI]; predicting the mean "
+        f"view (no memory) scores {summary['chance_psnr']:.1f} dB.",
+        "",
+        "| model | params | probe, beyond window | probe, context cut to window "
+        "| probe, far past shuffled | imagined (DDIM), beyond window | imagined, within window "
+        "| train s (steps/s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in summary["models"].items():
+        ablations = entry["probe_ablations"]
+        lines.append(
+            f"| {name} | {entry['parameters']:,} | {cell(entry['probe'].get('beyond-window'))} "
+            f"| {cell(ablations['window'].get('beyond-window'))} "
+            f"| {cell(ablations['shuffled'].get('beyond-window'))} "
+            f"| {cell(entry['imagine'].get('beyond-window'))} "
+            f"| {cell(entry['imagine'].get('within-window'))} "
+            f"| {entry['train_seconds']:.0f} ({entry['steps_per_second']:.1f}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(summary: dict[str, Any], path: Path) -> Path:
+    """Bars per model: probe (full, cut, shuffled past) and imagined PSNR beyond the window,
+    with 95% CIs, and the no-memory level as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = (
+        ("probe, full context", lambda e: e["probe"]),
+        ("probe, context cut to window", lambda e: e["probe_ablations"]["window"]),
+        ("probe, far past shuffled", lambda e: e["probe_ablations"]["shuffled"]),
+        ("imagined (DDIM)", lambda e: e["imagine"]),
+    )
+    names = list(summary["models"])
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.6 * len(names) + 2), 4.2), dpi=120)
+    width = 0.8 / len(kinds)
+    for k, (label, pick) in enumerate(kinds):
+        for i, name in enumerate(names):
+            entry = pick(summary["models"][name]).get("beyond-window")
+            if not entry:
+                continue
+            low, high = entry["ci95"]
+            x = i + (k - (len(kinds) - 1) / 2) * width
+            axis.bar(x, entry["psnr"], width, color=f"C{k}", label=label if i == 0 else None)
+            axis.errorbar(
+                x,
+                entry["psnr"],
+                [[entry["psnr"] - low], [high - entry["psnr"]]],
+                color="black",
+                capsize=2,
+                linewidth=1,
+            )
+    axis.axhline(
+        summary["chance_psnr"],
+        color="tab:red",
+        linestyle="--",
+        linewidth=1,
+        label="no memory (mean view)",
+    )
+    axis.set_xticks(range(len(names)), names, rotation=15)
+    axis.set_ylabel("latent PSNR, views last seen beyond the window (dB)")
+    axis.set_title("Synthetic recall: a turning camera, views recur one turn later", fontsize=10)
+    axis.legend(fontsize=7)
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def budget_config(budget: str, **changes: Any) -> SyntheticMemoryConfig:
+    """The documented configurations: "full" (the committed results) and "smoke" (a
+    one-minute check of the wiring, no claim about recall)."""
+    if budget == "full":
+        base = {"steps": 2000}
+    elif budget == "smoke":
+        base = {"steps": 30, "eval_episodes": 8, "frames": 28, "context": 14}
+    else:
+        raise ValueError(f"budget must be 'full' or 'smoke' (got {budget!r})")
+    return quick(**(base | changes))
+
+
+def _line(entry: dict[str, Any]) -> str:
+    def at(kind: dict[str, Any], name: str) -> str:
+        value = kind.get(name)
+        return "-" if value is None else f"{value['psnr']:.1f}"
+
+    cut = entry["probe_ablations"]["window"]
+    return (
+        f"probe beyond window {at(entry['probe'], 'beyond-window')} dB (cut to window "
+        f"{at(cut, 'beyond-window')}), imagined beyond/within "
+        f"{at(entry['imagine'], 'beyond-window')}/{at(entry['imagine'], 'within-window')} dB, "
+        f"loss {entry['final_loss']:.4f}, {entry['train_seconds']:.0f} s"
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def quick(**changes: Any) -> SyntheticMemoryConfig:
+    """A config with task fields and run fields overridden by name (for scripts and tests)."""
+    task_fields = set(TurnTask.__dataclass_fields__)
+    task = replace(TurnTask(), **{k: v for k, v in changes.items() if k in task_fields})
+    rest = {k: v for k, v in changes.items() if k not in task_fields}
+    return replace(SyntheticMemoryConfig(task=task), **rest)
