@@ -298,4 +298,8 @@ def run_play(
     model = load_frame_world_model(ckpt, resolve_device(device))
     session = PlaySession(model, env_id, context, denoising_steps, seed)
     app = build_app(session, record_dir)
-    app.launch(server_name=host, server_port=port, inbrowser=open_browser)
+    try:
+        app.launch(server_name=host, server_port=port, inbrowser=open_browser)
+    finally:
+        # Free MuJoCo's GL context on the thread that owns it (else an EGL error at exit).
+        session.close()
