@@ -19,6 +19,12 @@ def register(registry: CommandRegistry) -> None:
         _run_train,
         group="agents",
     )
+    registry.add(
+        "play",
+        "play Memory Maze next to the world model's imagination in a local web app (Gradio)",
+        _configure_play,
+        _run_play,
+    )
 
 
 def _configure_train(parser: argparse.ArgumentParser) -> None:
@@ -102,4 +108,41 @@ def _run_train(args: argparse.Namespace) -> int:
         )
     )
     print(f"policy: {summary['policy']}")
+    return 0
+
+
+def _configure_play(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Open a local web app (Gradio, `pip install 'lsswm[play]'`): the real Memory Maze and "
+        "the world model's imagination side by side from the same start frames; keys or "
+        "buttons choose the action, 'turn around' spins a full turn, 'record' saves an mp4. "
+        "See docs/agents.md."
+    )
+    parser.add_argument("--ckpt", required=True, help="world model checkpoint with tokenizer")
+    parser.add_argument("--env", default="lsswm/MemoryMaze-9x9-v0", help="Memory Maze env id")
+    parser.add_argument("--seed", type=int, default=0, help="maze seed at start (default 0)")
+    parser.add_argument("--context", type=int, default=4, help="real frames observed first")
+    parser.add_argument("--denoising-steps", type=int, help="sampler steps (default: model's)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    parser.add_argument("--port", type=int, help="port (default: Gradio's, 7860 or next free)")
+    parser.add_argument("--record-dir", default="runs/play", help="where 'record' writes mp4s")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+
+
+def _run_play(args: argparse.Namespace) -> int:
+    from lsswm.agents.play import run_play
+
+    run_play(
+        args.ckpt,
+        env_id=args.env,
+        seed=args.seed,
+        context=args.context,
+        denoising_steps=args.denoising_steps,
+        device=args.device,
+        host=args.host,
+        port=args.port,
+        record_dir=args.record_dir,
+        open_browser=not args.no_browser,
+    )
     return 0

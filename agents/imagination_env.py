@@ -18,13 +18,21 @@ from typing import Any, ClassVar
 
 import gymnasium
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
-from lsswm.agents.contexts import ContextSource
-from lsswm.agents.imagination import ImaginedBatch
-from lsswm.agents.model_io import model_action_space, model_image_shape
-from lsswm.worldmodel.frame_model import FrameWorldModel
+from lsswm.envs.legacy_gym import import_gym_quietly
+
+import_gym_quietly()  # stable_baselines3 imports the old gym package (and its banner)
+
+from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
+from stable_baselines3.common.vec_env.base_vec_env import (  # noqa: E402
+    VecEnvIndices,
+    VecEnvStepReturn,
+)
+
+from lsswm.agents.contexts import ContextSource  # noqa: E402
+from lsswm.agents.imagination import ImaginedBatch  # noqa: E402
+from lsswm.agents.model_io import model_action_space, model_image_shape  # noqa: E402
+from lsswm.worldmodel.frame_model import FrameWorldModel  # noqa: E402
 
 
 def _observation_space(model: FrameWorldModel) -> gymnasium.spaces.Box:

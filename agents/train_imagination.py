@@ -7,12 +7,20 @@
 3. Save the policy zip, then play ``eval_episodes`` episodes of the REAL env on held-out
    seeds with it (and with the random agent, for scale), scored like the navigation suite.
 
-The summary (settings, imagined returns, real scores) goes to ``train_in_imagination.json``.
+The summary (settings, imagined returns, real scores) goes to ``train_in_imagination.json``,
+a results JSON of the shared schema (docs/evaluation.md, ``"suite": "train-in-imagination"``)
+so ``lsswm report`` renders it. The agents layer may not import ``lsswm.eval``, so the
+common top-level keys are written here by ``results_header`` (tests check they match
+``lsswm.eval.results.new_results``).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
+import platform
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -22,10 +30,13 @@ from typing import Any
 import numpy as np
 
 from lsswm.agents.errors import AgentError
+from lsswm.envs.legacy_gym import import_gym_quietly
 
 ALGORITHMS = ("ppo", "a2c")
 POLICY_FILE = "policy.zip"
 SUMMARY_FILE = "train_in_imagination.json"
+SUITE = "train-in-imagination"
+RESULTS_SCHEMA_VERSION = 1  # = lsswm.eval.results.SCHEMA_VERSION
 NATURE_CNN_MIN_SIDE = 36  # SB3's default CnnPolicy needs images at least this large
 
 
@@ -70,7 +81,83 @@ class ImaginationTrainingOptions:
             raise AgentError("--eval-episodes must be >= 0 and --eval-max-steps >= 1")
 
 
+def results_header(suite: str, title: str, settings: dict[str, Any], device: str) -> dict:
+    """The top-level keys every results JSON starts with (lsswm.eval.results.new_results)."""
+    import torch
+
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    command = "lsswm " + shlex.join(sys.argv[1:]) if program in ("lsswm", "main.py") else None
+    return {
+        "suite": suite,
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "title": title,
+        "command": command,
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+            "cpu_threads": torch.get_num_threads(),
+            "device": device,
+        },
+        "settings": settings,
+        "tables": [],
+        "plots": [],
+        "videos": [],
+        "notes": [],
+    }
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def summary_tables(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's tables: the imagination training, then the real-env scores per agent."""
+    settings, training = summary["settings"], summary["training"]
+    tables = [
+        {
+            "title": "Training inside the world model",
+            "columns": [
+                "algorithm",
+                "policy",
+                "imagined steps",
+                "seconds",
+                "steps/s",
+                "recent imagined return",
+            ],
+            "rows": [
+                [
+                    settings["algo"],
+                    settings["policy"],
+                    settings["timesteps"],
+                    _finite(training["seconds"]),
+                    _finite(training["imagined_steps_per_second"]),
+                    _finite(training["imagined_episode_return_recent_mean"]),
+                ]
+            ],
+        }
+    ]
+    real = summary.get("real_env")
+    if real:
+        rows = [
+            [label, _finite(entry["mean"]), len(entry["scores"])]
+            for label, entry in real.items()
+            if isinstance(entry, dict) and "scores" in entry
+        ]
+        tables.append(
+            {
+                "title": f"Real {settings.get('env_id')} on held-out seeds "
+                f"{real['seeds'][0] if real['seeds'] else '-'}+",
+                "columns": ["agent", f"mean {real['score_name']}", "episodes"],
+                "rows": rows,
+            }
+        )
+    return tables
+
+
 def _progress_callback(total: int, enabled: bool) -> Any:
+    import_gym_quietly()
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
@@ -100,6 +187,7 @@ def _progress_callback(total: int, enabled: bool) -> Any:
 
 
 def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
+    import_gym_quietly()  # stable_baselines3 imports the old gym package (and its banner)
     import stable_baselines3
     from stable_baselines3.common.vec_env import VecMonitor
 
@@ -178,8 +266,10 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
     imagined_returns = [float(e["r"]) for e in agent.ep_info_buffer]
     venv.close()
 
-    summary: dict[str, Any] = {
-        "settings": asdict(options) | {"env_id": env_id, "policy": policy},
+    settings = asdict(options) | {"env_id": env_id, "policy": policy}
+    title = f"Train in imagination ({options.algo.upper()} inside {Path(options.ckpt).name})"
+    summary: dict[str, Any] = results_header(SUITE, title, settings, str(device))
+    summary |= {
         "policy": str(policy_path),
         "training": {
             "seconds": train_seconds,
@@ -208,5 +298,8 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             )
         real_env.close()
         summary["real_env"] = evaluation
+    else:
+        summary["notes"].append("no real-env evaluation (--eval-episodes 0)")
+    summary["tables"] = summary_tables(summary)
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return summary

@@ -54,6 +54,9 @@ class SB3Policy(BasePolicy):
             model_path = model_path.with_suffix(".zip")
         if not model_path.is_file():
             raise PolicyError(f"sb3 policy file {path!r} not found; pass sb3:/path/to/model.zip")
+        from lsswm.envs.legacy_gym import import_gym_quietly
+
+        import_gym_quietly()  # stable_baselines3 imports the old gym package (and its banner)
         import stable_baselines3
 
         algorithm = detect_algorithm(model_path)

@@ -27,7 +27,7 @@ def write_video(
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (T, H, W, 3); got {frames.dtype} {frames.shape}")
     if scale > 1:  # nearest upscaling keeps 64x64 frames readable
-        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+        frames = upscale_nearest(frames, scale)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".mp4":
@@ -47,6 +47,63 @@ def write_video(
     iio.imwrite(temporary, frames, extension=".gif", duration=1000 / fps, loop=0)
     temporary.replace(path)
     return path
+
+
+LABEL_STRIP = 16  # px; keeps sizes multiples of 16 for H.264 encoders
+LABEL_COLOUR = (60, 60, 60)
+
+
+def upscale_nearest(
+    frames: np.ndarray, factor: int | None = None, min_side: int = 128
+) -> np.ndarray:
+    """Nearest-neighbour upscaling of (..., H, W, C) frames by an integer ``factor``; by default
+    the smallest factor that makes them at least ``min_side`` pixels high (1 when they are)."""
+    frames = np.asarray(frames)
+    if factor is None:
+        factor = max(1, -(-min_side // frames.shape[-3]))
+    if factor <= 1:
+        return frames
+    return frames.repeat(factor, axis=-3).repeat(factor, axis=-2)
+
+
+def draw_text(image: np.ndarray, text: str, x: int = 3, y: int = 2) -> np.ndarray:
+    """``text`` in white on an (H, W, 3) uint8 image, Pillow's built-in font (Pillow comes with
+    matplotlib and imageio)."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.fromarray(np.ascontiguousarray(image))
+    ImageDraw.Draw(canvas).text((x, y), text, fill=(255, 255, 255))
+    return np.asarray(canvas)
+
+
+def label_panels(
+    frames: np.ndarray,
+    labels: Sequence[str | Sequence[str]],
+    *,
+    gap: int = 0,
+    colours: Sequence[tuple[int, int, int] | Sequence[tuple[int, int, int]]] | None = None,
+    min_side: int = 128,
+) -> np.ndarray:
+    """Upscale (T, H, W, 3) frames holding ``len(labels)`` equal-width panels side by side
+    (``gap`` pixels apart) with ``upscale_nearest``, and put a label strip above each panel.
+
+    A label (and a colour) is one value for every frame or a sequence of one per frame, so a
+    panel can say "context" then "imagined". Returns (T, LABEL_STRIP + H*k, W*k, 3) uint8."""
+    frames = np.asarray(frames)
+    count, _, width, _ = frames.shape
+    panel = (width - gap * (len(labels) - 1)) // len(labels)
+    big = upscale_nearest(frames, min_side=min_side)
+    factor = big.shape[2] // width
+    strips = np.zeros((count, LABEL_STRIP, big.shape[2], 3), np.uint8)
+    colours = colours or [LABEL_COLOUR] * len(labels)
+    for index, (label, colour) in enumerate(zip(labels, colours, strict=True)):
+        left, right = index * (panel + gap) * factor, (index * (panel + gap) + panel) * factor
+        for t in range(count):
+            text = label if isinstance(label, str) else label[t]
+            shade = colour if isinstance(colour[0], int) else colour[t]
+            strips[t, :, left:right] = shade
+            strips[t, :, left:right] = draw_text(strips[t, :, left:right], str(text))
+    return np.concatenate([strips, big], axis=1)
 
 
 def check_output_file(path: str | Path) -> None:

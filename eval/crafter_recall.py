@@ -261,7 +261,7 @@ def run_crafter_suite(
     """Generate, score and write ``crafter_recall.json`` (+ plot, videos) into ``out``."""
     from lsswm.eval.generation import evaluate_checkpoints
     from lsswm.eval.plots import plot_metric_vs_distance
-    from lsswm.eval.results import new_results, write_results
+    from lsswm.eval.results import new_results, seed_overlap_notes, write_results
     from lsswm.eval.videos import write_comparison_video
 
     records, kept = evaluate_checkpoints(
@@ -294,6 +294,7 @@ def run_crafter_suite(
     )
     results["models"] = records
     results["tables"] = crafter_tables(records)
+    results["notes"] += seed_overlap_notes(records)
     if records and any(r["overall"]["kept_pairs"] for r in records):
         path = plot_metric_vs_distance(
             {r["name"]: r["kept_by_distance"] for r in records},

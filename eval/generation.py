@@ -246,6 +246,7 @@ def _generate_batch(
     stream.observe_frames(
         frames, _action_tensor([e.actions[:context] for e in chosen], context, device)
     )
+    bar.update(context * len(chosen))  # the bar's total counts observed frames too
     longest = max(e.generate for e in chosen)
     future = _action_tensor([e.actions[context:] for e in chosen], longest, device)
     step = model.config.chunk_size

@@ -1,35 +1,36 @@
-"""Optional metrics that need network weights: LPIPS (AlexNet) and FVD (I3D).
+"""Optional perceptual metrics: LPIPS (the ``lpips`` package, AlexNet) and FVD (I3D).
 
-Nothing is ever downloaded. When the weights are not on this machine the metric is skipped
-with a message saying exactly which files to put where; results then carry ``null`` and the
-message in ``notes``.
+Both need extra weights. When they are missing the metric is skipped with a message saying
+what is missing and where it would be found; results then carry ``null`` and the message
+in ``notes``.
 
-LPIPS (Zhang et al. 2018, the "alex" variant, v0.1): frames scaled to [-1, 1], shifted and
-scaled per channel by LPIPS's constants, the five ReLU outputs of AlexNet's convolutional
-stack (torchvision's layout), each unit-normalised along channels, squared differences
-weighted by LPIPS's learned 1x1 linear layers, averaged over space and summed over layers.
-Two weight files are needed (both loaded with ``torch.load(weights_only=True)``):
-
-* the AlexNet backbone, torchvision's ``alexnet-owt-7be5be79.pth`` (keys ``features.N.*``):
-  found in ``--lpips-weights DIR`` or in torch hub's cache (``$TORCH_HOME/hub/checkpoints``,
-  default ``~/.cache/torch/hub/checkpoints``), where torchvision leaves it;
-* LPIPS's linear layers, ``alex.pth`` of the ``lpips`` project (``lpips/weights/v0.1/``,
-  keys ``linK.model.1.weight``): found in ``--lpips-weights DIR`` or in an installed ``lpips``
-  package (which is not imported).
+LPIPS (Zhang et al. 2018, the "alex" variant, v0.1) is computed by the ``lpips`` package
+(``pip install 'lsswm[metrics]'``: lpips + torchvision). Its learned linear layers ship
+inside the package (``lpips/weights/v0.1/alex.pth``). Its AlexNet backbone is torchvision's
+ImageNet AlexNet, ``alexnet-owt-7be5be79.pth``, looked up in ``--lpips-weights DIR``, then in
+torch hub's cache (``$TORCH_HOME/hub/checkpoints``, default ``~/.cache/torch/hub/checkpoints``);
+when absent there, torchvision downloads it into that cache (233 MB, once). Offline and not
+cached, LPIPS is skipped with a message naming the file and the cache folder. A folder given
+with ``--lpips-weights`` may also hold an ``alex.pth`` that replaces the package's linear
+layers. All weight files load with ``torch.load(weights_only=True)``.
 
 FVD (Unterthiner et al. 2019): Frechet distance between Gaussians fitted to I3D features of
-real and generated videos. The I3D network is the TorchScript detector used by StyleGAN-V and
-fvd-comparison (``i3d_torchscript.pt``), given with ``--fvd-i3d PATH``; it is called as
+real and generated videos. The detector is ``i3d_torchscript.pt``, the TorchScript port of
+the TF-Hub Kinetics-400 I3D that StyleGAN-V (``src/metrics/frechet_video_distance.py``) and
+universome/fvd-comparison download from
+https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1 . lsswm never downloads it:
+pass the file with ``--fvd-i3d PATH``. It is called as StyleGAN-V calls it,
 ``detector(videos, rescale=False, resize=True, return_features=True)`` on float videos
-(B, 3, T, H, W) in [-1, 1]. FVD over few videos is strongly biased; the paper's supplement
-uses hundreds.
+(B, 3, T, H, W) in [-1, 1] (it resizes to 224x224 itself) and returns 400-d features per
+video. FVD over few videos is strongly biased; the paper's supplement uses hundreds.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,11 +39,9 @@ from torch import nn
 from lsswm.eval.errors import MetricUnavailable
 
 ALEXNET_FILES = ("alexnet-owt-7be5be79.pth", "alexnet.pth")
+ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 LPIPS_LINEAR_FILE = "alex.pth"
-# LPIPS's input normalisation (lpips.pretrained_networks.ScalingLayer).
-LPIPS_SHIFT = (-0.030, -0.088, -0.188)
-LPIPS_SCALE = (0.458, 0.448, 0.450)
-ALEXNET_CHANNELS = (64, 192, 384, 256, 256)
+METRICS_EXTRA = "pip install 'lsswm[metrics]'"
 
 
 def torch_hub_checkpoints() -> Path:
@@ -52,115 +51,116 @@ def torch_hub_checkpoints() -> Path:
     return Path(home) / "hub" / "checkpoints"
 
 
-def _installed_lpips_weights() -> Path | None:
-    spec = importlib.util.find_spec("lpips")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "weights" / "v0.1"
-
-
-def find_lpips_weights(directory: str | Path | None = None) -> tuple[Path, Path]:
-    """(AlexNet backbone file, LPIPS linear-layer file), or MetricUnavailable saying why."""
-    folders = [Path(directory)] if directory else []
-    folders.append(torch_hub_checkpoints())
-    backbone = next((f / n for f in folders for n in ALEXNET_FILES if (f / n).is_file()), None)
-    linear_folders = [*([Path(directory)] if directory else []), _installed_lpips_weights()]
-    linear = next(
-        (f / LPIPS_LINEAR_FILE for f in linear_folders if f and (f / LPIPS_LINEAR_FILE).is_file()),
-        None,
-    )
-    missing = []
-    if backbone is None:
-        missing.append(
-            f"the AlexNet weights {ALEXNET_FILES[0]} (torchvision) in --lpips-weights DIR or "
-            f"{torch_hub_checkpoints()}"
-        )
-    if linear is None:
-        missing.append(
-            f"the LPIPS linear weights {LPIPS_LINEAR_FILE} (lpips project, weights/v0.1/) in "
-            "--lpips-weights DIR"
-        )
-    if missing:
+def import_lpips() -> tuple[Any, Any]:
+    """The ``lpips`` and ``torchvision`` modules, or MetricUnavailable saying how to get them."""
+    try:
+        import lpips
+        import torchvision
+    except Exception as error:  # ImportError, or a torchvision built for another torch
         raise MetricUnavailable(
-            "LPIPS skipped: it needs " + " and ".join(missing) + "; nothing is downloaded"
-        )
-    return backbone, linear  # type: ignore[return-value]
+            f"LPIPS skipped: it needs the optional packages lpips and torchvision "
+            f"(`{METRICS_EXTRA}`, torchvision built for torch {torch.__version__}); "
+            f"importing them failed: {type(error).__name__}: {error}"
+        ) from error
+    return lpips, torchvision
 
 
-class AlexNetFeatures(nn.Module):
-    """torchvision's AlexNet ``features`` stack, returning the five ReLU outputs."""
+def _download_alexnet() -> dict[str, torch.Tensor]:
+    """torchvision's download of the ImageNet AlexNet into torch hub's cache."""
+    _, torchvision = import_lpips()
+    weights = torchvision.models.AlexNet_Weights.IMAGENET1K_V1
+    return weights.get_state_dict(progress=False, check_hash=True)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 11, stride=4, padding=2),
-            nn.ReLU(),
-            nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding=2),
-            nn.ReLU(),
-            nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1),
-            nn.ReLU(),
-        )
-        self.taps = (1, 4, 7, 9, 11)  # indices of the ReLUs LPIPS reads
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outputs = []
-        for index, layer in enumerate(self.features):
-            x = layer(x)
-            if index in self.taps:
-                outputs.append(x)
-        return outputs
+def alexnet_state(
+    directory: str | Path | None = None,
+    download: Callable[[], dict[str, torch.Tensor]] = _download_alexnet,
+) -> dict[str, torch.Tensor]:
+    """torchvision's AlexNet weights: from ``directory``, else torch hub's cache, else
+    downloaded into that cache; MetricUnavailable (what is missing, where it would be
+    cached, that LPIPS is skipped) when offline and absent."""
+    folders = [*([Path(directory)] if directory else []), torch_hub_checkpoints()]
+    for folder in folders:
+        for name in ALEXNET_FILES:
+            if (folder / name).is_file():
+                return torch.load(folder / name, map_location="cpu", weights_only=True)
+    try:
+        return download()
+    except MetricUnavailable:
+        raise
+    except Exception as error:  # offline: URLError, OSError, ...
+        raise MetricUnavailable(
+            f"LPIPS skipped: the AlexNet backbone weights {ALEXNET_FILES[0]} are not in "
+            f"{torch_hub_checkpoints()} (torch hub's cache, where torchvision keeps them) "
+            + (f"or {directory} " if directory else "")
+            + f"and downloading {ALEXNET_URL} failed ({type(error).__name__}: {error}); "
+            "put the file in that cache folder (or pass --lpips-weights DIR) to get LPIPS"
+        ) from error
+
+
+def find_lpips_weights(directory: str | Path | None = None) -> tuple[Path | None, Path | None]:
+    """(AlexNet file, LPIPS linear-layer file) found locally (``directory``, then torch hub's
+    cache for AlexNet); None for what is not here (the package's own linear layers are used,
+    and AlexNet is downloaded)."""
+    folders = [*([Path(directory)] if directory else []), torch_hub_checkpoints()]
+    backbone = next((f / n for f in folders for n in ALEXNET_FILES if (f / n).is_file()), None)
+    linear = Path(directory) / LPIPS_LINEAR_FILE if directory else None
+    return backbone, linear if linear is not None and linear.is_file() else None
 
 
 class Lpips(nn.Module):
-    """LPIPS distance (AlexNet, v0.1) between uint8 frames (N, H, W, 3); lower is closer."""
+    """LPIPS distance (``lpips.LPIPS``, AlexNet, v0.1) between uint8 frames (N, H, W, 3)."""
 
-    def __init__(self) -> None:
+    def __init__(self, network: nn.Module) -> None:
         super().__init__()
-        self.backbone = AlexNetFeatures()
-        self.linear = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in ALEXNET_CHANNELS)
-        self.register_buffer("shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1))
-        self.register_buffer("scale", torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1))
+        self.network = network.eval()
 
     @classmethod
-    def from_files(cls, backbone_path: str | Path, linear_path: str | Path) -> Lpips:
-        model = cls()
-        backbone = torch.load(backbone_path, map_location="cpu", weights_only=True)
-        features = {k: v for k, v in backbone.items() if k.startswith("features.")}
-        model.backbone.load_state_dict(features, strict=True)
-        linear = torch.load(linear_path, map_location="cpu", weights_only=True)
-        for index, layer in enumerate(model.linear):
-            layer.weight.data.copy_(linear[f"lin{index}.model.1.weight"])
-        return model.eval()
-
-    @classmethod
-    def load(cls, directory: str | Path | None = None) -> Lpips:
-        return cls.from_files(*find_lpips_weights(directory))
+    def load(
+        cls,
+        directory: str | Path | None = None,
+        download: Callable[[], dict[str, torch.Tensor]] = _download_alexnet,
+    ) -> Lpips:
+        lpips, torchvision = import_lpips()
+        _, linear = find_lpips_weights(directory)
+        state = alexnet_state(directory, download)
+        # pnet_rand: lpips must not fetch AlexNet itself; we load the weights found above.
+        network = lpips.LPIPS(
+            net="alex",
+            version="0.1",
+            pretrained=True,
+            pnet_rand=True,
+            model_path=str(linear) if linear else None,
+            verbose=False,
+        )
+        if linear is not None:  # the package loads with strict=False; be strict here
+            layers = torch.load(linear, map_location="cpu", weights_only=True)
+            network.lins.load_state_dict(
+                {k.replace("lin", "", 1): v for k, v in layers.items()}, strict=True
+            )
+        features = torchvision.models.alexnet().features
+        features.load_state_dict(
+            {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")},
+            strict=True,
+        )
+        # lpips slices torchvision's features stack; each child keeps its index as its name.
+        for index in range(1, 6):
+            for name, layer in getattr(network.net, f"slice{index}").named_children():
+                layer.load_state_dict(features[int(name)].state_dict())
+        return cls(network)
 
     @torch.no_grad()
     def forward(self, truth: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
         def prepare(frames: torch.Tensor) -> torch.Tensor:
-            images = frames.float().permute(0, 3, 1, 2) / 127.5 - 1.0
-            return (images - self.shift) / self.scale
+            return frames.float().permute(0, 3, 1, 2) / 127.5 - 1.0
 
-        total = torch.zeros(truth.size(0), device=truth.device)
-        pairs = zip(self.backbone(prepare(truth)), self.backbone(prepare(generated)), strict=True)
-        for layer, (a, b) in zip(self.linear, pairs, strict=True):
-            a = a / (a.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
-            b = b / (b.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
-            total += layer((a - b).pow(2)).mean(dim=(1, 2, 3))
-        return total
+        return self.network(prepare(truth), prepare(generated)).reshape(-1)
 
     def distances(
         self, truth: np.ndarray, generated: np.ndarray, batch_size: int = 64
     ) -> np.ndarray:
         """Per-frame LPIPS for uint8 frames (N, H, W, 3)."""
-        device = self.shift.device
+        device = next(self.parameters()).device
         out = []
         for start in range(0, len(truth), batch_size):
             a = torch.as_tensor(np.asarray(truth[start : start + batch_size]), device=device)
@@ -193,8 +193,9 @@ class I3dFeatures:
     def __init__(self, path: str | Path | None, device: str = "cpu") -> None:
         if not path or not Path(path).is_file():
             raise MetricUnavailable(
-                "FVD skipped: it needs the I3D detector i3d_torchscript.pt (as used by "
-                "StyleGAN-V / fvd-comparison) given with --fvd-i3d PATH; nothing is downloaded"
+                "FVD skipped: it needs the I3D detector i3d_torchscript.pt (StyleGAN-V's, "
+                "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1) given "
+                "with --fvd-i3d PATH; lsswm does not download it"
             )
         # A TorchScript archive holds no pickled Python code; the user names it explicitly.
         self.detector = torch.jit.load(str(path), map_location=device).eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,13 +46,29 @@ def plot_metric_vs_distance(
         ),
         default=0,
     )
-    for name, rows in curves.items():
+    # Points, not lines: bins are categories, and an empty bin between two filled ones must
+    # not look measured. Error bars are 95% confidence intervals of the mean where the bin
+    # has a spread (``<metric>_std``) and at least two frames.
+    offsets = _dodge(len(curves))
+    for (name, rows), offset in zip(curves.items(), offsets, strict=True):
         seen = [row for row in rows if row["label"] != "unseen"][: last + 1]
         labels = [row["label"] for row in seen]
-        xs = [i for i, row in enumerate(seen) if row.get(metric) is not None]
-        ys = [row[metric] for row in seen if row.get(metric) is not None]
+        filled = [(i, row) for i, row in enumerate(seen) if row.get(metric) is not None]
+        xs = [i + offset for i, _ in filled]
+        ys = [row[metric] for _, row in filled]
+        errors = [confidence_95(row, metric) for _, row in filled]
         unseen = next((row["count"] for row in rows if row["label"] == "unseen"), 0)
-        axis.plot(xs, ys, marker="o", label=f"{name} ({unseen} unseen-place frames left out)")
+        axis.errorbar(
+            xs,
+            ys,
+            yerr=[e if e is not None else 0.0 for e in errors]
+            if any(e is not None for e in errors)
+            else None,
+            fmt="o",
+            linestyle="none",
+            capsize=3,
+            label=f"{name} ({unseen} unseen-place frames left out)",
+        )
     axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     if window is not None and labels:
         # Bins are [lo, hi): draw the window boundary after the last bin that ends inside it.
@@ -75,6 +92,22 @@ def plot_metric_vs_distance(
     axis.legend(fontsize=8)
     figure.tight_layout()
     return _save(figure, path)
+
+
+def confidence_95(row: dict[str, Any], metric: str) -> float | None:
+    """Half-width of the normal-approximation 95% interval of a bin's mean, or None."""
+    std, count = row.get(f"{metric}_std"), row.get("count") or 0
+    if std is None or count < 2:
+        return None
+    return 1.96 * float(std) / math.sqrt(count)
+
+
+def _dodge(models: int) -> list[float]:
+    """Small horizontal offsets so several models' points in one bin do not hide each other."""
+    if models <= 1:
+        return [0.0] * models
+    width = min(0.3, 0.08 * (models - 1))
+    return [-width / 2 + width * i / (models - 1) for i in range(models)]
 
 
 def _bin_within(row: dict[str, Any], window: int) -> bool:

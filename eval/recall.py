@@ -10,7 +10,6 @@ PSNR/SSIM-against-distance plots and side-by-side videos.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from lsswm.eval.distance import (
 from lsswm.eval.episodes import EpisodeSpec, EvalEpisode
 from lsswm.eval.errors import MetricUnavailable
 from lsswm.eval.metrics import frame_metrics
-from lsswm.eval.results import new_results, write_results
+from lsswm.eval.results import new_results, seed_overlap_notes, write_results
 from lsswm.eval.tables import make_table, text_table
 
 DISTANCE_STATE = ("agent_pos", "agent_dir")
@@ -77,8 +76,7 @@ class FrameScorer:
 
             self.lpips = Lpips.load(lpips_weights).to(device)
         except MetricUnavailable as error:
-            notes.append(str(error))
-            print(f"note: {error}", file=sys.stderr)
+            notes.append(str(error))  # printed once, with the other notes, by print_tables
 
     def __call__(self, truth: np.ndarray, generated: np.ndarray) -> dict[str, np.ndarray]:
         scores = frame_metrics(truth, generated)
@@ -207,7 +205,7 @@ def write_recall_outputs(
     }
     results["models"] = records
     results["tables"] = comparison_tables(records, options.window)
-    results["notes"] = list(options.notes)
+    results["notes"] = seed_overlap_notes(records) + list(options.notes)
     if records and records[0].get("by_distance"):
         for metric in ("psnr", "ssim", "lpips"):
             if records[0]["overall"].get(metric) is None:

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import datetime
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from lsswm.eval.errors import EvalError
-from lsswm.eval.results import find_results, read_results
+from lsswm.eval.results import (
+    TRAINING_DATA_WARNING,
+    find_results,
+    overlaps_training,
+    read_results,
+)
 from lsswm.eval.tables import markdown_table
 
-SUITE_ORDER = ("recall", "crafter-recall", "navigation", "scaling")
+SUITE_ORDER = ("recall", "crafter-recall", "navigation", "train-in-imagination", "scaling")
+TRAINING_DATA_FLAG = "(⚠ evaluated on its training data)"
 # The reference numbers (SSIM / LPIPS / PSNR) of Po et al., "Long-Context State-Space Video
 # World Models" (ICCV 2025, arXiv 2505.20171), for orientation next to our numbers.
 PAPER_REFERENCE = {
@@ -38,32 +45,66 @@ def _relative(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target, start)).as_posix()
 
 
+def _link(target: Path, start: Path) -> str:
+    """A Markdown link target: the relative path, percent-encoded (spaces, parentheses and
+    other characters that would end or break the link; slashes kept)."""
+    return urllib.parse.quote(_relative(target, start), safe="/")
+
+
 def _suite_rank(suite: str) -> int:
     return SUITE_ORDER.index(suite) if suite in SUITE_ORDER else len(SUITE_ORDER)
 
 
-def glance_table(recall_results: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Models x protocols (SSIM / LPIPS / PSNR), gathered from every recall file."""
+def _episode_source(results: dict[str, Any]) -> str:
+    """What a recall run evaluated on, in a few words: its env (and seed base) or dataset."""
+    episodes = results.get("episodes") or {}
+    if episodes.get("data"):
+        return f"data {episodes['data']}"
+    if episodes.get("env_id"):
+        seeds = episodes.get("seed_base")
+        return f"env {episodes['env_id']}" + ("" if seeds is None else f" seeds {seeds}+")
+    return "?"
+
+
+def glance_table(
+    recall_results: list[dict[str, Any]], sources: list[str] | None = None
+) -> dict[str, Any] | None:
+    """Models x protocols (SSIM / LPIPS / PSNR), gathered from every recall file.
+
+    One row per (model name, checkpoint, evaluation episodes): the same checkpoint evaluated
+    with both protocols on the same episodes shares a row; anything else gets its own row,
+    so two runs that share a model name never hide each other. A model evaluated on its own
+    training data is flagged in the row. ``sources`` (the results files, in the order of
+    ``recall_results``) name the file when two rows would otherwise look the same."""
     protocols: list[str] = []
-    cells: dict[str, dict[str, dict[str, Any]]] = {}
-    for results in recall_results:
+    rows_by_key: dict[tuple[str, ...], dict[str, Any]] = {}
+    for index, results in enumerate(recall_results):
         protocol = results.get("protocol", "?")
         if protocol not in protocols:
             protocols.append(protocol)
+        source = _episode_source(results)
         for model in results.get("models", []):
-            cells.setdefault(model["name"], {})[protocol] = model.get("overall", {})
-    if not cells:
+            key: tuple[str, ...] = (model["name"], str(model.get("checkpoint") or "?"), source)
+            # The same key and protocol twice (a rerun): keep both, told apart by file.
+            if protocol in rows_by_key.get(key, {}).get("cells", {}):
+                where = sources[index] if sources else f"results file {index + 1}"
+                key = (*key[:2], f"{source} ({where})")
+            row = rows_by_key.setdefault(key, {"cells": {}, "flag": False})
+            row["cells"][protocol] = model.get("overall", {})
+            row["flag"] = row["flag"] or overlaps_training(model.get("seed_overlap"))
+    if not rows_by_key:
         return None
     paper_order = ("retrieval", "reasoning")  # the paper's table order
     protocols.sort(key=lambda p: paper_order.index(p) if p in paper_order else len(paper_order))
-    columns = ["model"]
+    columns = ["model", "checkpoint", "suite (episodes)"]
     for protocol in protocols:
         columns += [f"{protocol} SSIM ↑", "LPIPS ↓", "PSNR ↑"]
     rows = []
-    for name, by_protocol in cells.items():
-        row: list[Any] = [name]
+    for (name, checkpoint, source), row_data in rows_by_key.items():
+        label = f"{name} {TRAINING_DATA_FLAG}" if row_data["flag"] else name
+        row: list[Any] = [label, checkpoint, f"recall: {source}"]
         for protocol in protocols:
-            overall = by_protocol.get(protocol, {})
+            overall = row_data["cells"].get(protocol, {})
             row += [overall.get("ssim"), overall.get("lpips"), overall.get("psnr")]
         rows.append(row)
     return {"title": "Recall at a glance", "columns": columns, "rows": rows}
@@ -96,12 +137,14 @@ def render_results(results: dict[str, Any], source: Path, report_dir: Path) -> s
         lines += ["", f"**{table.get('title', '')}**", "", markdown_table(table)]
     base = source.parent
     for plot in results.get("plots") or []:
-        lines += ["", f"![{Path(plot).stem}]({_relative(base / plot, report_dir)})"]
+        lines += ["", f"![{Path(plot).stem}]({_link(base / plot, report_dir)})"]
     videos = results.get("videos") or []
     if videos:
-        links = ", ".join(f"[{Path(v).stem}]({_relative(base / v, report_dir)})" for v in videos)
+        links = ", ".join(f"[{Path(v).stem}]({_link(base / v, report_dir)})" for v in videos)
         lines += ["", f"Videos (ground truth | generated): {links}"]
     for note in results.get("notes") or []:
+        if note.startswith(TRAINING_DATA_WARNING):
+            note = "**⚠ Not held out:** " + note[len(TRAINING_DATA_WARNING) :].strip()
         lines += ["", f"> {note}"]
     lines.append("")
     return "\n".join(lines)
@@ -122,7 +165,10 @@ def build_report(inputs: list[str | Path], out: str | Path, title: str) -> tuple
     lines = [f"# {title}", "", f"Generated {now} from {len(loaded)} results file(s).", ""]
     suites = sorted({r["suite"] for _, r in loaded}, key=_suite_rank)
     lines.append("Contents: " + ", ".join(f"`{s}`" for s in suites) + ".")
-    glance = glance_table([r for _, r in loaded if r["suite"] == "recall"])
+    recall = [(p, r) for p, r in loaded if r["suite"] == "recall"]
+    glance = glance_table(
+        [r for _, r in recall], [_relative(p.resolve(), report_dir) for p, _ in recall]
+    )
     if glance:
         lines += ["", f"**{glance['title']}**", "", markdown_table(glance)]
         lines += ["", f"*{PAPER_REFERENCE['title']}*", "", markdown_table(PAPER_REFERENCE)]

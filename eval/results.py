@@ -27,6 +27,8 @@ from lsswm.eval.errors import EvalError
 
 SCHEMA_VERSION = 1
 RESULTS_SUFFIX = ".json"
+# Notes that start with this are warnings about the evaluation itself (the report flags them).
+TRAINING_DATA_WARNING = "warning: evaluated on training data:"
 
 
 def environment_info(device: str | None = None) -> dict[str, Any]:
@@ -68,6 +70,37 @@ def new_results(
         "videos": [],
         "notes": [],
     }
+
+
+def overlaps_training(overlap: dict[str, Any] | None) -> bool:
+    """Whether a model record's ``seed_overlap`` says the evaluation saw its training worlds."""
+    return bool(overlap) and bool(
+        overlap.get("same_dataset") or overlap.get("overlapping_episodes")
+    )
+
+
+def seed_overlap_note(name: str, overlap: dict[str, Any] | None) -> str | None:
+    """The warning for ``notes`` when model ``name`` was evaluated on its own training data
+    (``overlap`` is a model record's ``seed_overlap``), else None."""
+    if not overlaps_training(overlap):
+        return None
+    assert overlap is not None
+    first, last = overlap.get("training_seeds") or (None, None)
+    if overlap.get("same_dataset"):
+        what = "the evaluation episodes come from that same dataset"
+    else:
+        what = f"{overlap['overlapping_episodes']} evaluation episode(s) use seeds from that range"
+    return (
+        f"{TRAINING_DATA_WARNING} {name} was trained on {overlap.get('training_data')} "
+        f"(seeds {first}..{last}); {what}: these are not held-out worlds. Use --seed-base "
+        "outside the training range or a held-out dataset."
+    )
+
+
+def seed_overlap_notes(records: list[dict[str, Any]]) -> list[str]:
+    """One ``seed_overlap_note`` per model record that was evaluated on its training data."""
+    notes = [seed_overlap_note(r.get("name", "?"), r.get("seed_overlap")) for r in records]
+    return [note for note in notes if note]
 
 
 def _finite(value: Any) -> Any:

@@ -23,12 +23,9 @@ VIDEO_FORMATS = ("mp4", "gif")
 
 
 def _label(strip: np.ndarray, text: str) -> np.ndarray:
-    """Write ``text`` into a strip with Pillow's built-in font (Pillow comes with matplotlib)."""
-    from PIL import Image, ImageDraw
+    from lsswm.collect.video import draw_text  # the label writer shared with training videos
 
-    image = Image.fromarray(strip)
-    ImageDraw.Draw(image).text((3, 2), text, fill=(255, 255, 255))
-    return np.asarray(image)
+    return draw_text(strip, text)
 
 
 def _enlarge(frame: np.ndarray, size: int) -> np.ndarray:

@@ -10,13 +10,21 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from lsswm.eval.errors import MetricUnavailable
 from lsswm.eval.metrics import PSNR_CAP_DB, psnr, ssim
 from lsswm.eval.perceptual import (
-    AlexNetFeatures,
     I3dFeatures,
     Lpips,
-    find_lpips_weights,
+    alexnet_state,
     frechet_distance,
     gaussian_stats,
+    import_lpips,
 )
+
+
+def lpips_packages():
+    """(lpips, torchvision), or skip: they are the optional extra lsswm[metrics]."""
+    try:
+        return import_lpips()
+    except MetricUnavailable as error:
+        pytest.skip(str(error))
 
 
 def fixed_pairs() -> tuple[np.ndarray, np.ndarray]:
@@ -98,37 +106,70 @@ def test_metrics_take_leading_dims_and_tensors():
         psnr(truth, generated[:, :32])
 
 
-def test_lpips_without_weights_says_what_to_put_where(tmp_path, monkeypatch):
+def test_lpips_offline_without_alexnet_says_what_is_missing_and_where(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline():
+        raise OSError("network is unreachable")
+
     with pytest.raises(MetricUnavailable) as raised:
-        find_lpips_weights(tmp_path / "empty")
+        alexnet_state(tmp_path / "empty", download=offline)
     message = str(raised.value)
+    assert message.startswith("LPIPS skipped")
     assert "alexnet-owt-7be5be79.pth" in message
-    assert "alex.pth" in message
-    assert "nothing is downloaded" in message
+    assert str(tmp_path / "torch" / "hub" / "checkpoints") in message
+    assert "network is unreachable" in message
+    # Cached: found without downloading.
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save({"features.0.weight": torch.zeros(1)}, cache / "alexnet-owt-7be5be79.pth")
+    assert set(alexnet_state(None, download=offline)) == {"features.0.weight"}
 
 
-def test_lpips_loads_local_weight_files_and_measures_distance(tmp_path, monkeypatch):
-    # Random weights in the real files' layouts: checks loading and the distance's
-    # properties (not LPIPS's published values, which need the real weights).
+def test_lpips_without_its_packages_names_the_extra(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_lpips(name, *args, **kwargs):
+        if name == "lpips":
+            raise ImportError("No module named 'lpips'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_lpips)
+    with pytest.raises(MetricUnavailable, match=r"LPIPS skipped.*lsswm\[metrics\]"):
+        Lpips.load(None)
+
+
+def test_lpips_package_wiring_with_weight_files_made_here(tmp_path, monkeypatch):
+    # Random weights in the real files' layouts (torchvision's AlexNet, lpips's linear
+    # layers), saved here: checks that lsswm hands them to the lpips package and scores
+    # uint8 frames like lpips.LPIPS on [-1, 1] tensors (not the published values).
+    lpips, torchvision = lpips_packages()
     torch.manual_seed(0)
-    backbone = AlexNetFeatures()
-    torch.save(
-        {f"features.{k}": v for k, v in backbone.features.state_dict().items()},
-        tmp_path / "alexnet-owt-7be5be79.pth",
-    )
+    alexnet = torchvision.models.alexnet()
+    torch.save(alexnet.state_dict(), tmp_path / "alexnet-owt-7be5be79.pth")
     channels = (64, 192, 384, 256, 256)
-    torch.save(
-        {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(channels)},
-        tmp_path / "alex.pth",
-    )
+    lins = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(channels)}
+    torch.save(lins, tmp_path / "alex.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "nowhere"))
-    lpips = Lpips.load(tmp_path)
+
+    def no_download():
+        raise AssertionError("must not download: the weights are local")
+
+    metric = Lpips.load(tmp_path, download=no_download)
     truth, generated = fixed_pairs()
-    same = lpips.distances(truth, truth)
-    different = lpips.distances(truth, generated)
+    same = metric.distances(truth, truth)
+    different = metric.distances(truth, generated)
     np.testing.assert_allclose(same, 0.0, atol=1e-6)
     assert np.all(different > 1e-4)
+    reference = lpips.LPIPS(net="alex", pnet_rand=True, model_path=str(tmp_path / "alex.pth"))
+    for index in range(1, 6):
+        for name, layer in getattr(reference.net, f"slice{index}").named_children():
+            layer.load_state_dict(alexnet.features[int(name)].state_dict())
+    as_tensor = lambda x: torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1  # noqa: E731
+    expected = reference.eval()(as_tensor(truth), as_tensor(generated)).reshape(-1)
+    np.testing.assert_allclose(different, expected.detach().numpy(), rtol=1e-5)
 
 
 def test_frechet_distance_of_gaussians():

@@ -96,8 +96,11 @@ def test_recall_from_the_env_compares_checkpoints(tmp_path, capsys):
     command += " --device cpu --no-progress --video-format gif"
     code = main([*command.split(), "--ckpt", str(hybrid), str(window), "--out", str(out)])
     assert code == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "Recall: generated frames against ground truth" in printed
+    # The LPIPS-skipped note is printed once (with the other notes), not twice.
+    assert (captured.out + captured.err).count("LPIPS skipped") == 1
     assert "PSNR by revisit distance" in printed
     results = json.loads((out / "recall_retrieval.json").read_text())
     assert results["suite"] == "recall" and results["protocol"] == "retrieval"
@@ -147,6 +150,15 @@ def test_recall_on_a_dataset_reverses_the_context_for_pose_models(tmp_path, maze
     assert hybrid["name"] == "run-hybrid"
     assert hybrid["inputs"] == {"frame_stride": 1, "image_size": 32, "actions": "pose"}
     assert hybrid["seed_overlap"]["same_dataset"] is True
+    # The warning reaches the JSON notes, and the report flags the model and the section.
+    warnings = [n for n in results["notes"] if "not held-out worlds" in n]
+    assert len(warnings) == 1 and "run-hybrid" in warnings[0]
+    from lsswm.eval.report import build_report
+
+    report, _ = build_report([out], tmp_path / "report.md", "r")
+    assert "run-hybrid (⚠ evaluated on its training data)" in report
+    assert "> **⚠ Not held out:** run-hybrid was trained on" in report
+    assert "window (⚠" not in report
     # Generated frame j retraces context frame 5-j: its place was seen 2j+1 frames ago at
     # most (the agent may also have been there later in the context).
     distances = hybrid["per_frame"]["distance"][0]
@@ -200,3 +212,35 @@ def test_default_seed_base_is_shared_by_the_cli():
     from lsswm.eval import commands, episodes
 
     assert commands.DEFAULT_EVAL_SEED_BASE == episodes.DEFAULT_EVAL_SEED_BASE
+
+
+def test_progress_bar_reaches_its_total(tmp_path, monkeypatch):
+    """The observe+generate bar counts context frames in its total, so it must advance on
+    them too (it stopped at context/(context+generate) before)."""
+    import tqdm
+
+    from lsswm.eval.generation import generate_episodes, load_for_eval
+
+    bars = []
+
+    class RecordingBar(tqdm.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm, "tqdm", RecordingBar)
+    loaded = load_for_eval(save_tiny_model(tmp_path / "m.safetensors", "hybrid", image_size=32))
+    rng = np.random.default_rng(0)
+    episodes = [
+        EvalEpisode(
+            f"e{i}",
+            rng.integers(0, 255, (12, 32, 32, 3), np.uint8),
+            np.zeros(12, np.int64),
+            context,
+        )
+        for i, context in enumerate((8, 8, 4))
+    ]
+    generate_episodes(loaded, episodes, batch_size=2, progress=True)
+    (bar,) = bars
+    assert bar.total == 36
+    assert bar.n == bar.total

@@ -17,7 +17,12 @@ def recall_results(protocol: str, psnr: dict[str, float]) -> dict:
     results = new_results("recall", f"Recall ({protocol})", {"episodes": 2})
     results["protocol"] = protocol
     results["models"] = [
-        {"name": name, "variant": name, "overall": {"psnr": value, "ssim": 0.5, "lpips": None}}
+        {
+            "name": name,
+            "checkpoint": f"runs/{name}",
+            "variant": name,
+            "overall": {"psnr": value, "ssim": 0.5, "lpips": None},
+        }
         for name, value in psnr.items()
     ]
     results["tables"] = [
@@ -53,8 +58,11 @@ def test_report_gathers_known_and_unknown_suites(tmp_path):
     # At a glance: both protocols side by side, models as rows.
     glance = text[text.index("**Recall at a glance**") :]
     assert "| retrieval SSIM ↑ | LPIPS ↓ | PSNR ↑ | reasoning SSIM ↑ |" in glance
-    assert "| hybrid | 0.500 | - | 30.50 | 0.500 | - | 27.00 |" in glance
-    assert "| causal-window | 0.500 | - | 21.25 | - | - | - |" in glance
+    assert "| hybrid | runs/hybrid | recall: ? | 0.500 | - | 30.50 | 0.500 | - | 27.00 |" in glance
+    assert (
+        "| causal-window | runs/causal-window | recall: ? | 0.500 | - | 21.25 | - | - | - |"
+        in glance
+    )
     assert "Paper reference" in text
     # Sections in suite order, plots and videos relative to the report.
     assert text.index("## Recall") < text.index("## Navigation on 9x9") < text.index("## mystery")
@@ -92,3 +100,93 @@ def test_results_are_standard_json_and_tables_render(tmp_path):
     assert "| b | - |" in markdown_table(results["tables"][0])
     with pytest.raises(ValueError):
         make_table("bad", ["a", "b"], [[1]])
+
+
+def test_glance_keeps_every_model_that_shares_a_name(tmp_path):
+    """Two runs named "hybrid" (different checkpoints, or the same one on other episodes,
+    or a rerun) each keep their row, told apart by checkpoint and episodes."""
+    first = recall_results("retrieval", {"hybrid": 30.0})
+    first["episodes"] = {"env_id": "lsswm/MemoryMaze-9x9-v0", "seed_base": 1000}
+    second = recall_results("retrieval", {"hybrid": 20.0})
+    second["models"][0]["checkpoint"] = "other/hybrid"
+    second["episodes"] = first["episodes"]
+    third = recall_results("retrieval", {"hybrid": 25.0})
+    third["episodes"] = {"data": "data/held-out"}
+    rerun = recall_results("retrieval", {"hybrid": 26.0})
+    rerun["episodes"] = first["episodes"]
+    for name, results in (("a", first), ("b", second), ("c", third), ("d", rerun)):
+        write_results(tmp_path / name / "recall_retrieval.json", results)
+    text, _ = build_report([tmp_path], tmp_path / "report.md", "r")
+    glance = text[text.index("**Recall at a glance**") : text.index("Paper reference")]
+    rows = [line for line in glance.splitlines() if line.startswith("| hybrid")]
+    assert len(rows) == 4
+    assert len(set(rows)) == 4
+    assert any("runs/hybrid | recall: env lsswm/MemoryMaze-9x9-v0 seeds 1000+ |" in r for r in rows)
+    assert any("other/hybrid" in r and "20.00" in r for r in rows)
+    assert any("recall: data data/held-out" in r and "25.00" in r for r in rows)
+    assert any("d/recall_retrieval.json" in r and "26.00" in r for r in rows)
+
+
+def test_report_links_survive_spaces_in_paths(tmp_path):
+    folder = tmp_path / "my runs" / "eval (1)"
+    results = recall_results("retrieval", {"hybrid": 30.0})
+    results["plots"] = ["psnr vs distance.png"]
+    results["videos"] = ["videos/ep 0.mp4"]
+    write_results(folder / "recall_retrieval.json", results)
+    text, _ = build_report([tmp_path], tmp_path / "report.md", "r")
+    assert "![psnr vs distance](my%20runs/eval%20%281%29/psnr%20vs%20distance.png)" in text
+    assert "[ep 0](my%20runs/eval%20%281%29/videos/ep%200.mp4)" in text
+
+
+def test_report_renders_train_in_imagination_results(tmp_path):
+    from lsswm.agents.train_imagination import SUITE, results_header, summary_tables
+
+    summary = results_header(SUITE, "Train in imagination (PPO inside m)", {}, "cpu")
+    # One schema: the agents-side header has every key of the eval-side one.
+    assert set(new_results("x", "t", {})) <= set(summary)
+    summary["settings"] = {"algo": "ppo", "policy": "MlpPolicy", "timesteps": 64, "env_id": "E"}
+    summary["training"] = {
+        "seconds": 2.0,
+        "imagined_steps_per_second": 32.0,
+        "imagined_episode_return_recent_mean": None,
+    }
+    summary["real_env"] = {
+        "score_name": "return",
+        "seeds": [7, 8],
+        "trained in imagination": {"scores": [1.0, 2.0], "mean": 1.5},
+        "random": {"scores": [0.0, 1.0], "mean": 0.5},
+    }
+    summary["tables"] = summary_tables(summary)
+    path = tmp_path / "run" / "train_in_imagination.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(summary))
+    text, count = build_report([tmp_path], tmp_path / "report.md", "r")
+    assert count == 1
+    assert "## Train in imagination (PPO inside m)" in text
+    assert "| trained in imagination | 1.500 | 2 |" in text
+    assert "| random | 0.500 | 2 |" in text
+    assert "| ppo | MlpPolicy | 64 | 2.000 | 32.00 | - |" in text
+
+
+def test_distance_plot_draws_points_with_intervals_not_lines(tmp_path, monkeypatch):
+    from lsswm.eval import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: figures.append(figure) or path)
+
+    def row(label, count, psnr, std):
+        return {"label": label, "hi": None, "count": count, "psnr": psnr, "psnr_std": std}
+
+    rows = [row("1-10", 4, 20.0, 2.0), row("11-25", 0, None, None), row("26-50", 1, 18.0, 0.0)]
+    rows.append(row("unseen", 3, 10.0, 1.0))
+    plots.plot_metric_vs_distance({"hybrid": rows}, "psnr", tmp_path / "p.png", "t")
+    (axis,) = figures[0].axes
+    data_lines = [line for line in axis.lines if len(line.get_xdata()) > 1]
+    assert data_lines, "the points are drawn"
+    # No line joins the filled bins across the empty one.
+    assert all(line.get_linestyle() in ("None", "none", "") for line in data_lines)
+    assert list(data_lines[0].get_xdata()) == [0, 2]
+    # A 95% interval on the bin with a spread and 4 frames: 1.96 * 2 / sqrt(4).
+    assert plots.confidence_95(rows[0], "psnr") == pytest.approx(1.96)
+    assert plots.confidence_95(rows[2], "psnr") is None  # one frame: no interval
+    assert axis.collections, "error bars are drawn"

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lsswm.collect.video import label_panels
 from lsswm.worldmodel.frame_model import FrameWorldModel
 
 GAP = 2  # pixels between the halves
@@ -47,4 +48,5 @@ def side_by_side(truth: np.ndarray, generated: np.ndarray, context: int) -> np.n
     canvas[context:, BAR:, width + GAP :] = generated
     canvas[:context, :BAR, width + GAP :] = (0, 160, 0)
     canvas[context:, :BAR, width + GAP :] = (220, 0, 0)
-    return canvas
+    model = ["model: context"] * context + ["model: imagined"] * (frames - context)
+    return label_panels(canvas, ["ground truth", model], gap=GAP)  # upscaled, labelled
