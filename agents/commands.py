@@ -1,4 +1,4 @@
-"""CLI: ``lsswm agents train-in-imagination``.
+"""CLI: ``lsswm agents train-in-imagination`` and ``lsswm bench planner``.
 
 Cheap to import: torch, SB3 and the envs are imported when the command runs.
 """
@@ -19,6 +19,39 @@ def register(registry: CommandRegistry) -> None:
         _run_train,
         group="agents",
     )
+    registry.describe_group("bench", "speed and memory benchmarks")
+    registry.add(
+        "planner",
+        "seconds per real step of the planning agent at several settings (table + JSON)",
+        _configure_bench,
+        _run_bench,
+        group="bench",
+    )
+
+
+def _configure_bench(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ckpt", help="world model checkpoint; default: a random model shaped like `tiny`"
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="P,H,I,D,R",
+        help="population,horizon,iterations,denoising steps,replan every (repeatable); "
+        "default: the old defaults, the docs' earlier setting, and the current defaults",
+    )
+    parser.add_argument("--steps", type=int, default=20, help="timed real steps per setting")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--out", default="runs/bench/planner", help="output folder")
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from lsswm.agents.bench_planner import default_settings, parse_setting, run_bench
+
+    settings = [parse_setting(text) for text in args.setting] or default_settings()
+    run_bench(settings, args.ckpt, args.steps, args.warmup, args.out)
+    return 0
 
 
 def _configure_train(parser: argparse.ArgumentParser) -> None:

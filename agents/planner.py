@@ -64,6 +64,7 @@ class Planner:
             self._noise = {}
             self._seed = seed
         self._previous = None
+        self._previous_probs: torch.Tensor | None = None
 
     def _noise_generator(self, device: torch.device) -> torch.Generator:
         if str(device) not in self._noise:
@@ -76,11 +77,28 @@ class Planner:
         """Drop the first ``executed`` actions of the last plan (they were carried out)."""
         if self._previous is not None:
             self._previous = self._previous[executed:]
+        if self._previous_probs is not None:
+            self._previous_probs = self._previous_probs[executed:]
+
+    def _initial_probs(self) -> torch.Tensor:
+        """Uniform per step, or (warm start) the last call's final distribution shifted by
+        the executed actions, mixed with uniform: ``warm_start * shifted + (1 - warm_start) *
+        uniform`` (steps beyond the old horizon are uniform)."""
+        horizon = self.config.horizon
+        uniform = torch.full((horizon, self.num_actions), 1.0 / self.num_actions)
+        previous = self._previous_probs
+        if self.config.warm_start <= 0 or previous is None or not len(previous):
+            return uniform
+        probs = uniform.clone()
+        kept = previous[:horizon]
+        mix = self.config.warm_start
+        probs[: len(kept)] = mix * kept + (1 - mix) * uniform[: len(kept)]
+        return probs
 
     def plan(self, stream: Any) -> Plan:
         config = self.config
         horizon, population = config.horizon, config.population
-        probs = torch.full((horizon, self.num_actions), 1.0 / self.num_actions)
+        probs = self._initial_probs()
         best_return, best_actions, best_rewards = -math.inf, None, None
         imagined = 0
         for iteration in range(config.iterations):
@@ -99,6 +117,7 @@ class Planner:
             probs = self._update(probs, sequences, returns)
         assert best_actions is not None and best_rewards is not None
         self._previous = best_actions.numpy()
+        self._previous_probs = probs
         return Plan(best_actions.numpy(), best_return, best_rewards.numpy(), imagined)
 
     def evaluate(self, stream: Any, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
