@@ -19,6 +19,14 @@ def register(registry: CommandRegistry) -> None:
         _run_train,
         group="agents",
     )
+    registry.add(
+        "train-critic",
+        "train a critic on the world model's features in imagination (TD(lambda) returns "
+        "of predicted rewards): the planner's value beyond its horizon",
+        _configure_critic,
+        _run_critic,
+        group="agents",
+    )
     registry.describe_group("bench", "speed and memory benchmarks")
     registry.add(
         "planner",
@@ -27,6 +35,45 @@ def register(registry: CommandRegistry) -> None:
         _run_bench,
         group="bench",
     )
+
+
+def _configure_critic(parser: argparse.ArgumentParser) -> None:
+    from lsswm.agents.critic import CriticTrainingOptions
+
+    default = CriticTrainingOptions(ckpt="", data="", out="")
+    parser.add_argument("--ckpt", required=True, help="world model checkpoint")
+    parser.add_argument("--data", required=True, help="dataset of real starting contexts")
+    parser.add_argument("--out", default="runs/critic", help="output folder")
+    for name in ("steps", "batch", "horizon", "context_length", "denoising_steps", "seed"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(default, name))
+    for name in ("lr", "discount", "stickiness"):
+        parser.add_argument(f"--{name}", type=float, default=getattr(default, name))
+    parser.add_argument("--lambda", dest="lambda_", type=float, default=default.lambda_)
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _run_critic(args: argparse.Namespace) -> int:
+    from lsswm.agents.critic import CriticTrainingOptions, train_critic
+
+    train_critic(
+        CriticTrainingOptions(
+            ckpt=args.ckpt,
+            data=args.data,
+            out=args.out,
+            steps=args.steps,
+            batch=args.batch,
+            horizon=args.horizon,
+            context_length=args.context_length,
+            denoising_steps=args.denoising_steps,
+            lr=args.lr,
+            discount=args.discount,
+            lambda_=args.lambda_,
+            stickiness=args.stickiness,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    )
+    return 0
 
 
 def _configure_bench(parser: argparse.ArgumentParser) -> None:

@@ -51,9 +51,12 @@ class Planner:
     """CEM / MPPI / random shooting over discrete action sequences, on any stream with
     ``select`` and ``imagine`` (the world model's, or a stand-in's)."""
 
-    def __init__(self, num_actions: int, config: PlannerConfig, seed: int = 0) -> None:
+    def __init__(
+        self, num_actions: int, config: PlannerConfig, seed: int = 0, critic: Any = None
+    ) -> None:
         self.num_actions = num_actions
         self.config = config
+        self.critic = critic  # V(features of the last imagined frame), or None
         self.generator = torch.Generator()  # candidate sequences
         self._noise: dict[str, torch.Generator] = {}  # imagination noise, one per device
         self.reset(seed)
@@ -136,6 +139,12 @@ class Planner:
         alive = torch.cumprod(torch.cat([torch.ones_like(terminate[:, :1]), 1 - terminate], 1), 1)
         discounts = self.config.discount ** torch.arange(rewards.size(1), dtype=torch.float32)
         returns = (rewards * alive[:, :-1] * discounts).sum(1)
+        features = getattr(out, "features", None)
+        if self.critic is not None and features is not None:
+            # Value beyond the horizon: what the critic expects after the last imagined frame.
+            value = self.critic(features[:, -1]).float().cpu()
+            horizon = rewards.size(1)
+            returns = returns + self.config.discount**horizon * alive[:, -1] * value
         return returns, rewards
 
     def _update(
@@ -189,7 +198,9 @@ class PlanningAgent:
     take the env's frames and actions (check with agents.model_io.check_model_fits).
     """
 
-    def __init__(self, model: Any, config: PlannerConfig, seed: int = 0) -> None:
+    def __init__(
+        self, model: Any, config: PlannerConfig, seed: int = 0, critic: Any = None
+    ) -> None:
         if model.config.action_kind != "discrete":
             raise AgentError(
                 "the planner samples discrete action sequences; this world model takes "
@@ -197,7 +208,7 @@ class PlanningAgent:
             )
         self.model = model
         self.config = config
-        self.planner = Planner(model.config.action_size, config, seed)
+        self.planner = Planner(model.config.action_size, config, seed, critic)
         self.counter = ForwardCounter(getattr(model, "world_model", None))
         self.stream: Any = None
         self._queue: list[int] = []

@@ -31,6 +31,8 @@ class PlannerConfig:
     replan_every: real steps executed from one plan before planning again.
     denoising_steps: sampler steps per imagined frame (None: the model's default).
     discount: per-step discount of predicted rewards in a sequence's score.
+    critic: path of a critic (agents/critic.py) whose value of the last imagined frame is
+        added to each candidate's score; empty: none.
     warm_start: weight of the previous call's final distribution (shifted by the executed
         actions) in the first iteration's distribution; 0: start uniform every call.
     """
@@ -49,6 +51,7 @@ class PlannerConfig:
     denoising_steps: int | None = 1
     discount: float = 0.97
     warm_start: float = 0.5
+    critic: str = ""  # a critic checkpoint (lsswm agents train-critic): value beyond horizon
 
     def __post_init__(self) -> None:
         if self.method not in PLANNING_METHODS:
@@ -103,6 +106,11 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         default=default.warm_start,
         help="weight of the previous plan's distribution in the next call's first iteration",
     )
+    group.add_argument(
+        "--critic",
+        default=default.critic,
+        help="critic checkpoint (lsswm agents train-critic): value beyond the horizon",
+    )
 
 
 def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
@@ -117,4 +125,5 @@ def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
         denoising_steps=args.denoising_steps,
         discount=args.discount,
         warm_start=args.warm_start,
+        critic=args.critic or "",
     )
