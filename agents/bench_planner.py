@@ -10,6 +10,11 @@ omitted) costs what the trained one does. Prints a table and writes ``planner_be
 
 from __future__ import annotations
 
+import datetime
+import json
+import platform
+import shlex
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +26,13 @@ import torch
 from lsswm.agents.planner_config import PlannerConfig
 
 OLD_DEFAULTS = PlannerConfig(
-    horizon=8, population=64, iterations=3, elites=8, denoising_steps=4, warm_start=0.0
+    horizon=8,
+    population=64,
+    iterations=3,
+    elites=8,
+    denoising_steps=4,
+    replan_every=1,
+    warm_start=0.0,
 )
 DOCS_SETTING = PlannerConfig(
     horizon=5,
@@ -125,18 +136,35 @@ def run_bench(
     device: str = "cpu",
 ) -> dict[str, Any]:
     from lsswm.agents.model_io import load_frame_world_model
-    from lsswm.eval.results import new_results, write_results
-    from lsswm.eval.tables import make_table, text_table
 
     model = load_frame_world_model(ckpt, device=device) if ckpt else tiny_preset_model()
     records = [bench_setting(model, setting, steps, warmup) for setting in settings]
-    results = new_results(
-        "planner-bench",
-        "Planner cost per real step",
-        {"checkpoint": ckpt, "steps": steps, "warmup": warmup, "model": model.config.to_dict()},
-        device=device,
-    )
-    results["records"] = records
+    # The results-file shape of docs/evaluation.md, written here: agents sit below eval.
+    results: dict[str, Any] = {
+        "suite": "planner-bench",
+        "schema_version": 1,
+        "title": "Planner cost per real step",
+        "command": "lsswm " + shlex.join(sys.argv[1:]) if sys.argv else None,
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+            "cpu_threads": torch.get_num_threads(),
+            "device": device,
+        },
+        "settings": {
+            "checkpoint": ckpt,
+            "steps": steps,
+            "warmup": warmup,
+            "model": model.config.to_dict(),
+        },
+        "tables": [],
+        "plots": [],
+        "videos": [],
+        "notes": [],
+        "records": records,
+    }
     columns = ["setting", "P", "H", "iters", "denoise", "replan", "passes/step", "rows/step"]
     columns.append("s/step")
     rows = []
@@ -155,12 +183,30 @@ def run_bench(
                 record["seconds_per_step"],
             ]
         )
-    results["tables"].append(make_table("Planner cost per real step", columns, rows))
+    results["tables"].append(
+        {"title": "Planner cost per real step", "columns": columns, "rows": rows}
+    )
     results["notes"].append(
         "wall time of PlanningAgent.act per real step (observe + planning), random 64x64 "
         f"frames, torch threads {torch.get_num_threads()}"
     )
     out = Path(out)
-    write_results(out / "planner_bench.json", results)
-    print(text_table(results["tables"][0]))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "planner_bench.json").write_text(json.dumps(results, indent=1) + "\n")
+    print(_text_table(results["tables"][0]))
     return results
+
+
+def _text_table(table: dict[str, Any]) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    rows = [[cell(v) for v in row] for row in table["rows"]]
+    widths = [max(len(str(c)), *(len(r[i]) for r in rows)) for i, c in enumerate(table["columns"])]
+    lines = [
+        table["title"],
+        "  ".join(str(c).ljust(w) for c, w in zip(table["columns"], widths, strict=True)),
+    ]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
