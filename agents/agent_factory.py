@@ -116,4 +116,9 @@ def make_planning_agent(
     model = load_frame_world_model(ckpt, resolve_device(device))
     env_name = f"env {getattr(env.spec, 'id', type(env.unwrapped).__name__)}"
     check_model_fits(model, env_image_shape(env), describe_space(env.action_space), env_name)
-    return PlanningAgent(model, config, seed=seed)
+    critic = None
+    if config.critic:
+        from lsswm.agents.critic import load_critic
+
+        critic = load_critic(config.critic, resolve_device(device))
+    return PlanningAgent(model, config, seed=seed, critic=critic)

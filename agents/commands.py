@@ -1,4 +1,5 @@
-"""CLI: ``lsswm agents train-in-imagination``.
+"""CLI: ``lsswm agents train-in-imagination``, ``train-critic``, ``lsswm play`` and
+``lsswm bench planner``.
 
 Cheap to import: torch, SB3 and the envs are imported when the command runs.
 """
@@ -25,6 +26,86 @@ def register(registry: CommandRegistry) -> None:
         _configure_play,
         _run_play,
     )
+    registry.add(
+        "train-critic",
+        "train a critic on the world model's features in imagination (TD(lambda) returns "
+        "of predicted rewards): the planner's value beyond its horizon",
+        _configure_critic,
+        _run_critic,
+        group="agents",
+    )
+    registry.describe_group("bench", "speed and memory benchmarks")
+    registry.add(
+        "planner",
+        "seconds per real step of the planning agent at several settings (table + JSON)",
+        _configure_bench,
+        _run_bench,
+        group="bench",
+    )
+
+
+def _configure_critic(parser: argparse.ArgumentParser) -> None:
+    from lsswm.agents.critic import CriticTrainingOptions
+
+    default = CriticTrainingOptions(ckpt="", data="", out="")
+    parser.add_argument("--ckpt", required=True, help="world model checkpoint")
+    parser.add_argument("--data", required=True, help="dataset of real starting contexts")
+    parser.add_argument("--out", default="runs/critic", help="output folder")
+    for name in ("steps", "batch", "horizon", "context_length", "denoising_steps", "seed"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(default, name))
+    for name in ("lr", "discount", "stickiness"):
+        parser.add_argument(f"--{name}", type=float, default=getattr(default, name))
+    parser.add_argument("--lambda", dest="lambda_", type=float, default=default.lambda_)
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _run_critic(args: argparse.Namespace) -> int:
+    from lsswm.agents.critic import CriticTrainingOptions, train_critic
+
+    train_critic(
+        CriticTrainingOptions(
+            ckpt=args.ckpt,
+            data=args.data,
+            out=args.out,
+            steps=args.steps,
+            batch=args.batch,
+            horizon=args.horizon,
+            context_length=args.context_length,
+            denoising_steps=args.denoising_steps,
+            lr=args.lr,
+            discount=args.discount,
+            lambda_=args.lambda_,
+            stickiness=args.stickiness,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    )
+    return 0
+
+
+def _configure_bench(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ckpt", help="world model checkpoint; default: a random model shaped like `tiny`"
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="P,H,I,D,R",
+        help="population,horizon,iterations,denoising steps,replan every (repeatable); "
+        "default: the old defaults, the docs' earlier setting, and the current defaults",
+    )
+    parser.add_argument("--steps", type=int, default=20, help="timed real steps per setting")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--out", default="runs/bench/planner", help="output folder")
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from lsswm.agents.bench_planner import default_settings, parse_setting, run_bench
+
+    settings = [parse_setting(text) for text in args.setting] or default_settings()
+    run_bench(settings, args.ckpt, args.steps, args.warmup, args.out)
+    return 0
 
 
 def _configure_train(parser: argparse.ArgumentParser) -> None:

@@ -51,9 +51,12 @@ class Planner:
     """CEM / MPPI / random shooting over discrete action sequences, on any stream with
     ``select`` and ``imagine`` (the world model's, or a stand-in's)."""
 
-    def __init__(self, num_actions: int, config: PlannerConfig, seed: int = 0) -> None:
+    def __init__(
+        self, num_actions: int, config: PlannerConfig, seed: int = 0, critic: Any = None
+    ) -> None:
         self.num_actions = num_actions
         self.config = config
+        self.critic = critic  # V(features of the last imagined frame), or None
         self.generator = torch.Generator()  # candidate sequences
         self._noise: dict[str, torch.Generator] = {}  # imagination noise, one per device
         self.reset(seed)
@@ -64,6 +67,7 @@ class Planner:
             self._noise = {}
             self._seed = seed
         self._previous = None
+        self._previous_probs: torch.Tensor | None = None
 
     def _noise_generator(self, device: torch.device) -> torch.Generator:
         if str(device) not in self._noise:
@@ -76,11 +80,28 @@ class Planner:
         """Drop the first ``executed`` actions of the last plan (they were carried out)."""
         if self._previous is not None:
             self._previous = self._previous[executed:]
+        if self._previous_probs is not None:
+            self._previous_probs = self._previous_probs[executed:]
+
+    def _initial_probs(self) -> torch.Tensor:
+        """Uniform per step, or (warm start) the last call's final distribution shifted by
+        the executed actions, mixed with uniform: ``warm_start * shifted + (1 - warm_start) *
+        uniform`` (steps beyond the old horizon are uniform)."""
+        horizon = self.config.horizon
+        uniform = torch.full((horizon, self.num_actions), 1.0 / self.num_actions)
+        previous = self._previous_probs
+        if self.config.warm_start <= 0 or previous is None or not len(previous):
+            return uniform
+        probs = uniform.clone()
+        kept = previous[:horizon]
+        mix = self.config.warm_start
+        probs[: len(kept)] = mix * kept + (1 - mix) * uniform[: len(kept)]
+        return probs
 
     def plan(self, stream: Any) -> Plan:
         config = self.config
         horizon, population = config.horizon, config.population
-        probs = torch.full((horizon, self.num_actions), 1.0 / self.num_actions)
+        probs = self._initial_probs()
         best_return, best_actions, best_rewards = -math.inf, None, None
         imagined = 0
         for iteration in range(config.iterations):
@@ -99,6 +120,7 @@ class Planner:
             probs = self._update(probs, sequences, returns)
         assert best_actions is not None and best_rewards is not None
         self._previous = best_actions.numpy()
+        self._previous_probs = probs
         return Plan(best_actions.numpy(), best_return, best_rewards.numpy(), imagined)
 
     def evaluate(self, stream: Any, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,6 +139,12 @@ class Planner:
         alive = torch.cumprod(torch.cat([torch.ones_like(terminate[:, :1]), 1 - terminate], 1), 1)
         discounts = self.config.discount ** torch.arange(rewards.size(1), dtype=torch.float32)
         returns = (rewards * alive[:, :-1] * discounts).sum(1)
+        features = getattr(out, "features", None)
+        if self.critic is not None and features is not None:
+            # Value beyond the horizon: what the critic expects after the last imagined frame.
+            value = self.critic(features[:, -1]).float().cpu()
+            horizon = rewards.size(1)
+            returns = returns + self.config.discount**horizon * alive[:, -1] * value
         return returns, rewards
 
     def _update(
@@ -170,7 +198,9 @@ class PlanningAgent:
     take the env's frames and actions (check with agents.model_io.check_model_fits).
     """
 
-    def __init__(self, model: Any, config: PlannerConfig, seed: int = 0) -> None:
+    def __init__(
+        self, model: Any, config: PlannerConfig, seed: int = 0, critic: Any = None
+    ) -> None:
         if model.config.action_kind != "discrete":
             raise AgentError(
                 "the planner samples discrete action sequences; this world model takes "
@@ -178,7 +208,7 @@ class PlanningAgent:
             )
         self.model = model
         self.config = config
-        self.planner = Planner(model.config.action_size, config, seed)
+        self.planner = Planner(model.config.action_size, config, seed, critic)
         self.counter = ForwardCounter(getattr(model, "world_model", None))
         self.stream: Any = None
         self._queue: list[int] = []

@@ -31,18 +31,27 @@ class PlannerConfig:
     replan_every: real steps executed from one plan before planning again.
     denoising_steps: sampler steps per imagined frame (None: the model's default).
     discount: per-step discount of predicted rewards in a sequence's score.
+    critic: path of a critic (agents/critic.py) whose value of the last imagined frame is
+        added to each candidate's score; empty: none.
+    warm_start: weight of the previous call's final distribution (shifted by the executed
+        actions) in the first iteration's distribution; 0: start uniform every call.
     """
 
+    # Defaults sized for Memory Maze's 4 Hz on 2 CPU cores with the `tiny` model (docs/agents.md,
+    # `lsswm bench planner`): one batch of 16 candidates per call, warm-started from the last
+    # plan's distribution, one denoising step per imagined frame, a plan every 2 real steps.
     method: str = "cem"
     horizon: int = 8
-    population: int = 64
-    iterations: int = 3
-    elites: int = 8
+    population: int = 16
+    iterations: int = 1
+    elites: int = 4
     temperature: float = 0.5
     smoothing: float = 0.1
-    replan_every: int = 1
-    denoising_steps: int | None = 4
+    replan_every: int = 2
+    denoising_steps: int | None = 1
     discount: float = 0.97
+    warm_start: float = 0.5
+    critic: str = ""  # a critic checkpoint (lsswm agents train-critic): value beyond horizon
 
     def __post_init__(self) -> None:
         if self.method not in PLANNING_METHODS:
@@ -65,6 +74,8 @@ class PlannerConfig:
             raise AgentError(f"planner smoothing must be in [0, 1), got {self.smoothing}")
         if self.temperature <= 0:
             raise AgentError(f"planner temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.warm_start <= 1.0:
+            raise AgentError(f"planner warm_start must be in [0, 1], got {self.warm_start}")
         if self.denoising_steps is not None and self.denoising_steps < 1:
             raise AgentError(f"denoising_steps must be >= 1, got {self.denoising_steps}")
 
@@ -89,6 +100,17 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         help="sampler steps per imagined frame",
     )
     group.add_argument("--discount", type=float, default=default.discount)
+    group.add_argument(
+        "--warm-start",
+        type=float,
+        default=default.warm_start,
+        help="weight of the previous plan's distribution in the next call's first iteration",
+    )
+    group.add_argument(
+        "--critic",
+        default=default.critic,
+        help="critic checkpoint (lsswm agents train-critic): value beyond the horizon",
+    )
 
 
 def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
@@ -102,4 +124,6 @@ def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
         replan_every=args.replan_every,
         denoising_steps=args.denoising_steps,
         discount=args.discount,
+        warm_start=args.warm_start,
+        critic=args.critic or "",
     )

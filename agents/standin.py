@@ -139,7 +139,11 @@ class KnownRewardStream:
         self.cells = cell
         self.frames_seen += actions.shape[1]
         latents = torch.stack(cells, 1).float()[:, :, None, None, None]
-        return Imagination(latents, torch.stack(rewards, 1), torch.stack(terminations, 1))
+        # Features: one-hot cells, so a critic can value places (tests of value bootstrap).
+        features = torch.nn.functional.one_hot(torch.stack(cells, 1), self.model.size).float()
+        return Imagination(
+            latents, torch.stack(rewards, 1), torch.stack(terminations, 1), features=features
+        )
 
     def clone(self) -> KnownRewardStream:
         new = copy.copy(self)

@@ -256,6 +256,10 @@ def _run_info(args: argparse.Namespace) -> int:
     print(
         f"return         mean {summary['return']['mean']:.2f}, max {summary['return']['max']:.2f}"
     )
+    print(
+        f"reward rate    {summary['rewards_per_1000_frames']:.2f} per 1000 frames "
+        f"({summary['reward_frames']} frames with a nonzero reward)"
+    )
     if "action_histogram" in summary:
         counts = summary["action_histogram"]
         total = max(1, sum(counts))

@@ -229,6 +229,11 @@ def summarize_dataset(root: str | Path) -> dict[str, Any]:
         "mean": float(np.mean(rewards)) if rewards else 0.0,
         "max": float(np.max(rewards)) if rewards else 0.0,
     }
+    # Frames that carry a nonzero reward: rare in Memory Maze, what a reward head learns from.
+    events = int(sum(np.count_nonzero(episode["rewards"]) for episode in dataset))
+    frames = max(1, dataset.num_frames)
+    summary["reward_frames"] = events
+    summary["rewards_per_1000_frames"] = 1000.0 * events / frames
     return summary
 
 

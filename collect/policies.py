@@ -102,6 +102,7 @@ def _load_registry() -> dict[str, PolicyEntry]:
     from lsswm.collect.policies_maze import (
         ExplorePolicy,
         LookAroundPolicy,
+        OracleMixPolicy,
         OutAndBackPolicy,
         RetrievalPolicy,
     )
@@ -119,6 +120,10 @@ def _load_registry() -> dict[str, PolicyEntry]:
         ),
         "outback": PolicyEntry(
             OutAndBackPolicy, "Memory Maze: out to an explore goal and back by the same cells"
+        ),
+        "oracle-mix": PolicyEntry(
+            OracleMixPolicy,
+            "Memory Maze: legs to the current target (oracle) mixed with explore legs",
         ),
         "crafter-gather": PolicyEntry(
             CrafterGatherPolicy, "Crafter: collect wood/saplings/stone, place table, craft"

@@ -339,3 +339,88 @@ class OutAndBackPolicy(BasePolicy):
 
     def episode_info(self) -> dict[str, Any]:
         return {"legs": self.legs}
+
+
+class OracleMixPolicy(BasePolicy):
+    """Legs of the target oracle mixed with legs of ``explore``: data that holds rewards.
+
+    ``explore`` alone reaches a target about once in several hundred steps, too rarely for a
+    reward head to learn from. At the start of each leg this policy drives to the current
+    target (envs/maze_oracle.py: BFS shortest path, from ``info["state"]["target_pos"]``)
+    with probability ``prob``, until the target is reached or ``oracle_steps`` pass; else it
+    explores for a leg of ``explore_steps`` (a uniform draw in [explore_steps/2,
+    explore_steps]). Options: ``prob`` (default 0.5), ``oracle_steps`` (default 150),
+    ``explore_steps`` (default 60), ``noise`` (random-action probability of both kinds of
+    leg, default 0.1). Deterministic per seed like the other policies.
+    """
+
+    name = "oracle-mix"
+
+    def __init__(
+        self,
+        env: Any,
+        prob: float = 0.5,
+        oracle_steps: int = 150,
+        explore_steps: int = 60,
+        noise: float = 0.1,
+        max_steps: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        if not 0.0 <= prob <= 1.0 or oracle_steps < 1 or explore_steps < 2:
+            raise PolicyError(
+                f"oracle-mix needs prob in [0, 1], oracle_steps >= 1 and explore_steps >= 2 "
+                f"(got prob={prob}, oracle_steps={oracle_steps}, explore_steps={explore_steps})"
+            )
+        self.prob, self.noise = float(prob), float(noise)
+        self.oracle_steps, self.explore_steps = int(oracle_steps), int(explore_steps)
+        self.explorer = ExplorePolicy(env, noise=noise)
+        self.explorer.name = self.name
+
+    def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
+        super().reset(seed, obs, info)
+        self.explorer.reset(seed, obs, info)
+        self.leg_rng = policy_rng(seed, 3)
+        self.oracle_rng = policy_rng(seed, 4)
+        self.oracle_leg = False
+        self.leg_left = 0
+        self.target: tuple[float, ...] | None = None
+        self.legs = {"oracle": 0, "explore": 0}
+        self.oracle_actions = 0
+
+    def act(self, obs: Any, info: Mapping[str, Any]) -> int:
+        from lsswm.envs.maze_oracle import action_towards
+
+        state = maze_state(info, self.name)
+        if "target_pos" not in state:
+            raise PolicyError("oracle-mix needs info['state']['target_pos'] (a Memory Maze env)")
+        target = tuple(float(v) for v in np.asarray(state["target_pos"]).ravel())
+        reached = self.oracle_leg and target != self.target
+        self.target = target
+        if self.leg_left <= 0 or reached:
+            self._new_leg()
+        self.leg_left -= 1
+        if not self.oracle_leg:
+            return self.explorer.act(obs, info)
+        self.explorer.last_visit[cell_of(state["agent_pos"])] = self.explorer.t
+        self.explorer.t += 1
+        self.oracle_actions += 1
+        if self.oracle_rng.random() < self.noise:
+            return int(self.oracle_rng.integers(NUM_ACTIONS))
+        return action_towards(state, np.asarray(state["target_pos"]))
+
+    def _new_leg(self) -> None:
+        self.oracle_leg = bool(self.leg_rng.random() < self.prob)
+        if self.oracle_leg:
+            self.leg_left = self.oracle_steps
+        else:
+            low = self.explore_steps // 2
+            self.leg_left = int(self.leg_rng.integers(low, self.explore_steps + 1))
+            self.explorer.goal = None  # a fresh explore goal from where the agent is
+        self.legs["oracle" if self.oracle_leg else "explore"] += 1
+
+    def episode_info(self) -> dict[str, Any]:
+        return {
+            "oracle_legs": self.legs["oracle"],
+            "explore_legs": self.legs["explore"],
+            "oracle_actions": self.oracle_actions,
+        }

@@ -1,4 +1,5 @@
-"""CLI: ``lsswm eval navigation`` (agents in the real Memory Maze / Crafter).
+"""CLI: ``lsswm eval navigation`` (agents in the real Memory Maze / Crafter) and
+``lsswm eval reward`` (the world model's reward prediction at real target hits).
 
 Cheap to import: torch, the envs and SB3 are imported when the command runs.
 """
@@ -19,6 +20,14 @@ def register(registry: CommandRegistry) -> None:
         "achievements per episode vs the Memory Maze paper's references",
         _configure,
         _run,
+        group="eval",
+    )
+    registry.add(
+        "reward",
+        "reward prediction at real target hits on held-out episodes: AUROC, precision, "
+        "recall, observed and 1..H steps ahead in imagination",
+        _configure_reward,
+        _run_reward,
         group="eval",
     )
 
@@ -85,3 +94,58 @@ def _split_agents(values: list[str]) -> list[str]:
         parts = [value] if ":" in value else value.split(",")
         agents += [part.strip() for part in parts if part.strip()]
     return agents
+
+
+def _configure_reward(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", required=True, help="world model checkpoint (or run folder)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="DIR", help="held-out episodes of a dataset on disk")
+    source.add_argument(
+        "--env",
+        default="lsswm/MemoryMaze-9x9-v0",
+        help="record held-out episodes of this env now (default; see --policy, --seed-base)",
+    )
+    parser.add_argument("--policy", default="oracle-mix", help="policy recording --env episodes")
+    parser.add_argument("--episodes", type=int, default=4, help="episodes (default 4)")
+    parser.add_argument("--max-steps", type=int, default=500, help="steps of --env episodes")
+    parser.add_argument("--seed-base", type=int, default=2_000_000_000, help="--env seeds")
+    parser.add_argument("--horizon", type=int, default=8, help="open-loop steps ahead (8)")
+    parser.add_argument(
+        "--min-context", type=int, default=10, help="real frames before the first start (10)"
+    )
+    parser.add_argument("--stride", type=int, default=1, help="every k-th start (1: all)")
+    parser.add_argument("--denoising-steps", type=int, default=3, help="sampler steps (3)")
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="precision/recall threshold (0.5)"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    parser.add_argument("--seed", type=int, default=0, help="sampler noise seed")
+    parser.add_argument("--out", default="runs/eval/reward", help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress lines")
+
+
+def _run_reward(args: argparse.Namespace) -> int:
+    from lsswm.eval.reward import RewardOptions, run_reward_eval
+    from lsswm.worldmodel.checkpoint import resolve_checkpoint_path, resolve_device
+
+    run_reward_eval(
+        RewardOptions(
+            ckpt=str(resolve_checkpoint_path(args.ckpt)),
+            out=args.out,
+            data=args.data,
+            env_id=args.env,
+            policy=args.policy,
+            episodes=args.episodes,
+            max_steps=args.max_steps,
+            seed_base=args.seed_base,
+            horizon=args.horizon,
+            min_context=args.min_context,
+            stride=args.stride,
+            denoising_steps=args.denoising_steps,
+            threshold=args.threshold,
+            device=str(resolve_device(args.device)),
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    )
+    return 0

@@ -63,7 +63,7 @@ def test_planner_plays_the_real_maze_from_the_cli(tmp_path):
     argv = ["eval", "navigation", "--agent", "planner", "--env", MAZE, "--episodes", "1"]
     argv += ["--max-steps", "4", "--ckpt", str(ckpt), "--out", str(out), "--no-progress"]
     argv += ["--horizon", "2", "--population", "3", "--iterations", "1", "--elites", "1"]
-    argv += ["--denoising-steps", "1", "--no-video"]
+    argv += ["--denoising-steps", "1", "--replan-every", "1", "--no-video"]
     assert main(argv) == 0
     record = json.loads((out / "navigation.json").read_text())["agents"][0]
     assert record["agent"] == "planner" and record["episodes"][0]["steps"] == 4

@@ -98,7 +98,9 @@ def test_planner_options_are_checked():
 
 def test_planning_agent_on_a_tiny_world_model_counts_its_cost():
     model = tiny_random_world_model(image_size=32, action_size=5, chunk_size=2)
-    config = PlannerConfig(horizon=3, population=4, iterations=2, elites=2, denoising_steps=1)
+    config = PlannerConfig(
+        horizon=3, population=4, iterations=2, elites=2, denoising_steps=1, replan_every=1
+    )
     agent = PlanningAgent(model, config, seed=0)
     frame = np.zeros((32, 32, 3), np.uint8)
     agent.reset(0, frame, {})
@@ -114,3 +116,35 @@ def test_planning_agent_on_a_tiny_world_model_counts_its_cost():
     assert low <= info["model_passes_per_step"] <= high
     # Imagination passes carry the whole population (4 rows), observation passes one row.
     assert info["model_rows_per_step"] > 3 * info["model_passes_per_step"]
+
+
+def test_warm_start_carries_the_shifted_distribution(standin):
+    config = PlannerConfig(method="cem", horizon=4, population=64, iterations=2, elites=4)
+    planner = Planner(3, config, seed=0)
+    stream = standin.start_stream(1)
+    planner.plan(stream)
+    final = planner._previous_probs.clone()
+    planner.shift(1)
+    start = planner._initial_probs()
+    uniform = torch.full((3,), 1 / 3)
+    assert torch.allclose(start[:3], 0.5 * final[1:] + 0.5 * uniform)
+    assert torch.allclose(start[3], uniform)  # beyond the old plan: uniform
+    cold = Planner(3, PlannerConfig(horizon=4, warm_start=0.0), seed=0)
+    cold.plan(stream)
+    cold.shift(1)
+    assert torch.allclose(cold._initial_probs(), torch.full((4, 3), 1 / 3))
+
+
+def test_bench_planner_writes_a_table_and_json(tmp_path, capsys):
+    import json
+
+    from lsswm.cli.main import main
+
+    argv = ["bench", "planner", "--setting", "4,3,1,1,1", "--setting", "4,3,1,1,3"]
+    assert main([*argv, "--steps", "3", "--warmup", "1", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "planner_bench.json").read_text())
+    first, second = saved["records"]
+    assert first["setting"] == "P4 H3 I1 d1 r1" and first["seconds_per_step"] > 0
+    # Replanning every 3 steps costs fewer model passes per real step than every step.
+    assert second["model_passes_per_step"] < first["model_passes_per_step"]
+    assert "Planner cost per real step" in capsys.readouterr().out

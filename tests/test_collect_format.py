@@ -202,3 +202,16 @@ def test_info_counts_actions_without_the_null_action(tmp_path, capsys):
 
     assert main(["data", "info", str(tmp_path)]) == 0
     assert "episodes       2 of 2" in capsys.readouterr().out
+
+
+def test_info_reports_the_reward_rate(tmp_path, capsys):
+    make_dataset(tmp_path, episodes=2, steps=10)
+    dataset = open_dataset(tmp_path)
+    events = sum(int(np.count_nonzero(episode["rewards"])) for episode in dataset)
+    summary = summarize_dataset(tmp_path)
+    assert summary["reward_frames"] == events
+    assert summary["rewards_per_1000_frames"] == pytest.approx(1000 * events / 22)
+    from lsswm.cli.main import main
+
+    assert main(["data", "info", str(tmp_path)]) == 0
+    assert f"reward rate    {1000 * events / 22:.2f} per 1000 frames" in capsys.readouterr().out

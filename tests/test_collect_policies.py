@@ -26,7 +26,8 @@ def test_policy_names_and_options():
     assert parse_policy_name("sb3:/models/a:b.zip") == ("sb3", {"path": "/models/a:b.zip"})
     env = make_env(TOY)
     with pytest.raises(
-        PolicyError, match="available policies: random, explore, retrieval, lookaround, outback"
+        PolicyError,
+        match="available policies: random, explore, retrieval, lookaround, outback, oracle-mix",
     ):
         make_policy("nope", env)
     with pytest.raises(PolicyError, match="key=value"):
@@ -234,3 +235,16 @@ def test_revisit_histogram_of_a_dataset_without_revisits(tmp_path):
     plot_revisit_histogram(distances, summary, out, "no revisits")
     assert summary["median"] is None
     assert out.stat().st_size > 0
+
+
+def test_oracle_mix_reaches_targets_often_and_is_reproducible(maze_env):
+    data = rollout_episode(maze_env, make_policy("oracle-mix", maze_env, 300), 5, 300)
+    again = rollout_episode(maze_env, make_policy("oracle-mix", maze_env, 300), 5, 300)
+    np.testing.assert_array_equal(data.arrays["actions"], again.arrays["actions"])
+    info = data.meta["policy_info"]
+    assert info["oracle_legs"] >= 1 and info["explore_legs"] >= 1
+    explore = rollout_episode(maze_env, make_policy("explore", maze_env, 300), 5, 300)
+    hits = (data.arrays["rewards"] > 0).sum()
+    assert hits >= 3 and hits > (explore.arrays["rewards"] > 0).sum()
+    with pytest.raises(PolicyError, match="oracle-mix needs prob"):
+        make_policy("oracle-mix:prob=2", maze_env)

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 ACTION_KINDS = ("discrete", "continuous")
+REWARD_HEADS = ("sign", "mse")
+# Values of fields added after checkpoints were first written: a config without the field was
+# trained (and must be rebuilt) with these.
+LEGACY_DEFAULTS: dict[str, Any] = {"reward_head": "mse", "termination_pos_weight": 1.0}
 SCANS = ("block-wise", "whole-frame")  # or None: no scan sub-layer
 CACHE_RULES = ("chunk", "window", "all", "none")
 
@@ -92,6 +96,17 @@ class WorldModelConfig:
     denoising_steps: int = 10  # default for generation
     reward_loss_weight: float = 1.0
     termination_loss_weight: float = 1.0
+    # Rare events (a Memory Maze reward comes once in hundreds of frames). "sign": the reward
+    # head classifies the reward's sign (negative / zero / positive) with class-balanced
+    # cross-entropy and a zero-initialised output layer; the predicted reward is
+    # P(positive) - P(negative). "mse": the regression head of checkpoints written before
+    # (a config without the field means "mse", see LEGACY_DEFAULTS).
+    reward_head: str = "sign"
+    # Sign head: in each batch a class's weight is proportional to count ** -balance (0: plain
+    # cross-entropy, 1: every class present weighs the same in total).
+    reward_class_balance: float = 0.5
+    # Termination BCE: weight of the (rare) terminal frames.
+    termination_pos_weight: float = 10.0
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the dataclass hashable and comparable.
@@ -185,6 +200,12 @@ class WorldModelConfig:
             fail("window_frames must be >= 2 for causal-window (1 would see no other frame)")
         if not 0.0 <= self.clean_prefix_prob <= 1.0:
             fail(f"clean_prefix_prob must lie in [0, 1] (got {self.clean_prefix_prob})")
+        if self.reward_head not in REWARD_HEADS:
+            fail(f"reward_head must be one of {', '.join(REWARD_HEADS)} (got {self.reward_head!r})")
+        if not 0.0 <= self.reward_class_balance <= 1.0:
+            fail(f"reward_class_balance must lie in [0, 1] (got {self.reward_class_balance})")
+        if self.termination_pos_weight <= 0:
+            fail(f"termination_pos_weight must be > 0 (got {self.termination_pos_weight})")
         if self.ssm_input_gain not in ("dt", "unit"):
             fail(f"ssm_input_gain must be 'dt' or 'unit' (got {self.ssm_input_gain!r})")
         halflife = self.ssm_halflife_frames
@@ -233,7 +254,7 @@ class WorldModelConfig:
                 f"unknown world model config fields {unknown}; this checkpoint or config was "
                 "written by a different lsswm version"
             )
-        return cls(**data)
+        return cls(**{**LEGACY_DEFAULTS, **data})
 
     @classmethod
     def from_json(cls, text: str) -> WorldModelConfig:

@@ -5,8 +5,12 @@ Each latent cell is a token (linear embedding + learned spatial position); the t
 position comes from the scan order and from rotary embedding in attention.
 Each block: [scan] -> [attention] -> MLP, every sub-layer pre-normed with AdaLN-Zero modulated
 by the frame's conditioning (noise-level embedding + action embedding).
-Output: v-prediction per token, plus per-frame reward and termination logits from the pooled
-final features.
+Output: v-prediction per token, plus per-frame reward and termination predictions from the
+pooled final features. Rewards are rare events (a Memory Maze target once in hundreds of
+frames), so the default reward head classifies the reward's sign (negative / zero / positive,
+as DIAMOND and IRIS do) with class-balanced cross-entropy and zero-initialised logits, and
+predicts P(positive) - P(negative); ``reward_head="mse"`` is the regression head of older
+checkpoints.
 """
 
 from __future__ import annotations
@@ -45,10 +49,11 @@ class LayerState:
 @dataclass
 class WorldModelOutput:
     prediction: Tensor  # (B, T, h, w, C) v-prediction
-    rewards: Tensor  # (B, T)
+    rewards: Tensor  # (B, T) predicted reward (sign head: P(positive) - P(negative))
     termination_logits: Tensor  # (B, T)
     features: Tensor  # (B, T, D) pooled final features per frame
     layer_states: list[LayerState] | None = None  # per block, this call's states (streaming)
+    reward_logits: Tensor | None = None  # (B, T, 3) sign head: negative / zero / positive
 
 
 @dataclass
@@ -59,6 +64,30 @@ class LossOutput:
     termination: Tensor
     # Detached scalars (no device sync here; call float() when logging).
     metrics: dict[str, Tensor] = field(default_factory=dict)
+
+
+REWARD_CLASSES = 3  # the sign head's classes: negative, zero, positive
+
+
+def reward_classes(rewards: Tensor) -> Tensor:
+    """Rewards (...) -> class ids (...) int64: 0 negative, 1 zero, 2 positive."""
+    return (torch.sign(rewards.float()) + 1).long()
+
+
+def reward_sign_loss(logits: Tensor, rewards: Tensor, balance: float) -> Tensor:
+    """Cross-entropy of the reward's sign, with per-class weights count ** -balance from the
+    batch (normalised so the weights of all frames sum to the number of frames).
+
+    balance 0 is plain cross-entropy; 1 gives every class present the same total weight, so
+    a reward once in 300 frames counts as much as the 299 frames without one."""
+    targets = reward_classes(rewards).reshape(-1)
+    flat = logits.float().reshape(-1, logits.size(-1))
+    counts = torch.bincount(targets, minlength=flat.size(-1)).float()
+    class_weights = counts.clamp(min=1.0) ** -balance
+    frame_weights = class_weights[targets]
+    frame_weights = frame_weights / frame_weights.mean()
+    per_frame = F.cross_entropy(flat, targets, reduction="none")
+    return (per_frame * frame_weights).mean()
 
 
 def timestep_features(levels: Tensor, dim: int) -> Tensor:
@@ -199,8 +228,16 @@ class WorldModel(nn.Module):
         for layer in (self.final_modulation, self.output):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        self.reward_head = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 1))
+        reward_outputs = REWARD_CLASSES if config.reward_head == "sign" else 1
+        self.reward_head = nn.Sequential(
+            nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, reward_outputs)
+        )
         self.termination_head = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 1))
+        if config.reward_head == "sign":
+            # Zero logits: uniform class probabilities and a predicted reward of 0 at the start,
+            # so the rare classes are not pushed down by a random initial bias.
+            nn.init.zeros_(self.reward_head[-1].weight)
+            nn.init.zeros_(self.reward_head[-1].bias)
 
     def forward(
         self,
@@ -236,13 +273,24 @@ class WorldModel(nn.Module):
         pooled = x.mean(dim=2)  # (B, T, D)
         shift, scale = self.final_modulation(F.silu(cond))[:, :, None].chunk(2, dim=-1)
         prediction = self.output(modulate(x, shift, scale))
+        rewards, reward_logits = self.predict_reward(pooled)
         return WorldModelOutput(
             prediction=prediction.reshape(batch, frames, height, width, channels),
-            rewards=self.reward_head(pooled).squeeze(-1),
+            rewards=rewards,
             termination_logits=self.termination_head(pooled).squeeze(-1),
             features=pooled,
             layer_states=layer_states if state is not None else None,
+            reward_logits=reward_logits,
         )
+
+    def predict_reward(self, features: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Pooled features (..., D) -> predicted reward (...) and, for the sign head, the
+        class logits (..., 3)."""
+        out = self.reward_head(features)
+        if self.config.reward_head != "sign":
+            return out.squeeze(-1), None
+        probs = torch.softmax(out.float(), dim=-1)
+        return (probs[..., 2] - probs[..., 0]).to(out.dtype), out
 
     def training_loss(
         self,
@@ -253,8 +301,10 @@ class WorldModel(nn.Module):
         *,
         generator: torch.Generator | None = None,
     ) -> LossOutput:
-        """Diffusion-forcing loss on clean latents (B, T, h, w, C), plus reward (MSE) and
-        termination (BCE) losses on every frame when their targets are given.
+        """Diffusion-forcing loss on clean latents (B, T, h, w, C), plus reward and
+        termination losses on every frame when their targets are given: reward sign
+        classification (class-balanced cross-entropy; MSE for ``reward_head="mse"``) and
+        termination BCE with ``termination_pos_weight`` on terminal frames.
 
         Noise levels: per frame, with the clean-prefix mode (config.clean_prefix_prob); the
         diffusion loss (v-prediction MSE) covers only the noised frames.
@@ -279,12 +329,21 @@ class WorldModel(nn.Module):
         diffusion_loss = (per_frame * weights).sum() / weights.sum().clamp(min=1.0)
         zero = diffusion_loss.new_zeros(())
         reward_loss = zero
+        extra: dict[str, Tensor] = {}
         if rewards is not None:
-            reward_loss = F.mse_loss(out.rewards.float(), rewards.float())
+            if out.reward_logits is None:
+                reward_loss = F.mse_loss(out.rewards.float(), rewards.float())
+            else:
+                reward_loss = reward_sign_loss(
+                    out.reward_logits, rewards, self.config.reward_class_balance
+                )
+                positive = rewards > 0
+                extra["reward_positive_fraction"] = positive.float().mean()
         termination_loss = zero
         if terminated is not None:
+            pos_weight = torch.tensor(self.config.termination_pos_weight, device=latents.device)
             termination_loss = F.binary_cross_entropy_with_logits(
-                out.termination_logits.float(), terminated.float()
+                out.termination_logits.float(), terminated.float(), pos_weight=pos_weight
             )
         total = (
             diffusion_loss
@@ -297,6 +356,7 @@ class WorldModel(nn.Module):
             "reward_loss": reward_loss.detach(),
             "termination_loss": termination_loss.detach(),
             "noised_fraction": weights.mean(),
+            **extra,
         }
         return LossOutput(total, diffusion_loss, reward_loss, termination_loss, metrics)
 

@@ -59,6 +59,7 @@ class Imagination:
     rewards: Tensor  # (B, n)
     termination_probs: Tensor  # (B, n) in [0, 1]
     frames: Tensor | None = None  # (B, n, H, W, 3) uint8 when the stream has a tokenizer
+    features: Tensor | None = None  # (B, n, D) pooled final features (e.g. for a critic)
 
 
 class WorldModelStream:
@@ -148,6 +149,24 @@ class WorldModelStream:
         index = torch.as_tensor(index, device=self.pending_latents.device, dtype=torch.long)
         return self._map(lambda t: t.index_select(0, index))
 
+    @staticmethod
+    def concat(streams: list[WorldModelStream]) -> WorldModelStream:
+        """One stream holding the rows of ``streams`` in order (e.g. states at different
+        points of an episode, imagined from as one batch). They must be at the same point of
+        the chunk cycle and hold the same cache length, as for ``assign``."""
+        first = streams[0]
+        for other in streams[1:]:
+            if (other.pending_count, other.cached_frames) != (
+                first.pending_count,
+                first.cached_frames,
+            ):
+                raise ValueError(
+                    "cannot concatenate streams at different points of the chunk cycle "
+                    f"({other.pending_count} vs {first.pending_count} pending frames)"
+                )
+        parts = iter(zip(*(stream.tensors() for stream in streams), strict=True))
+        return first._map(lambda _: torch.cat(next(parts), dim=0))
+
     def assign(self, index: Tensor | list[int], source: WorldModelStream) -> None:
         """Overwrite rows `index` of this stream with the rows of `source` (same length).
 
@@ -231,7 +250,7 @@ class WorldModelStream:
         if n_total < 1:
             raise ValueError("imagine needs at least one action (one per frame to generate)")
         grid = (self.config.latent_height, self.config.latent_width, self.config.latent_channels)
-        made_latents, made_rewards, made_terms = [], [], []
+        made_latents, made_rewards, made_terms, made_features = [], [], [], []
         done = 0
         while done < n_total:
             known = self.pending_count
@@ -265,6 +284,7 @@ class WorldModelStream:
             made_latents.append(new)
             made_rewards.append(out.rewards[:, known:])
             made_terms.append(torch.sigmoid(out.termination_logits[:, known:]))
+            made_features.append(out.features[:, known:])
             done += n_new
         latents = torch.cat(made_latents, dim=1)
         frames = None
@@ -275,6 +295,7 @@ class WorldModelStream:
             rewards=torch.cat(made_rewards, dim=1),
             termination_probs=torch.cat(made_terms, dim=1),
             frames=frames,
+            features=torch.cat(made_features, dim=1),
         )
 
     # ---- internals ------------------------------------------------------------------------

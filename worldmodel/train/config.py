@@ -76,6 +76,11 @@ class DataConfig:
     # its Memory Maze model on the camera pose.
     actions: str = "dataset"
     num_workers: int = 0  # DataLoader worker processes per rank
+    # Balanced sampling of rare rewards: this fraction of each batch's windows is drawn among
+    # the windows that hold a nonzero reward (uniform over reward events, then over the
+    # window's starts around it); the rest as usual. 0 disables it; a dataset without any
+    # reward falls back to ordinary windows.
+    reward_window_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -325,6 +330,8 @@ def _validate_common(
             "data.frame_stride > 1 skips the recorded actions between kept frames; "
             "use data.actions=pose with it (or frame_stride=1)"
         )
+    if not 0.0 <= data.reward_window_fraction <= 1.0:
+        fail(f"data.reward_window_fraction must lie in [0, 1] (got {data.reward_window_fraction})")
     if data.image_size < 0 or data.num_workers < 0:
         fail("data.image_size and data.num_workers must be >= 0")
     if optim.lr <= 0 or not 0 <= optim.min_lr_ratio <= 1 or optim.warmup_steps < 0:

@@ -176,6 +176,9 @@ class WindowBatches(torch.utils.data.Dataset):
             state_keys=keys,
         )
 
+        self.reward_events = RewardEvents(self.windows) if config.reward_window_fraction else None
+        self.seed = seed
+
     def set_epoch(self, epoch: int) -> None:
         self.windows.set_epoch(epoch)
 
@@ -184,8 +187,21 @@ class WindowBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         start = index * self.batch_size
-        items = [self.windows[start + j] for j in range(self.batch_size)]
+        items = [self._item(start + j) for j in range(self.batch_size)]
         return collate_windows(items, self.config, self.spec)
+
+    def _item(self, i: int) -> dict[str, Any]:
+        """Window i of the rank's epoch; with data.reward_window_fraction, a deterministic
+        share of them (a function of seed, epoch, rank and i) hold a reward."""
+        events = self.reward_events
+        if events is not None and len(events):
+            rng = np.random.default_rng(
+                [REWARD_WINDOW_SALT, self.seed, self.windows.epoch, self.windows.rank, i]
+            )
+            if rng.random() < self.config.reward_window_fraction:
+                slot, start = events.draw(rng)
+                return self.windows.read(slot, start)
+        return self.windows[i]
 
     def batches(self, epoch: int, start: int) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
         """(batch index, batch) of `epoch` from batch `start` on, loaded by
@@ -205,6 +221,38 @@ class WindowBatches(torch.utils.data.Dataset):
             prefetch_factor=2,
         )
         yield from zip(indices, loader, strict=True)
+
+
+REWARD_WINDOW_SALT = 0x2E7A
+
+
+class RewardEvents:
+    """Where a dataset's nonzero rewards are: (eligible episode slot, frame) pairs, and the
+    window starts that hold each (read once from the memory-mapped reward arrays)."""
+
+    def __init__(self, windows: Any) -> None:
+        self.length = windows.window_length
+        self.last_start = []  # per slot, the last valid window start
+        slots, frames = [], []
+        for slot in range(len(windows.episode_positions)):
+            rewards = np.asarray(windows._episode(slot)["rewards"])
+            self.last_start.append(len(rewards) - self.length)
+            hits = np.flatnonzero(rewards != 0)
+            slots += [slot] * len(hits)
+            frames += hits.tolist()
+        self.slots = np.asarray(slots, dtype=np.int64)
+        self.frames = np.asarray(frames, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def draw(self, rng: np.random.Generator) -> tuple[int, int]:
+        """A reward event uniformly, then a window start uniformly among those holding it."""
+        event = int(rng.integers(len(self.slots)))
+        slot, frame = int(self.slots[event]), int(self.frames[event])
+        low = max(0, frame - self.length + 1)
+        high = min(frame, self.last_start[slot])
+        return slot, int(rng.integers(low, high + 1))
 
 
 def collate_windows(

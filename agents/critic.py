@@ -1,0 +1,203 @@
+"""A critic on the world model's pooled features, trained in imagination (Dreamer-style).
+
+The planner imagines only ``horizon`` steps; a target further away is worth nothing to it.
+The critic estimates what lies beyond: ``V(f)`` is the expected discounted sum of predicted
+rewards after the imagined frame whose pooled final features (``Imagination.features``) are
+``f``. The planner adds ``discount**H * alive_H * V(f_H)`` to each candidate's score.
+
+Training (``lsswm agents train-critic``): real contexts from a dataset are observed, then the
+model imagines ``horizon`` frames under sticky random actions (the planner's first
+iteration samples near-uniform sequences too). Targets are TD(lambda) returns of the
+predicted rewards and termination probabilities, bootstrapped with a slowly updated copy of
+the critic (as in Dreamer and TD-MPC2):
+
+    G_t = r_{t+1} + gamma * (1 - p_{t+1}) * ((1 - lambda) * V'(f_{t+1}) + lambda * G_{t+1}),
+    G_H = V'(f_H)
+
+and V(f_t) regresses G_t (MSE) for t = 1..H-1. The critic's values are for the behaviour
+policy of these rollouts (random), a lower bound on what a planner achieves: the critic
+says which places are near rewards, not how to reach them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+CRITIC_META_KEY = "lsswm_critic"
+
+
+@dataclass(frozen=True)
+class CriticConfig:
+    feature_dim: int
+    hidden: int = 128
+    discount: float = 0.97
+    lambda_: float = 0.95
+
+
+class Critic(nn.Module):
+    def __init__(self, config: CriticConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.net = nn.Sequential(
+            nn.LayerNorm(config.feature_dim),
+            nn.Linear(config.feature_dim, config.hidden),
+            nn.SiLU(),
+            nn.Linear(config.hidden, config.hidden),
+            nn.SiLU(),
+            nn.Linear(config.hidden, 1),
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.net(features.float()).squeeze(-1)
+
+
+def lambda_returns(
+    rewards: Tensor, continues: Tensor, values: Tensor, discount: float, lambda_: float
+) -> Tensor:
+    """TD(lambda) targets (B, H-1) for frames 1..H-1 (0-based columns 0..H-2) from rewards,
+    continue probabilities and bootstrap values (B, H) of imagined frames 1..H."""
+    horizon = rewards.size(1)
+    target = values[:, -1]
+    out = []
+    for t in range(horizon - 2, -1, -1):
+        nxt = t + 1
+        blend = (1 - lambda_) * values[:, nxt] + lambda_ * target
+        target = rewards[:, nxt] + discount * continues[:, nxt] * blend
+        out.append(target)
+    return torch.stack(out[::-1], dim=1)
+
+
+def save_critic(path: str | Path, critic: Critic, extra: dict[str, Any]) -> Path:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {CRITIC_META_KEY: json.dumps({"config": asdict(critic.config), **extra})}
+    save_file({k: v.contiguous() for k, v in critic.state_dict().items()}, str(path), meta)
+    return path
+
+
+def load_critic(path: str | Path, device: str | torch.device = "cpu") -> Critic:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from lsswm.agents.errors import AgentError
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+    if CRITIC_META_KEY not in meta:
+        raise AgentError(f"{path} is not a critic checkpoint (lsswm agents train-critic)")
+    config = CriticConfig(**json.loads(meta[CRITIC_META_KEY])["config"])
+    critic = Critic(config)
+    critic.load_state_dict(load_file(str(path)))
+    return critic.to(device).eval()
+
+
+def sticky_actions(
+    count: int, horizon: int, num_actions: int, stickiness: float, generator: torch.Generator
+) -> Tensor:
+    actions = torch.randint(0, num_actions, (count, horizon), generator=generator)
+    keep = torch.rand(count, horizon, generator=generator) < stickiness
+    for t in range(1, horizon):
+        actions[:, t] = torch.where(keep[:, t], actions[:, t - 1], actions[:, t])
+    return actions
+
+
+@dataclass
+class CriticTrainingOptions:
+    ckpt: str
+    data: str
+    out: str
+    steps: int = 300
+    batch: int = 32
+    horizon: int = 15
+    context_length: int = 10
+    denoising_steps: int = 1
+    lr: float = 1e-3
+    target_update: float = 0.02  # Polyak rate of the bootstrap copy
+    discount: float = 0.97
+    lambda_: float = 0.95
+    stickiness: float = 0.75
+    seed: int = 0
+    progress: bool = True
+
+
+def train_critic(options: CriticTrainingOptions) -> dict[str, Any]:
+    from lsswm.agents.contexts import DatasetContexts
+    from lsswm.agents.model_io import load_frame_world_model, to_model_frames
+
+    torch.manual_seed(options.seed)
+    model = load_frame_world_model(options.ckpt)
+    config = CriticConfig(
+        feature_dim=model.config.d_model, discount=options.discount, lambda_=options.lambda_
+    )
+    critic = Critic(config)
+    target = copy.deepcopy(critic).requires_grad_(False)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=options.lr)
+    contexts = DatasetContexts(options.data, options.context_length)
+    rng = np.random.default_rng(options.seed)
+    generator = torch.Generator().manual_seed(options.seed)
+    history = []
+    for step in range(options.steps):
+        batch = contexts.sample(options.batch, options.context_length, rng)
+        with torch.no_grad():
+            stream = model.start_stream(options.batch)
+            frames = torch.as_tensor(to_model_frames(batch.frames, model))
+            stream.observe_frames(frames, torch.as_tensor(batch.actions))
+            actions = sticky_actions(
+                options.batch,
+                options.horizon,
+                model.config.action_size,
+                options.stickiness,
+                generator,
+            )
+            out = stream.imagine(
+                actions, options.denoising_steps, generator=generator, decode=False
+            )
+            features = out.features.float()
+            values = target(features)
+            returns = lambda_returns(
+                out.rewards.float(),
+                1 - out.termination_probs.float(),
+                values,
+                options.discount,
+                options.lambda_,
+            )
+        predicted = critic(features[:, :-1])
+        loss = (predicted - returns).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for p_target, p in zip(target.parameters(), critic.parameters(), strict=True):
+                p_target.lerp_(p, options.target_update)
+        history.append(
+            {
+                "step": step + 1,
+                "loss": float(loss.detach()),
+                "mean_value": float(predicted.detach().mean()),
+                "mean_reward": float(out.rewards.mean()),
+            }
+        )
+        if options.progress and (step + 1) % 25 == 0:
+            print(
+                f"critic step {step + 1}/{options.steps}: loss {float(loss.detach()):.5f}, "
+                f"mean value {float(predicted.detach().mean()):.4f}",
+                file=sys.stderr,
+            )
+    summary = {"options": asdict(options), "history": history}
+    out_dir = Path(options.out)
+    save_critic(out_dir / "critic.safetensors", critic, {"ckpt": options.ckpt})
+    (out_dir / "critic_training.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary

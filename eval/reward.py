@@ -1,0 +1,332 @@
+"""Reward prediction on held-out real episodes: ``lsswm eval reward``.
+
+Does the world model know when a target is hit? For every frame t of held-out episodes the
+label is the real reward (a hit: reward > 0) and the score is the model's predicted reward:
+
+* **observed** (k = 0): the stream observes the whole episode (teacher forcing) and the
+  reward head reads each frame as it is observed;
+* **open loop, k steps ahead** (k = 1..H): from the real context up to frame t-k, the model
+  imagines frames t-k+1..t with the real actions and predicts the reward of frame t.
+
+Open loop, every start s (after ``min_context`` frames, every ``stride``-th frame) is a
+row: the states after observing frame s are gathered per chunk phase (rows must be at the
+same point of the chunk cycle to share one stream) and imagined as one batch.
+
+Metrics per k: AUROC (rank-based, ties averaged), and precision / recall of "predicted
+reward > threshold" (a fixed threshold, 0.5 by default, chosen before seeing the data:
+the sign head predicts P(positive) - P(negative), so 0.5 means a hit is the likely
+outcome), plus the base rate. Results: ``reward.json`` (docs/evaluation.md schema, suite
+``reward``) and ``reward_auroc.png`` (AUROC vs steps ahead).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lsswm.eval.errors import EvalError
+
+RESULTS_FILE = "reward.json"
+PLOT_FILE = "reward_auroc.png"
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random positive scores higher than a
+    random negative (ties count half), from average ranks. NaN without both classes."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    labels = np.asarray(labels, dtype=bool).ravel()
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(len(scores), dtype=np.float64)
+    start = 0
+    while start < len(scores):  # average ranks (1-based) over runs of equal scores
+        end = start
+        while end + 1 < len(scores) and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
+        start = end + 1
+    rank_sum = ranks[labels].sum()
+    return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
+
+
+def precision_recall(
+    scores: np.ndarray, labels: np.ndarray, threshold: float
+) -> tuple[float, float]:
+    """Precision and recall of ``scores > threshold`` (precision NaN when nothing fires)."""
+    predicted = np.asarray(scores).ravel() > threshold
+    labels = np.asarray(labels, dtype=bool).ravel()
+    hits = int((predicted & labels).sum())
+    precision = hits / int(predicted.sum()) if predicted.any() else float("nan")
+    recall = hits / int(labels.sum()) if labels.any() else float("nan")
+    return precision, recall
+
+
+@dataclass
+class RewardEpisode:
+    name: str
+    frames: np.ndarray  # (T, H, W, 3) uint8
+    actions: np.ndarray  # (T,) int64; actions[t] led to frame t
+    rewards: np.ndarray  # (T,) float32; the reward on arriving at frame t
+
+
+@dataclass
+class RewardOptions:
+    ckpt: str
+    out: str
+    data: str | None = None
+    env_id: str = "lsswm/MemoryMaze-9x9-v0"
+    policy: str = "oracle-mix"
+    episodes: int = 4
+    max_steps: int = 500
+    seed_base: int = 2_000_000_000
+    horizon: int = 8
+    min_context: int = 10
+    stride: int = 1
+    denoising_steps: int | None = 3
+    threshold: float = 0.5
+    device: str = "cpu"
+    seed: int = 0
+    progress: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+def dataset_reward_episodes(root: str | Path, count: int) -> list[RewardEpisode]:
+    from lsswm.collect.dataset import open_dataset
+
+    dataset = open_dataset(root)
+    found = []
+    for index, episode in enumerate(dataset):
+        if index >= count:
+            break
+        found.append(
+            RewardEpisode(
+                name=dataset.records[index].name,
+                frames=np.array(episode["frames"]),
+                actions=np.array(episode["actions"]),
+                rewards=np.asarray(episode["rewards"], dtype=np.float32),
+            )
+        )
+    if not found:
+        raise EvalError(f"{root} holds no episode")
+    return found
+
+
+def env_reward_episodes(options: RewardOptions) -> list[RewardEpisode]:
+    """Episodes recorded now with ``options.policy`` on seeds seed_base + i."""
+    from lsswm.collect.policies import make_policy
+    from lsswm.collect.rollout import make_env, rollout_episode
+
+    env = make_env(options.env_id)
+    try:
+        policy = make_policy(options.policy, env, max_steps=options.max_steps)
+        found = []
+        for i in range(options.episodes):
+            seed = options.seed_base + i
+            data = rollout_episode(env, policy, seed, options.max_steps)
+            found.append(
+                RewardEpisode(
+                    name=f"seed{seed}",
+                    frames=np.asarray(data.arrays["frames"]),
+                    actions=np.asarray(data.arrays["actions"]),
+                    rewards=np.asarray(data.arrays["rewards"], dtype=np.float32),
+                )
+            )
+    finally:
+        env.close()
+    return found
+
+
+@torch.no_grad()
+def observed_rewards(model: Any, episode: RewardEpisode, device: str) -> np.ndarray:
+    """Teacher-forced predicted reward of every frame (T,)."""
+    from lsswm.agents.model_io import to_model_frames
+
+    frames = torch.as_tensor(to_model_frames(episode.frames, model), device=device)
+    actions = torch.as_tensor(episode.actions, device=device)
+    stream = model.start_stream(1)
+    out = stream.observe_frames(frames[None], actions[None])
+    return out.rewards[0].float().cpu().numpy()
+
+
+@torch.no_grad()
+def open_loop_rewards(
+    model: Any,
+    episode: RewardEpisode,
+    horizon: int,
+    min_context: int,
+    stride: int,
+    denoising_steps: int | None,
+    generator: torch.Generator,
+    device: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted rewards (S, horizon) imagined from S starts with the real actions, and the
+    starts s (S,): row i, column k-1 predicts frame starts[i] + k."""
+    from lsswm.agents.model_io import to_model_frames
+    from lsswm.worldmodel.stream import WorldModelStream
+
+    frames = torch.as_tensor(to_model_frames(episode.frames, model), device=device)
+    actions = torch.as_tensor(episode.actions, device=device)
+    length = len(frames)
+    last = length - 1 - horizon
+    starts = [s for s in range(min_context - 1, last + 1) if (s - min_context + 1) % stride == 0]
+    if not starts:
+        return np.zeros((0, horizon), np.float32), np.zeros(0, np.int64)
+    commit = model.config.commit_frames
+    stream = model.start_stream(1)
+    by_phase: dict[int, list[tuple[int, Any]]] = {}
+    observed = 0
+    for start in starts:
+        stream.observe_frames(
+            frames[None, observed : start + 1], actions[None, observed : start + 1]
+        )
+        observed = start + 1
+        by_phase.setdefault(observed % commit, []).append((start, stream.clone()))
+    predicted = np.zeros((len(starts), horizon), np.float32)
+    index_of = {s: i for i, s in enumerate(starts)}
+    for rows in by_phase.values():
+        batch = WorldModelStream.concat([state for _, state in rows])
+        future = torch.stack([actions[s + 1 : s + 1 + horizon] for s, _ in rows])
+        out = batch.imagine(future, denoising_steps, generator=generator, decode=False)
+        values = out.rewards.float().cpu().numpy()
+        for row, (start, _) in enumerate(rows):
+            predicted[index_of[start]] = values[row]
+    return predicted, np.asarray(starts, np.int64)
+
+
+def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
+    from lsswm.agents.model_io import load_frame_world_model
+    from lsswm.eval.plots import _pyplot, _save
+    from lsswm.eval.results import new_results, write_results
+    from lsswm.eval.tables import make_table, text_table
+
+    if options.horizon < 1 or options.min_context < 1 or options.stride < 1:
+        raise EvalError("--horizon, --min-context and --stride must be >= 1")
+    model = load_frame_world_model(options.ckpt, device=options.device)
+    if options.data:
+        episodes = dataset_reward_episodes(options.data, options.episodes)
+    else:
+        episodes = env_reward_episodes(options)
+    generator = torch.Generator(device=options.device).manual_seed(options.seed)
+    scores: dict[int, list[np.ndarray]] = {k: [] for k in range(options.horizon + 1)}
+    labels: dict[int, list[np.ndarray]] = {k: [] for k in range(options.horizon + 1)}
+    for number, episode in enumerate(episodes):
+        if options.progress:
+            print(f"episode {number + 1}/{len(episodes)} {episode.name}", file=sys.stderr)
+        hits = episode.rewards > 0
+        observed = observed_rewards(model, episode, options.device)
+        keep = slice(options.min_context, None)  # the same frames as the open-loop targets
+        scores[0].append(observed[keep])
+        labels[0].append(hits[keep])
+        predicted, starts = open_loop_rewards(
+            model,
+            episode,
+            options.horizon,
+            options.min_context,
+            options.stride,
+            options.denoising_steps,
+            generator,
+            options.device,
+        )
+        for k in range(1, options.horizon + 1):
+            scores[k].append(predicted[:, k - 1])
+            labels[k].append(hits[starts + k])
+    rows, curve = [], []
+    for k in range(options.horizon + 1):
+        score = np.concatenate(scores[k]) if scores[k] else np.zeros(0)
+        label = np.concatenate(labels[k]) if labels[k] else np.zeros(0, bool)
+        area = auroc(score, label)
+        precision, recall = precision_recall(score, label, options.threshold)
+        row = {
+            "steps_ahead": k,
+            "mode": "observed" if k == 0 else "open loop",
+            "frames": len(label),
+            "hits": int(label.sum()),
+            "base_rate": float(label.mean()) if len(label) else float("nan"),
+            "auroc": area,
+            "precision": precision,
+            "recall": recall,
+            "mean_predicted_at_hits": float(score[label].mean()) if label.any() else float("nan"),
+            "mean_predicted_elsewhere": float(score[~label].mean())
+            if (~label).any()
+            else float("nan"),
+        }
+        curve.append(row)
+        rows.append(
+            [
+                k,
+                row["mode"],
+                row["frames"],
+                row["hits"],
+                area,
+                precision,
+                recall,
+                row["mean_predicted_at_hits"],
+                row["mean_predicted_elsewhere"],
+            ]
+        )
+    settings = {
+        "checkpoint": str(options.ckpt),
+        "data": options.data,
+        "env_id": None if options.data else options.env_id,
+        "policy": None if options.data else options.policy,
+        "episodes": [episode.name for episode in episodes],
+        "seed_base": None if options.data else options.seed_base,
+        "max_steps": None if options.data else options.max_steps,
+        "horizon": options.horizon,
+        "min_context": options.min_context,
+        "stride": options.stride,
+        "denoising_steps": options.denoising_steps,
+        "threshold": options.threshold,
+        "model": model.config.to_dict(),
+    }
+    results = new_results("reward", "Reward prediction at real target hits", settings)
+    results["curve"] = curve
+    results["tables"].append(
+        make_table(
+            "Predicted reward at real hits (k = 0: observed; k > 0: imagined k steps ahead)",
+            [
+                "steps ahead",
+                "mode",
+                "frames",
+                "hits",
+                "AUROC",
+                f"precision@{options.threshold:g}",
+                f"recall@{options.threshold:g}",
+                "mean pred. at hits",
+                "mean pred. elsewhere",
+            ],
+            rows,
+        )
+    )
+    results["notes"] += [
+        f"threshold {options.threshold:g} fixed in advance (not tuned on these episodes); the "
+        "sign head predicts P(positive) - P(negative)",
+        "labels: real reward > 0 at the frame; open loop from the real context up to frame "
+        "t - k with the real actions",
+        *options.notes,
+    ]
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    axis.plot([r["steps_ahead"] for r in curve], [r["auroc"] for r in curve], marker="o")
+    axis.axhline(0.5, color="grey", linestyle=":", label="chance")
+    axis.set_xlabel("steps ahead (0: observed frame)")
+    axis.set_ylabel("AUROC of predicted reward at hits")
+    axis.set_ylim(0.0, 1.0)
+    axis.set_title(Path(options.ckpt).parent.name or "reward prediction", fontsize=9)
+    axis.legend(loc="lower left")
+    _save(figure, out / PLOT_FILE)
+    results["plots"].append(PLOT_FILE)
+    write_results(out / RESULTS_FILE, results)
+    for table in results["tables"]:
+        print(text_table(table))
+    return results
