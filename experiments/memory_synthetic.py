@@ -45,7 +45,7 @@ class SyntheticMemoryConfig:
     variants: tuple[str, ...] = ("hybrid", "causal-window", "causal")
     d_model: int = 64
     n_layers: int = 4
-    steps: int = 2000
+    steps: int = 3000
     batch_size: int = 16
     lr: float = 2e-3
     warmup: int = 100
@@ -163,8 +163,9 @@ PAST_ABLATIONS = ("full", "window", "shuffled")
 def probe_psnr(
     model: WorldModel, run: SyntheticMemoryConfig, past: str = "full"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior-mean PSNR of every frame after the context, and its distance to the last
-    clean sighting: (episodes, T - context) each.
+    """Posterior-mean PSNR of every frame after the context, its distance to the last clean
+    sighting, and whether that sighting lies before the window at the context's end:
+    (episodes, T - context) each.
 
     past: "full" keeps the whole context; "window" cuts it to the last `window_frames`
     frames (what the attention window sees); "shuffled" replaces the frames before those
@@ -189,7 +190,12 @@ def probe_psnr(
     velocity = model(noisy, levels, actions).prediction
     clean = diffusion.clean_from_velocity(noisy, velocity, levels)
     scores = latent_psnr(clean[:, context:], batch.latents[:, run.context :])
-    return scores, _distance_to_context(batch.headings, run.context)
+    distance = _distance_to_context(batch.headings, run.context)
+    # Targets whose view was last seen only before the window at the end of the context: the
+    # frames that the "window" and "shuffled" ablations take away.
+    position = torch.arange(run.context, run.task.frames)[None]
+    far_only = (distance != NEVER_SEEN) & (position - distance < far)
+    return scores, distance, far_only
 
 
 def _distance_to_context(headings: torch.Tensor, context: int) -> torch.Tensor:
@@ -218,9 +224,16 @@ def imagine_psnr(
     return scores, frames_since_last_seen(batch.headings)[:, run.context :]
 
 
-def binned(scores: torch.Tensor, distance: torch.Tensor, window: int) -> dict[str, Any]:
-    """Mean PSNR and a 95% bootstrap interval over episodes, per distance bin, plus the two
-    headline bins: within the attention window and beyond it."""
+def binned(
+    scores: torch.Tensor,
+    distance: torch.Tensor,
+    far_only: torch.Tensor | None = None,
+    *,
+    window: int,
+) -> dict[str, Any]:
+    """Mean PSNR and a 95% bootstrap interval over episodes, per distance bin, plus the
+    headline bins: within the attention window, beyond it, and (given far_only) the frames
+    whose view was last seen only in the far past of the context."""
     bins = {f"{lo}-{hi}" if hi < 10**9 else f">{lo - 1}": (lo, hi) for lo, hi in DISTANCE_BINS}
     bins["within-window"] = (1, window)
     bins["beyond-window"] = (window + 1, 10**9)
@@ -231,6 +244,10 @@ def binned(scores: torch.Tensor, distance: torch.Tensor, window: int) -> dict[st
         if not mask.any():
             continue
         result[name] = episode_mean_ci(scores, mask) | {"frames": int(mask.sum())}
+    if far_only is not None and far_only.any():
+        result["far-past-only"] = episode_mean_ci(scores, far_only) | {
+            "frames": int(far_only.sum())
+        }
     return result
 
 
@@ -246,13 +263,15 @@ def episode_mean_ci(scores: torch.Tensor, mask: torch.Tensor, resamples: int = 2
 
 
 def run_synthetic_memory(run: SyntheticMemoryConfig, out: Path) -> dict[str, Any]:
-    """Train and score every model of `run`; re-running skips the models already scored
-    with the same settings (summary.json), so an interrupted run resumes per model."""
+    """Train and score every model of `run`. Each trained model is saved under out/models/;
+    re-running with the same settings scores saved models without training them again, and
+    skips models already scored (summary.json), so an interrupted run resumes per model."""
+    from lsswm.worldmodel.checkpoint import load_world_model, save_world_model
+
     torch.set_num_threads(run.threads)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = _jsonable(
-        {k: v for k, v in asdict(run).items() if k not in ("variants", "progress", "threads")}
-    )
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    excluded = ("variants", "progress", "threads")
+    settings = _jsonable({k: v for k, v in asdict(run).items() if k not in excluded})
     summary_path = out / "summary.json"
     summary: dict[str, Any] = {"settings": settings, "chance_psnr": CHANCE_PSNR, "models": {}}
     if summary_path.exists():
@@ -263,20 +282,26 @@ def run_synthetic_memory(run: SyntheticMemoryConfig, out: Path) -> dict[str, Any
         if name in summary["models"]:
             print(f"{name}: already scored in {summary_path}, skipped", flush=True)
             continue
-        started = time.perf_counter()
-        model, losses = train_model(config, run, name)
-        train_seconds = time.perf_counter() - started
-        window = config.window_frames
+        weights = out / "models" / f"{name}.safetensors"
+        cost: dict[str, Any] = {}
+        if weights.exists() and (out / "models" / f"{name}.json").exists():
+            model = load_world_model(weights)
+            cost = json.loads((out / "models" / f"{name}.json").read_text())
+        else:
+            started = time.perf_counter()
+            model, losses = train_model(config, run, name)
+            seconds = time.perf_counter() - started
+            cost = {
+                "train_seconds": seconds,
+                "steps_per_second": run.steps / seconds,
+                "final_loss": sum(losses[-50:]) / len(losses[-50:]),
+            }
+            save_world_model(weights, model)
+            (out / "models" / f"{name}.json").write_text(json.dumps(cost, indent=2))
         summary["models"][name] = {
             "parameters": count_parameters(config),
-            "train_seconds": train_seconds,
-            "steps_per_second": run.steps / train_seconds,
-            "final_loss": sum(losses[-50:]) / len(losses[-50:]),
-            "probe": binned(*probe_psnr(model, run), window),
-            "probe_ablations": {
-                past: binned(*probe_psnr(model, run, past), window) for past in PAST_ABLATIONS[1:]
-            },
-            "imagine": binned(*imagine_psnr(model, run), window),
+            **cost,
+            **score_model(model, run),
             "model_config": config.to_dict(),
         }
         summary_path.write_text(json.dumps(summary, indent=2))
@@ -285,6 +310,19 @@ def run_synthetic_memory(run: SyntheticMemoryConfig, out: Path) -> dict[str, Any
     plot_results(summary, out / "psnr_by_model.png")
     print(results_table(summary))
     return summary
+
+
+def score_model(model: WorldModel, run: SyntheticMemoryConfig) -> dict[str, Any]:
+    """The probe with its two far-past ablations, and DDIM imagination, binned."""
+    window = model.config.window_frames
+    return {
+        "probe": binned(*probe_psnr(model, run), window=window),
+        "probe_ablations": {
+            past: binned(*probe_psnr(model, run, past), window=window)
+            for past in PAST_ABLATIONS[1:]
+        },
+        "imagine": binned(*imagine_psnr(model, run), window=window),
+    }
 
 
 def results_table(summary: dict[str, Any]) -> str:
@@ -300,19 +338,20 @@ def results_table(summary: dict[str, Any]) -> str:
         f"Latent PSNR in dB, mean over held-out episodes [95% bootstrap CI]; predicting the mean "
         f"view (no memory) scores {summary['chance_psnr']:.1f} dB.",
         "",
-        "| model | params | probe, beyond window | probe, context cut to window "
-        "| probe, far past shuffled | imagined (DDIM), beyond window | imagined, within window "
-        "| train s (steps/s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | params | imagined (DDIM), beyond window | probe, beyond window "
+        "| probe, far past only | same, context cut to window | same, far past shuffled "
+        "| final loss | train s (steps/s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in summary["models"].items():
         ablations = entry["probe_ablations"]
         lines.append(
-            f"| {name} | {entry['parameters']:,} | {cell(entry['probe'].get('beyond-window'))} "
-            f"| {cell(ablations['window'].get('beyond-window'))} "
-            f"| {cell(ablations['shuffled'].get('beyond-window'))} "
-            f"| {cell(entry['imagine'].get('beyond-window'))} "
-            f"| {cell(entry['imagine'].get('within-window'))} "
+            f"| {name} | {entry['parameters']:,} | {cell(entry['imagine'].get('beyond-window'))} "
+            f"| {cell(entry['probe'].get('beyond-window'))} "
+            f"| {cell(entry['probe'].get('far-past-only'))} "
+            f"| {cell(ablations['window'].get('far-past-only'))} "
+            f"| {cell(ablations['shuffled'].get('far-past-only'))} "
+            f"| {entry['final_loss']:.3f} "
             f"| {entry['train_seconds']:.0f} ({entry['steps_per_second']:.1f}) |"
         )
     return "\n".join(lines) + "\n"
@@ -327,17 +366,23 @@ def plot_results(summary: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     kinds = (
-        ("probe, full context", lambda e: e["probe"]),
-        ("probe, context cut to window", lambda e: e["probe_ablations"]["window"]),
-        ("probe, far past shuffled", lambda e: e["probe_ablations"]["shuffled"]),
-        ("imagined (DDIM)", lambda e: e["imagine"]),
+        ("imagined (DDIM), beyond window", lambda e: e["imagine"].get("beyond-window")),
+        ("probe, far past only", lambda e: e["probe"].get("far-past-only")),
+        (
+            "same, context cut to window",
+            lambda e: e["probe_ablations"]["window"].get("far-past-only"),
+        ),
+        (
+            "same, far past shuffled",
+            lambda e: e["probe_ablations"]["shuffled"].get("far-past-only"),
+        ),
     )
     names = list(summary["models"])
     figure, axis = plt.subplots(figsize=(max(6.0, 1.6 * len(names) + 2), 4.2), dpi=120)
     width = 0.8 / len(kinds)
     for k, (label, pick) in enumerate(kinds):
         for i, name in enumerate(names):
-            entry = pick(summary["models"][name]).get("beyond-window")
+            entry = pick(summary["models"][name])
             if not entry:
                 continue
             low, high = entry["ci95"]
@@ -359,7 +404,7 @@ def plot_results(summary: dict[str, Any], path: Path) -> Path:
         label="no memory (mean view)",
     )
     axis.set_xticks(range(len(names)), names, rotation=15)
-    axis.set_ylabel("latent PSNR, views last seen beyond the window (dB)")
+    axis.set_ylabel("latent PSNR (dB)")
     axis.set_title("Synthetic recall: a turning camera, views recur one turn later", fontsize=10)
     axis.legend(fontsize=7)
     axis.grid(axis="y", alpha=0.3)
@@ -373,7 +418,7 @@ def budget_config(budget: str, **changes: Any) -> SyntheticMemoryConfig:
     """The documented configurations: "full" (the committed results) and "smoke" (a
     one-minute check of the wiring, no claim about recall)."""
     if budget == "full":
-        base = {"steps": 2000}
+        base = {"steps": 3000}
     elif budget == "smoke":
         base = {"steps": 30, "eval_episodes": 8, "frames": 28, "context": 14}
     else:
@@ -388,8 +433,8 @@ def _line(entry: dict[str, Any]) -> str:
 
     cut = entry["probe_ablations"]["window"]
     return (
-        f"probe beyond window {at(entry['probe'], 'beyond-window')} dB (cut to window "
-        f"{at(cut, 'beyond-window')}), imagined beyond/within "
+        f"probe far-past-only {at(entry['probe'], 'far-past-only')} dB (cut to window "
+        f"{at(cut, 'far-past-only')}), imagined beyond/within "
         f"{at(entry['imagine'], 'beyond-window')}/{at(entry['imagine'], 'within-window')} dB, "
         f"loss {entry['final_loss']:.4f}, {entry['train_seconds']:.0f} s"
     )

@@ -1,0 +1,98 @@
+"""The synthetic recall task and the memory-synthetic experiment.
+
+The fast test trains a hybrid for a few hundred steps and checks that it recalls views seen
+beyond its attention window, and that the recall goes when the far past is cut or replaced:
+it fails if the scan cannot carry a view across a full turn. The slow test runs the documented
+comparison (hybrid vs causal-window) at its full budget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from lsswm.experiments.memory_synthetic import (
+    binned,
+    budget_config,
+    probe_psnr,
+    quick,
+    run_synthetic_memory,
+    train_model,
+)
+from lsswm.worldmodel.synthetic_memory import (
+    CHANCE_PSNR,
+    NEVER_SEEN,
+    TurnTask,
+    frames_since_last_seen,
+    latent_psnr,
+    make_batch,
+)
+
+
+def test_views_recur_one_turn_later_and_batches_are_reproducible():
+    task = TurnTask(n_views=12, frames=30)
+    batch = make_batch(task, 3, torch.Generator().manual_seed(5))
+    again = make_batch(task, 3, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(batch.latents, again.latents, rtol=0, atol=0)
+    assert (batch.last_seen[:, :12] == NEVER_SEEN).all()  # the first turn shows new views
+    assert (batch.last_seen[:, 12:] == 12).all()  # then each view again, a turn later
+    torch.testing.assert_close(batch.latents[:, 12:], batch.latents[:, :-12], rtol=0, atol=0)
+    angle = batch.headings.float() * 2 * math.pi / 12
+    torch.testing.assert_close(batch.actions[..., 0], angle.cos())
+    turning = make_batch(
+        TurnTask(action_kind="discrete"), 2, torch.Generator().manual_seed(0)
+    ).actions
+    assert turning.dtype == torch.long and set(turning[:, 1:].unique().tolist()) <= {0, 1}
+
+
+def test_frames_since_last_seen_on_a_hand_made_sequence():
+    keys = torch.tensor([[0, 1, 0, 0, 2, 1]])
+    assert frames_since_last_seen(keys).tolist() == [[-1, -1, 2, 1, -1, 4]]
+
+
+def test_latent_psnr_of_the_mean_view_is_chance():
+    views = make_batch(TurnTask(), 64, torch.Generator().manual_seed(1)).latents
+    score = latent_psnr(torch.zeros_like(views), views).mean()
+    assert abs(float(score) - CHANCE_PSNR) < 0.2
+
+
+def test_hybrid_recalls_beyond_its_window_and_loses_it_without_the_far_past():
+    run = quick(steps=450, batch_size=16, eval_episodes=32, channels=4, threads=1, progress=False)
+    config = run.model_configs()["hybrid"]
+    model, losses = train_model(config, run)
+    window = config.window_frames
+
+    def far_past(past: str) -> float:
+        return binned(*probe_psnr(model, run, past), window=window)["far-past-only"]["psnr"]
+
+    full, cut, shuffled = far_past("full"), far_past("window"), far_past("shuffled")
+    assert full > CHANCE_PSNR + 1.0, (full, losses[-10:])
+    assert cut < CHANCE_PSNR + 0.3 < full - 0.7
+    assert shuffled < full - 0.7
+
+
+def test_smoke_run_writes_results(tmp_path):
+    run = budget_config("smoke", variants=("hybrid", "causal-window"), threads=1, progress=False)
+    summary = run_synthetic_memory(run, tmp_path)
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert set(saved["models"]) == {"hybrid", "causal-window"} == set(summary["models"])
+    assert (tmp_path / "psnr_by_model.png").stat().st_size > 1000
+    assert "| hybrid |" in (tmp_path / "results.md").read_text()
+    counts = {name: entry["parameters"] for name, entry in saved["models"].items()}
+    assert abs(counts["hybrid"] - counts["causal-window"]) < 0.01 * counts["hybrid"]
+    # A re-run with the same settings resumes: nothing is trained again.
+    again = run_synthetic_memory(run, tmp_path)
+    assert again["models"]["hybrid"]["train_seconds"] == saved["models"]["hybrid"]["train_seconds"]
+
+
+@pytest.mark.slow
+def test_full_budget_hybrid_recalls_far_above_causal_window(tmp_path):
+    run = budget_config("full", variants=("hybrid", "causal-window"), threads=2, progress=False)
+    summary = run_synthetic_memory(run, tmp_path)
+    hybrid = summary["models"]["hybrid"]["imagine"]["beyond-window"]
+    window = summary["models"]["causal-window"]["imagine"]["beyond-window"]
+    # The confidence intervals over held-out episodes must not overlap.
+    assert hybrid["ci95"][0] > window["ci95"][1] + 3.0, (hybrid, window)
