@@ -72,7 +72,7 @@ class SyntheticMemoryConfig:
             n_layers=self.n_layers,
             n_heads=4,
             scan_blocks=tuple(small if i % 2 == 0 else whole for i in range(self.n_layers)),
-            **(RECALL_SCAN | self.model_overrides),
+            **self.model_overrides,
         )
 
     def model_configs(self) -> dict[str, WorldModelConfig]:
@@ -94,12 +94,8 @@ class SyntheticMemoryConfig:
         return configs
 
 
-# The scan recipe that learns recall (docs/experiments.md), and each part taken back.
-RECALL_SCAN = {
-    "ssm_input_gain": "unit",
-    "ssm_halflife_frames": (1.0, 200.0),
-    "action_keys": True,
-}
+# The recall recipe (WorldModelConfig's defaults) with its parts taken back: one at a time,
+# and all at once (Mamba2's own recipe).
 ABLATIONS = {
     "hybrid-mamba2-scan": {
         "ssm_input_gain": "dt",
@@ -145,7 +141,7 @@ def train_model(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % log_every == 0:
             bar.set_postfix(loss=f"{sum(losses[-log_every:]) / len(losses[-log_every:]):.4f}")
     return model, losses

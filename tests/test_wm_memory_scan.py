@@ -94,7 +94,7 @@ def test_action_keys_address_the_scan_and_the_attention(tiny_config):
         block.scan_keys is not None and block.attention_keys is not None for block in model.blocks
     ]
     assert all(keyed)
-    plain = randomized_model(tiny_config("hybrid"))
+    plain = randomized_model(tiny_config("hybrid", action_keys=False))
     assert all(block.scan_keys is None and block.attention_keys is None for block in plain.blocks)
 
 

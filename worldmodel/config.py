@@ -17,7 +17,14 @@ ACTION_KINDS = ("discrete", "continuous")
 REWARD_HEADS = ("sign", "mse")
 # Values of fields added after checkpoints were first written: a config without the field was
 # trained (and must be rebuilt) with these.
-LEGACY_DEFAULTS: dict[str, Any] = {"reward_head": "mse", "termination_pos_weight": 1.0}
+LEGACY_DEFAULTS: dict[str, Any] = {
+    "reward_head": "mse",
+    "termination_pos_weight": 1.0,
+    # Mamba2's own scan recipe (before the recall recipe, docs/architecture.md "Memory").
+    "ssm_input_gain": "dt",
+    "ssm_halflife_frames": (),
+    "action_keys": False,
+}
 SCANS = ("block-wise", "whole-frame")  # or None: no scan sub-layer
 CACHE_RULES = ("chunk", "window", "all", "none")
 
@@ -82,15 +89,16 @@ class WorldModelConfig:
     ssm_expand: int = 2
     ssm_conv_width: int = 4
     ssm_scan_chunk: int = 64  # SSD chunk length in tokens (an implementation detail, not C)
-    # How the scan learns recall (docs/architecture.md, "Memory"): "dt" is Mamba2's input
-    # gain dt * x, "unit" gives every head its input whatever its decay; a (low, high) range
-    # initialises per-frame half-lives log-spaced across heads instead of Mamba2's dt range.
-    ssm_input_gain: str = "dt"
-    ssm_halflife_frames: tuple[float, ...] = ()
+    # The recall recipe (docs/architecture.md, "Memory"; a config without these fields means
+    # Mamba2's recipe, see LEGACY_DEFAULTS). "unit" gives every head its input whatever its
+    # decay ("dt" is Mamba2's input gain dt * x); a (low, high) range initialises per-frame
+    # half-lives log-spaced across heads (empty: Mamba2's per-token dt range).
+    ssm_input_gain: str = "unit"
+    ssm_halflife_frames: tuple[float, ...] = (1.0, 200.0)
     # Action keys: a projection of (action embedding + spatial position) is added to the
     # scan's write/read keys B, C and to attention's queries/keys, so memory can be
     # addressed by pose rather than by noisy content alone.
-    action_keys: bool = False
+    action_keys: bool = True
     # Diffusion forcing (schedule: cosine, v-prediction; fixed, see docs/architecture.md).
     clean_prefix_prob: float = 0.5
     denoising_steps: int = 10  # default for generation

@@ -174,6 +174,8 @@ class TokenizerTrainConfig:
 
 
 # ---- presets ---------------------------------------------------------------------------------
+
+
 def _train_presets() -> dict[str, TrainConfig]:
     tiny = TrainConfig(
         preset="tiny",
