@@ -104,9 +104,8 @@ def _ssd_scan_torch(
     initial_state: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
     batch, length, n_heads, head_dim = x.shape
-    state_size = B.size(-1)
-    B = _heads_from_groups(B, n_heads)
-    C = _heads_from_groups(C, n_heads)
+    groups, state_size = B.shape[2], B.shape[3]
+    per_group = n_heads // groups
     if initial_state is None:
         initial_state = x.new_zeros(batch, n_heads, head_dim, state_size)
 
@@ -121,34 +120,45 @@ def _ssd_scan_torch(
         B = F.pad(B, (0, 0, 0, 0, 0, pad))
         C = F.pad(C, (0, 0, 0, 0, 0, pad))
     n_chunks = x.size(1) // chunk_size
+    b, c, q, h, p, g, n = batch, n_chunks, chunk_size, n_heads, head_dim, groups, state_size
 
-    # Layout (b, h, c, q, ...) so the per-chunk products are batched matmuls.
-    def chunked(t: Tensor) -> Tensor:
-        return t.reshape(batch, n_chunks, chunk_size, n_heads, -1).permute(0, 3, 1, 2, 4)
+    # Layout (b, c, q, heads, ...): the input's own order, no copy. Heads are (group, head in
+    # group), so B and C are shared by a group's heads through matmul over (heads * p) columns
+    # instead of being repeated per head.
+    X = (x * dt[..., None]).reshape(b, c, q, h, p)  # discretised input dt * x
+    Bg = B.reshape(b, c, q, g, n).transpose(2, 3)  # (b, c, g, q, n); a view when g == 1
+    Cg = C.reshape(b, c, q, g, n).transpose(2, 3)
+    A_cumsum = torch.cumsum((dt * A).reshape(b, c, q, h), dim=2)  # decay since chunk start
 
-    X = chunked(x * dt[..., None])  # discretised input dt * x: (b, h, c, q, p)
-    Bc, Cc = chunked(B), chunked(C)  # (b, h, c, q, n)
-    A_dt = (dt * A).reshape(batch, n_chunks, chunk_size, n_heads).permute(0, 3, 1, 2)
-    A_cumsum = torch.cumsum(A_dt, dim=-1)  # (b, h, c, q)
+    # 1. Inside each chunk: y = (C B^T * decay) X, decay[i, j] = exp(cumsum_i - cumsum_j) for
+    # i >= j. The within-chunk cumsum resets every chunk, so the difference loses at most a
+    # few ulps of the chunk's total decay (docs/architecture.md, "Scan cost").
+    cs = A_cumsum.transpose(2, 3)  # (b, c, h, q)
+    lower = torch.ones(q, q, dtype=torch.bool, device=x.device).tril()
+    log_decay = (cs[..., :, None] - cs[..., None, :]).masked_fill(~lower, float("-inf"))
+    CB = Cg @ Bg.transpose(-1, -2)  # (b, c, g, q, q): one per group, not per head
+    scores = torch.exp(log_decay).view(b, c, g, per_group, q, q) * CB[:, :, :, None]
+    y_inside = scores.view(b, c, h, q, q) @ X.transpose(2, 3)  # (b, c, h, q, p)
 
-    # 1. Inside each chunk: y = (C B^T * decay mask) X.
-    decay_inside = torch.exp(segment_sum(A_dt))  # (b, h, c, q, q)
-    y_inside = ((Cc @ Bc.transpose(-1, -2)) * decay_inside) @ X
-
-    # 2. Each chunk's own contribution to the state at its end: (b, h, c, p, n).
-    decay_to_end = torch.exp(A_cumsum[..., -1:] - A_cumsum)  # (b, h, c, q)
-    chunk_states = (X * decay_to_end[..., None]).transpose(-1, -2) @ Bc
+    # 2. Each chunk's own contribution to the state at its end: (b, c, h, p, n).
+    decay_to_end = torch.exp(A_cumsum[:, :, -1:] - A_cumsum)  # (b, c, q, h)
+    X_to_end = (X * decay_to_end[..., None]).view(b, c, q, g, per_group * p)
+    chunk_states = (X_to_end.permute(0, 1, 3, 4, 2) @ Bg).view(b, c, h, p, n)
 
     # 3. Pass states across chunk boundaries (short recurrence written as one matmul).
-    states = torch.cat([initial_state[:, :, None], chunk_states], dim=2)  # (b, h, c+1, p, n)
-    chunk_decay = torch.exp(segment_sum(F.pad(A_cumsum[..., -1], (1, 0))))  # (b, h, c+1, c+1)
-    states = torch.einsum("bhzc,bhcpn->bhzpn", chunk_decay, states)
-    entering_states, final_state = states[:, :, :-1], states[:, :, -1]
+    states = torch.cat([initial_state[:, None], chunk_states], dim=1)  # (b, c+1, h, p, n)
+    chunk_totals = F.pad(A_cumsum[:, :, -1].transpose(1, 2), (1, 0))  # (b, h, c+1)
+    chunk_decay = torch.exp(segment_sum(chunk_totals))  # (b, h, c+1, c+1)
+    states = torch.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)
+    entering_states, final_state = states[:, :-1], states[:, -1]
 
-    # 4. The state entering each chunk, read out by C with the decay since the chunk start.
-    y_from_state = (Cc @ entering_states.transpose(-1, -2)) * torch.exp(A_cumsum)[..., None]
+    # 4. The state entering each chunk, read out by C with the decay since the chunk start:
+    # (b, c, g, q, n) @ (b, c, g, n, heads-in-group * p), again shared by a group's heads.
+    entering = entering_states.reshape(b, c, g, per_group * p, n).transpose(-1, -2)
+    y_from_state = (Cg @ entering).transpose(2, 3).reshape(b, c, q, h, p)
+    y_from_state = y_from_state * torch.exp(A_cumsum)[..., None]
 
-    y = (y_inside + y_from_state).permute(0, 2, 3, 1, 4).reshape(batch, -1, n_heads, head_dim)
+    y = (y_inside.transpose(2, 3) + y_from_state).reshape(b, c * q, h, p)
     return y[:, :length], final_state
 
 
