@@ -79,17 +79,20 @@ def ssd_scan(
             return_final_states=True,
         )
         return y, final_state
-    if x.dtype in (torch.float16, torch.bfloat16):
-        # cumsum/exp of decays in half precision lose the long-range state; scan in float32.
-        y, final_state = _ssd_scan_torch(
-            x.float(),
-            dt.float(),
-            A.float(),
-            B.float(),
-            C.float(),
-            chunk_size,
-            None if initial_state is None else initial_state.float(),
-        )
+    if x.dtype in (torch.float16, torch.bfloat16) or torch.is_autocast_enabled(x.device.type):
+        # cumsum/exp of decays in half precision lose the long-range state, and autocast would
+        # run the decay-weighted matmuls (scores, the inter-chunk state recurrence) in bf16:
+        # scan in float32 with autocast off, return the input's dtype.
+        with torch.autocast(x.device.type, enabled=False):
+            y, final_state = _ssd_scan_torch(
+                x.float(),
+                dt.float(),
+                A.float(),
+                B.float(),
+                C.float(),
+                chunk_size,
+                None if initial_state is None else initial_state.float(),
+            )
         return y.to(x.dtype), final_state
     return _ssd_scan_torch(x, dt, A, B, C, chunk_size, initial_state)
 
