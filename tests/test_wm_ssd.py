@@ -157,3 +157,13 @@ def test_float32_scan_with_long_chunks_tracks_float64():
     y, final = ssd_scan(*(t.float() for t in (x, dt, A, B, C)), 256, initial.float())
     torch.testing.assert_close(y.double(), y_ref, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(final.double(), final_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_decay_scores_gradients():
+    from lsswm.worldmodel.ssd import DecayScores
+
+    generator = torch.Generator().manual_seed(0)
+    steps = -torch.rand(2, 3, 4, 6, generator=generator, dtype=DTYPE)
+    cumsum = steps.cumsum(-1).requires_grad_()
+    CB = torch.randn(2, 3, 2, 6, 6, generator=generator, dtype=DTYPE, requires_grad=True)
+    assert torch.autograd.gradcheck(DecayScores.apply, (cumsum, CB))

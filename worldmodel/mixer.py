@@ -44,8 +44,9 @@ class CausalDepthwiseConv(torch.autograd.Function):
         width = weight.size(-1)
         length = conv_input.size(1) - (width - 1)
         taps = conv_input[:, :length] * weight[:, 0, 0]
-        for tap in range(1, width):
-            taps = taps + conv_input[:, tap : tap + length] * weight[:, 0, tap]
+        product = torch.empty_like(taps)
+        for tap in range(1, width):  # in place: one product buffer, not one tensor per tap
+            taps.add_(torch.mul(conv_input[:, tap : tap + length], weight[:, 0, tap], out=product))
         ctx.save_for_backward(conv_input, weight)
         return bias + taps
 
@@ -58,10 +59,11 @@ class CausalDepthwiseConv(torch.autograd.Function):
             conv_input.shape, dtype=torch.promote_types(grad.dtype, weight.dtype)
         )
         grad_weight = torch.empty_like(weight)
+        product = torch.empty(grad.shape, dtype=grad_input.dtype, device=grad.device)
         for tap in range(width):
             grad_input[:, tap : tap + length].addcmul_(grad, weight[:, 0, tap])
-            window = conv_input[:, tap : tap + length]
-            grad_weight[:, 0, tap] = (grad * window).sum(dim=(0, 1)).to(weight.dtype)
+            torch.mul(grad, conv_input[:, tap : tap + length], out=product)
+            grad_weight[:, 0, tap] = product.sum(dim=(0, 1)).to(weight.dtype)
         grad_bias = grad.sum(dim=(0, 1)).to(weight.dtype)
         return grad_input.to(conv_input.dtype), grad_weight, grad_bias
 

@@ -97,6 +97,39 @@ def ssd_scan(
     return _ssd_scan_torch(x, dt, A, B, C, chunk_size, initial_state)
 
 
+class DecayScores(torch.autograd.Function):
+    """Inside-chunk scores C_i B_j^T * exp(cumsum_i - cumsum_j) for i >= j, 0 above.
+
+    cumsum (b, c, h, q): decay since the chunk start per head; CB (b, c, g, q, q) per group
+    (head k uses group k // (h / g)). Returns (b, c, h, q, q). Written out by hand because
+    these q x q tensors are the scan's largest: the forward builds the decays in place and the
+    backward needs four passes over them (autograd's chain of sub, masked_fill, exp and mul
+    takes about twice as many, each allocating)."""
+
+    @staticmethod
+    def forward(ctx, cumsum: Tensor, CB: Tensor) -> Tensor:
+        b, c, h, q = cumsum.shape
+        g = CB.size(2)
+        decay = cumsum[..., :, None] - cumsum[..., None, :]
+        upper = torch.ones(q, q, dtype=torch.bool, device=cumsum.device).triu(1)
+        decay = decay.masked_fill_(upper, float("-inf")).exp_()
+        scores = decay.view(b, c, g, h // g, q, q) * CB[:, :, :, None]
+        scores = scores.view(b, c, h, q, q)
+        ctx.save_for_backward(decay, CB, scores)
+        return scores
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        decay, CB, scores = ctx.saved_tensors
+        b, c, h, q, _ = decay.shape
+        g = CB.size(2)
+        grad_CB = (grad * decay).view(b, c, g, h // g, q, q).sum(3)
+        # d scores[i, j] / d cumsum_i = scores[i, j] = -d scores[i, j] / d cumsum_j.
+        log_grad = grad * scores
+        grad_cumsum = log_grad.sum(-1) - log_grad.sum(-2)
+        return grad_cumsum, grad_CB
+
+
 def _ssd_scan_torch(
     x: Tensor,
     dt: Tensor,
@@ -108,7 +141,6 @@ def _ssd_scan_torch(
 ) -> tuple[Tensor, Tensor]:
     batch, length, n_heads, head_dim = x.shape
     groups, state_size = B.shape[2], B.shape[3]
-    per_group = n_heads // groups
     if initial_state is None:
         initial_state = x.new_zeros(batch, n_heads, head_dim, state_size)
 
@@ -125,43 +157,40 @@ def _ssd_scan_torch(
     n_chunks = x.size(1) // chunk_size
     b, c, q, h, p, g, n = batch, n_chunks, chunk_size, n_heads, head_dim, groups, state_size
 
-    # Layout (b, c, q, heads, ...): the input's own order, no copy. Heads are (group, head in
-    # group), so B and C are shared by a group's heads through matmul over (heads * p) columns
-    # instead of being repeated per head.
+    # Layout (b, c, q, heads, ...): the input's own order. Heads are (group, head in group):
+    # B and C are per group, so C B^T is computed once per group, not repeated per head.
     X = (x * dt[..., None]).reshape(b, c, q, h, p)  # discretised input dt * x
     Bg = B.reshape(b, c, q, g, n).transpose(2, 3)  # (b, c, g, q, n); a view when g == 1
     Cg = C.reshape(b, c, q, g, n).transpose(2, 3)
     A_cumsum = torch.cumsum((dt * A).reshape(b, c, q, h), dim=2)  # decay since chunk start
+    cumsum = A_cumsum.transpose(2, 3)  # (b, c, h, q)
+    X_heads = X.transpose(2, 3).contiguous()  # (b, c, h, q, p) for the per-head matmuls
 
     # 1. Inside each chunk: y = (C B^T * decay) X, decay[i, j] = exp(cumsum_i - cumsum_j) for
     # i >= j. The within-chunk cumsum resets every chunk, so the difference loses at most a
-    # few ulps of the chunk's total decay (docs/architecture.md, "Scan cost").
-    cs = A_cumsum.transpose(2, 3)  # (b, c, h, q)
-    lower = torch.ones(q, q, dtype=torch.bool, device=x.device).tril()
-    log_decay = (cs[..., :, None] - cs[..., None, :]).masked_fill(~lower, float("-inf"))
+    # few ulps of the chunk's total decay (docs/training.md, "Scan cost on CPU").
     CB = Cg @ Bg.transpose(-1, -2)  # (b, c, g, q, q): one per group, not per head
-    scores = torch.exp(log_decay).view(b, c, g, per_group, q, q) * CB[:, :, :, None]
-    y_inside = scores.view(b, c, h, q, q) @ X.transpose(2, 3)  # (b, c, h, q, p)
+    y_inside = DecayScores.apply(cumsum, CB) @ X_heads  # (b, c, h, q, p)
+
+    # Per-head keys with the decays folded in (n columns, fewer than the p of X and y).
+    def per_head(keys: Tensor, decay: Tensor) -> Tensor:  # (b,c,g,q,n), (b,c,h,q) -> (b,c,h,q,n)
+        return (keys[:, :, :, None] * decay.view(b, c, g, h // g, q, 1)).view(b, c, h, q, n)
 
     # 2. Each chunk's own contribution to the state at its end: (b, c, h, p, n).
-    decay_to_end = torch.exp(A_cumsum[:, :, -1:] - A_cumsum)  # (b, c, q, h)
-    X_to_end = (X * decay_to_end[..., None]).view(b, c, q, g, per_group * p)
-    chunk_states = (X_to_end.permute(0, 1, 3, 4, 2) @ Bg).view(b, c, h, p, n)
+    decay_to_end = torch.exp(cumsum[..., -1:] - cumsum)  # (b, c, h, q)
+    chunk_states = X_heads.transpose(-1, -2) @ per_head(Bg, decay_to_end)
 
     # 3. Pass states across chunk boundaries (short recurrence written as one matmul).
     states = torch.cat([initial_state[:, None], chunk_states], dim=1)  # (b, c+1, h, p, n)
-    chunk_totals = F.pad(A_cumsum[:, :, -1].transpose(1, 2), (1, 0))  # (b, h, c+1)
+    chunk_totals = F.pad(cumsum[..., -1].transpose(1, 2), (1, 0))  # (b, h, c+1)
     chunk_decay = torch.exp(segment_sum(chunk_totals))  # (b, h, c+1, c+1)
     states = torch.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)
     entering_states, final_state = states[:, :-1], states[:, -1]
 
-    # 4. The state entering each chunk, read out by C with the decay since the chunk start:
-    # (b, c, g, q, n) @ (b, c, g, n, heads-in-group * p), again shared by a group's heads.
-    entering = entering_states.reshape(b, c, g, per_group * p, n).transpose(-1, -2)
-    y_from_state = (Cg @ entering).transpose(2, 3).reshape(b, c, q, h, p)
-    y_from_state = y_from_state * torch.exp(A_cumsum)[..., None]
+    # 4. The state entering each chunk, read out by C with the decay since the chunk start.
+    y_from_state = per_head(Cg, torch.exp(cumsum)) @ entering_states.transpose(-1, -2)
 
-    y = (y_inside.transpose(2, 3) + y_from_state).reshape(b, c * q, h, p)
+    y = (y_inside + y_from_state).transpose(2, 3).reshape(b, c * q, h, p)
     return y[:, :length], final_state
 
 
