@@ -48,7 +48,7 @@ class CausalDepthwiseConv(torch.autograd.Function):
         for tap in range(1, width):  # in place: one product buffer, not one tensor per tap
             taps.add_(torch.mul(conv_input[:, tap : tap + length], weight[:, 0, tap], out=product))
         ctx.save_for_backward(conv_input, weight)
-        return bias + taps
+        return taps.add_(bias)  # == bias + taps (addition commutes exactly), no new tensor
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
