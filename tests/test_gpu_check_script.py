@@ -26,3 +26,20 @@ def test_gpu_check_without_a_gpu_says_so(tmp_path):
     assert "NO GPU" in result.stdout
     assert json.loads((out / "summary.json").read_text())["gpu"] is False
     assert not (out / "scaling").exists()
+
+
+def test_mfu_parts_run_on_cpu(tiny_config):
+    """The FLOP count and the measured matmul peak of scripts/gpu_check.py, on CPU."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    assert gpu_check.measured_peak_flops("cpu", size=128, dtype_name="float32") > 0
+    config = tiny_config("hybrid")
+    counted = gpu_check.step_flops_per_frame(config.to_dict(), frames=6, device="cpu")
+    assert counted["method"] == "counted"
+    # at least the dense layers' 6 * params * tokens per frame, roughly
+    from lsswm.worldmodel.sizing import count_parameters
+
+    assert counted["flops_per_frame"] > 2 * count_parameters(config) * config.tokens_per_frame

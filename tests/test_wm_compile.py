@@ -228,3 +228,20 @@ def test_compiled_flex_attention_equals_sdpa_forward(kind):
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(NotImplementedError, match="backward on CPU"):
         flex_attention(q.requires_grad_(), k, v, block_mask=block_mask)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["hybrid", "causal", "causal-window", "mamba2-fla"])
+def test_flex_path_under_bf16_autocast_tracks_banded(variant, tiny_config):
+    """The CUDA training path's attention (FlexAttention, eager here: forward only on CPU)
+    under bf16 autocast gets q, k, v of one dtype and tracks the banded SDPA path."""
+    _, model, latents, actions = _float32_setup(variant, tiny_config)
+    levels = torch.rand(latents.shape[:2], generator=torch.Generator().manual_seed(2))
+    outputs = {}
+    for backend in ("banded", "flex"):
+        for block in model.blocks:
+            block.attention.backend = backend
+        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+            outputs[backend] = model(latents, levels, actions).prediction.float()
+    scale = outputs["banded"].abs().max().item()
+    assert (outputs["flex"] - outputs["banded"]).abs().max().item() <= 2e-2 * scale
