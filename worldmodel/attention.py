@@ -28,6 +28,15 @@ from torch.nn.attention.flex_attention import create_block_mask, create_mask, fl
 from lsswm.worldmodel.masks import FrameMask, token_mask_mod
 
 
+def _cached_mask(builder, *args):
+    """Call an lru_cache'd mask builder. Under torch.compile it is traced uncached: the mask
+    is then built from constants inside the graph (dynamo would otherwise warn that it
+    ignores the cache and trace through it anyway); in eager the cache saves rebuilding it."""
+    if torch.compiler.is_compiling():
+        return builder.__wrapped__(*args)
+    return builder(*args)
+
+
 @functools.cache
 def _compiled_flex_attention():
     return torch.compile(flex_attention, dynamic=False)
@@ -87,7 +96,7 @@ def flex_frame_attention(
 ) -> Tensor:
     """FlexAttention over a whole clip: q, k, v (B, heads, T*hw, d). Compiled on CUDA."""
     n_frames = q.size(2) // tokens_per_frame
-    block_mask = _flex_block_mask(mask, tokens_per_frame, n_frames, str(q.device))
+    block_mask = _cached_mask(_flex_block_mask, mask, tokens_per_frame, n_frames, str(q.device))
     attend = _compiled_flex_attention() if q.is_cuda else flex_attention
     return attend(q, k, v, block_mask=block_mask)
 
@@ -111,8 +120,15 @@ def banded_frame_attention(
     lookback = mask.lookback_frames
     device = str(q.device)
     if lookback is None:  # causal: every earlier frame may be needed; one dense block
-        dense = _dense_mask(
-            mask, tokens_per_frame, cached_frames, n_frames, 0, cached_frames + n_frames, device
+        dense = _cached_mask(
+            _dense_mask,
+            mask,
+            tokens_per_frame,
+            cached_frames,
+            n_frames,
+            0,
+            cached_frames + n_frames,
+            device,
         )
         return F.scaled_dot_product_attention(q, k, v, attn_mask=dense)
     if cached_frames > lookback:
@@ -128,7 +144,9 @@ def banded_frame_attention(
         blocks = padded.unfold(2, window, block * tokens_per_frame)  # (B, H, n, d, window)
         return blocks.transpose(-1, -2).reshape(batch * heads, n_blocks, window, head_dim)
 
-    banded = _banded_mask(mask, tokens_per_frame, n_frames, cached_frames, block, lookback, device)
+    banded = _cached_mask(
+        _banded_mask, mask, tokens_per_frame, n_frames, cached_frames, block, lookback, device
+    )
     out = F.scaled_dot_product_attention(q_blocks, key_blocks(k), key_blocks(v), attn_mask=banded)
     return out.reshape(batch, heads, -1, head_dim)[:, :, :length]
 

@@ -33,6 +33,9 @@ BENCH_SIZES: dict[str, dict[str, Any]] = {
         n_heads=4,
         ssm_head_dim=32,
         ssm_state_size=16,
+        # 32-token SSD chunks: the PyTorch scan's fastest on CPU at both block sizes (the
+        # per-chunk decay matrices grow with the chunk; docs/training.md, "Scan cost on CPU").
+        ssm_scan_chunk=32,
     ),
     # One GPU: an 8x8 latent grid (64x64 frames through an 8x tokenizer), 8 layers.
     "small": dict(

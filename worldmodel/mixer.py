@@ -30,6 +30,44 @@ class ScanState:
     ssm: Tensor
 
 
+class CausalDepthwiseConv(torch.autograd.Function):
+    """Depthwise causal conv as k shifted multiply-adds: the same result as F.conv1d with
+    groups=channels, but its CPU backward is many times faster for short kernels. The
+    hand-written backward accumulates each tap's input gradient in place into one buffer
+    (autograd's slice backward would allocate and add a full-size zero tensor per tap).
+
+    conv_input (N, k-1+L, C) (the carried k-1 inputs, then L new ones); weight (C, 1, k);
+    bias (C,) -> (N, L, C)."""
+
+    @staticmethod
+    def forward(ctx, conv_input: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        width = weight.size(-1)
+        length = conv_input.size(1) - (width - 1)
+        taps = conv_input[:, :length] * weight[:, 0, 0]
+        product = torch.empty_like(taps)
+        for tap in range(1, width):  # in place: one product buffer, not one tensor per tap
+            taps.add_(torch.mul(conv_input[:, tap : tap + length], weight[:, 0, tap], out=product))
+        ctx.save_for_backward(conv_input, weight)
+        return taps.add_(bias)  # == bias + taps (addition commutes exactly), no new tensor
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        conv_input, weight = ctx.saved_tensors
+        width = weight.size(-1)
+        length = grad.size(1)
+        grad_input = grad.new_zeros(
+            conv_input.shape, dtype=torch.promote_types(grad.dtype, weight.dtype)
+        )
+        grad_weight = torch.empty_like(weight)
+        product = torch.empty(grad.shape, dtype=grad_input.dtype, device=grad.device)
+        for tap in range(width):
+            grad_input[:, tap : tap + length].addcmul_(grad, weight[:, 0, tap])
+            torch.mul(grad, conv_input[:, tap : tap + length], out=product)
+            grad_weight[:, 0, tap] = product.sum(dim=(0, 1)).to(weight.dtype)
+        grad_bias = grad.sum(dim=(0, 1)).to(weight.dtype)
+        return grad_input.to(conv_input.dtype), grad_weight, grad_bias
+
+
 class Mamba2Mixer(nn.Module):
     def __init__(
         self,
@@ -104,13 +142,7 @@ class Mamba2Mixer(nn.Module):
             x.new_zeros(n, self.conv_width - 1, self.conv_dim) if state is None else state.conv
         )
         conv_input = torch.cat([previous, xbc], dim=1)  # (N, k-1+L, conv_dim)
-        # Depthwise causal conv as k shifted multiply-adds: same result as F.conv1d with
-        # groups=conv_dim, but its CPU backward is many times faster for short kernels.
-        conv_out = self.conv_bias + sum(
-            conv_input[:, tap : tap + length] * self.conv_weight[:, 0, tap]
-            for tap in range(self.conv_width)
-        )
-        xbc = F.silu(conv_out)
+        xbc = F.silu(CausalDepthwiseConv.apply(conv_input, self.conv_weight, self.conv_bias))
         new_conv = conv_input[:, conv_input.size(1) - (self.conv_width - 1) :]
         xs, B, C = xbc.split([self.d_inner, self.state_size, self.state_size], dim=-1)
         if keys is not None:

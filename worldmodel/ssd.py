@@ -79,19 +79,55 @@ def ssd_scan(
             return_final_states=True,
         )
         return y, final_state
-    if x.dtype in (torch.float16, torch.bfloat16):
-        # cumsum/exp of decays in half precision lose the long-range state; scan in float32.
-        y, final_state = _ssd_scan_torch(
-            x.float(),
-            dt.float(),
-            A.float(),
-            B.float(),
-            C.float(),
-            chunk_size,
-            None if initial_state is None else initial_state.float(),
-        )
+    if x.dtype in (torch.float16, torch.bfloat16) or torch.is_autocast_enabled(x.device.type):
+        # cumsum/exp of decays in half precision lose the long-range state, and autocast would
+        # run the decay-weighted matmuls (scores, the inter-chunk state recurrence) in bf16:
+        # scan in float32 with autocast off, return the input's dtype.
+        with torch.autocast(x.device.type, enabled=False):
+            y, final_state = _ssd_scan_torch(
+                x.float(),
+                dt.float(),
+                A.float(),
+                B.float(),
+                C.float(),
+                chunk_size,
+                None if initial_state is None else initial_state.float(),
+            )
         return y.to(x.dtype), final_state
     return _ssd_scan_torch(x, dt, A, B, C, chunk_size, initial_state)
+
+
+class DecayScores(torch.autograd.Function):
+    """Inside-chunk scores C_i B_j^T * exp(cumsum_i - cumsum_j) for i >= j, 0 above.
+
+    cumsum (b, c, h, q): decay since the chunk start per head; CB (b, c, g, q, q) per group
+    (head k uses group k // (h / g)). Returns (b, c, h, q, q). Written out by hand because
+    these q x q tensors are the scan's largest: the forward builds the decays in place and the
+    backward needs four passes over them (autograd's chain of sub, masked_fill, exp and mul
+    takes about twice as many, each allocating)."""
+
+    @staticmethod
+    def forward(ctx, cumsum: Tensor, CB: Tensor) -> Tensor:
+        b, c, h, q = cumsum.shape
+        g = CB.size(2)
+        decay = cumsum[..., :, None] - cumsum[..., None, :]
+        upper = torch.ones(q, q, dtype=torch.bool, device=cumsum.device).triu(1)
+        decay = decay.masked_fill_(upper, float("-inf")).exp_()
+        scores = decay.view(b, c, g, h // g, q, q) * CB[:, :, :, None]
+        scores = scores.view(b, c, h, q, q)
+        ctx.save_for_backward(decay, CB, scores)
+        return scores
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        decay, CB, scores = ctx.saved_tensors
+        b, c, h, q, _ = decay.shape
+        g = CB.size(2)
+        grad_CB = (grad * decay).view(b, c, g, h // g, q, q).sum(3)
+        # d scores[i, j] / d cumsum_i = scores[i, j] = -d scores[i, j] / d cumsum_j.
+        log_grad = grad * scores
+        grad_cumsum = log_grad.sum(-1) - log_grad.sum(-2)
+        return grad_cumsum, grad_CB
 
 
 def _ssd_scan_torch(
@@ -104,9 +140,7 @@ def _ssd_scan_torch(
     initial_state: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
     batch, length, n_heads, head_dim = x.shape
-    state_size = B.size(-1)
-    B = _heads_from_groups(B, n_heads)
-    C = _heads_from_groups(C, n_heads)
+    groups, state_size = B.shape[2], B.shape[3]
     if initial_state is None:
         initial_state = x.new_zeros(batch, n_heads, head_dim, state_size)
 
@@ -121,34 +155,42 @@ def _ssd_scan_torch(
         B = F.pad(B, (0, 0, 0, 0, 0, pad))
         C = F.pad(C, (0, 0, 0, 0, 0, pad))
     n_chunks = x.size(1) // chunk_size
+    b, c, q, h, p, g, n = batch, n_chunks, chunk_size, n_heads, head_dim, groups, state_size
 
-    # Layout (b, h, c, q, ...) so the per-chunk products are batched matmuls.
-    def chunked(t: Tensor) -> Tensor:
-        return t.reshape(batch, n_chunks, chunk_size, n_heads, -1).permute(0, 3, 1, 2, 4)
+    # Layout (b, c, q, heads, ...): the input's own order. Heads are (group, head in group):
+    # B and C are per group, so C B^T is computed once per group, not repeated per head.
+    X = (x * dt[..., None]).reshape(b, c, q, h, p)  # discretised input dt * x
+    Bg = B.reshape(b, c, q, g, n).transpose(2, 3)  # (b, c, g, q, n); a view when g == 1
+    Cg = C.reshape(b, c, q, g, n).transpose(2, 3)
+    A_cumsum = torch.cumsum((dt * A).reshape(b, c, q, h), dim=2)  # decay since chunk start
+    cumsum = A_cumsum.transpose(2, 3)  # (b, c, h, q)
+    X_heads = X.transpose(2, 3).contiguous()  # (b, c, h, q, p) for the per-head matmuls
 
-    X = chunked(x * dt[..., None])  # discretised input dt * x: (b, h, c, q, p)
-    Bc, Cc = chunked(B), chunked(C)  # (b, h, c, q, n)
-    A_dt = (dt * A).reshape(batch, n_chunks, chunk_size, n_heads).permute(0, 3, 1, 2)
-    A_cumsum = torch.cumsum(A_dt, dim=-1)  # (b, h, c, q)
+    # 1. Inside each chunk: y = (C B^T * decay) X, decay[i, j] = exp(cumsum_i - cumsum_j) for
+    # i >= j. The within-chunk cumsum resets every chunk, so the difference loses at most a
+    # few ulps of the chunk's total decay (docs/training.md, "Scan cost on CPU").
+    CB = Cg @ Bg.transpose(-1, -2)  # (b, c, g, q, q): one per group, not per head
+    y_inside = DecayScores.apply(cumsum, CB) @ X_heads  # (b, c, h, q, p)
 
-    # 1. Inside each chunk: y = (C B^T * decay mask) X.
-    decay_inside = torch.exp(segment_sum(A_dt))  # (b, h, c, q, q)
-    y_inside = ((Cc @ Bc.transpose(-1, -2)) * decay_inside) @ X
+    # Per-head keys with the decays folded in (n columns, fewer than the p of X and y).
+    def per_head(keys: Tensor, decay: Tensor) -> Tensor:  # (b,c,g,q,n), (b,c,h,q) -> (b,c,h,q,n)
+        return (keys[:, :, :, None] * decay.view(b, c, g, h // g, q, 1)).view(b, c, h, q, n)
 
-    # 2. Each chunk's own contribution to the state at its end: (b, h, c, p, n).
-    decay_to_end = torch.exp(A_cumsum[..., -1:] - A_cumsum)  # (b, h, c, q)
-    chunk_states = (X * decay_to_end[..., None]).transpose(-1, -2) @ Bc
+    # 2. Each chunk's own contribution to the state at its end: (b, c, h, p, n).
+    decay_to_end = torch.exp(cumsum[..., -1:] - cumsum)  # (b, c, h, q)
+    chunk_states = X_heads.transpose(-1, -2) @ per_head(Bg, decay_to_end)
 
     # 3. Pass states across chunk boundaries (short recurrence written as one matmul).
-    states = torch.cat([initial_state[:, :, None], chunk_states], dim=2)  # (b, h, c+1, p, n)
-    chunk_decay = torch.exp(segment_sum(F.pad(A_cumsum[..., -1], (1, 0))))  # (b, h, c+1, c+1)
-    states = torch.einsum("bhzc,bhcpn->bhzpn", chunk_decay, states)
-    entering_states, final_state = states[:, :, :-1], states[:, :, -1]
+    states = torch.cat([initial_state[:, None], chunk_states], dim=1)  # (b, c+1, h, p, n)
+    chunk_totals = F.pad(cumsum[..., -1].transpose(1, 2), (1, 0))  # (b, h, c+1)
+    chunk_decay = torch.exp(segment_sum(chunk_totals))  # (b, h, c+1, c+1)
+    states = torch.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)
+    entering_states, final_state = states[:, :-1], states[:, -1]
 
     # 4. The state entering each chunk, read out by C with the decay since the chunk start.
-    y_from_state = (Cc @ entering_states.transpose(-1, -2)) * torch.exp(A_cumsum)[..., None]
+    y_from_state = per_head(Cg, torch.exp(cumsum)) @ entering_states.transpose(-1, -2)
 
-    y = (y_inside + y_from_state).permute(0, 2, 3, 1, 4).reshape(batch, -1, n_heads, head_dim)
+    y = (y_inside + y_from_state).transpose(2, 3).reshape(b, c * q, h, p)
     return y[:, :length], final_state
 
 

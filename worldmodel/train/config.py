@@ -121,7 +121,7 @@ class LogConfig:
 class SystemConfig:
     device: str = "auto"  # auto: cuda when available, else cpu
     precision: str = "auto"  # auto: bf16 autocast on cuda, fp32 on cpu
-    compile: bool = False  # torch.compile the training step (cuda only)
+    compile: bool = False  # torch.compile the training step (Inductor; CUDA or CPU)
     threads: int = 0  # torch.set_num_threads on cpu (0: torch's default)
     peak_tflops: float = 989.0  # the accelerator's dense bf16 peak, for the MFU estimate
 

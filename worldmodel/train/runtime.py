@@ -80,7 +80,7 @@ def setup_runtime(system: SystemConfig) -> Runtime:
         local_rank=local_rank,
         distributed=distributed,
         autocast_dtype=autocast,
-        compile=system.compile and wants_cuda,
+        compile=system.compile,
     )
 
 
