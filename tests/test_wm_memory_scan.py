@@ -14,7 +14,7 @@ from test_wm_model import first_affected_frame, random_clip, randomized_model
 
 from lsswm.worldmodel.config import VARIANTS, WorldModelConfig
 from lsswm.worldmodel.mixer import Mamba2Mixer
-from lsswm.worldmodel.ssd import ssd_recurrent_reference
+from lsswm.worldmodel.ssd import ssd_recurrent_reference, ssd_scan
 
 RECIPE = dict(ssm_input_gain="unit", ssm_halflife_frames=(1.0, 200.0), action_keys=True)
 
@@ -35,7 +35,7 @@ def test_unit_input_gain_is_the_recurrence_without_dt_on_the_input():
     dt = torch.nn.functional.softplus(dt + mixer.dt_bias)
     A = -torch.exp(mixer.A_log.float()).double()  # as the mixer computes it
     y, reference_state = ssd_recurrent_reference(
-        xs / dt[..., None], dt, A, B[:, :, None], C[:, :, None]
+        xs, dt, A, B[:, :, None], C[:, :, None], dt_scales_input=False
     )
     torch.testing.assert_close(state.ssm, reference_state, rtol=0, atol=1e-12)
     y = y + xs * mixer.D[:, None]
@@ -119,3 +119,19 @@ def test_configs_written_before_the_recipe_keep_mamba2_behaviour(tiny_config):
 def test_bad_recipe_values_are_refused(changes, message, tiny_config):
     with pytest.raises(ValueError, match=message):
         tiny_config("hybrid", **changes)
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 7, 64])
+def test_unit_gain_chunked_scan_equals_the_recurrence(chunk):
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 19, 4, 3, generator=generator, dtype=torch.float64)
+    dt = torch.rand(2, 19, 4, generator=generator, dtype=torch.float64) * 1e-3  # slow heads
+    A = -torch.rand(4, generator=generator, dtype=torch.float64) - 0.5
+    B, C = torch.randn(2, 2, 19, 1, 5, generator=generator, dtype=torch.float64).unbind(0)
+    start = torch.randn(2, 4, 3, 5, generator=generator, dtype=torch.float64)
+    y, state = ssd_scan(x, dt, A, B, C, chunk, start, dt_scales_input=False)
+    y_ref, state_ref = ssd_recurrent_reference(x, dt, A, B, C, start, dt_scales_input=False)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(state, state_ref, rtol=0, atol=1e-12)
+    # A slow head's input arrives whole: not scaled down by its tiny dt.
+    assert (state - start * torch.exp(dt.sum(1) * A)[..., None, None]).abs().mean() > 0.1

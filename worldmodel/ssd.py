@@ -59,17 +59,22 @@ def ssd_scan(
     C: Tensor,
     chunk_size: int,
     initial_state: Tensor | None = None,
+    *,
+    dt_scales_input: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Chunked SSD scan.
 
     x: (b, l, h, p) inputs; dt: (b, l, h) positive step sizes (already softplus-ed);
     A: (h,) negative decay rates; B, C: (b, l, g, n) with g dividing h;
     initial_state: (b, h, p, n) or None (zeros).
+    dt_scales_input: the input is dt * x B^T (Mamba2); False makes it x B^T (unit gain).
     Returns y (b, l, h, p) and the final state (b, h, p, n). Any length l works.
     """
     if _fused_scan is not None and x.is_cuda and x.dtype != torch.float64:
+        # The fused kernel always multiplies by dt: unit gain passes x / dt to it.
+        fused_input = x if dt_scales_input else x / dt[..., None]
         y, final_state = _fused_scan(
-            x.contiguous(),
+            fused_input.contiguous(),
             dt.contiguous(),
             A.contiguous(),
             B.contiguous(),
@@ -92,9 +97,10 @@ def ssd_scan(
                 C.float(),
                 chunk_size,
                 None if initial_state is None else initial_state.float(),
+                dt_scales_input,
             )
         return y.to(x.dtype), final_state
-    return _ssd_scan_torch(x, dt, A, B, C, chunk_size, initial_state)
+    return _ssd_scan_torch(x, dt, A, B, C, chunk_size, initial_state, dt_scales_input)
 
 
 class DecayScores(torch.autograd.Function):
@@ -138,6 +144,7 @@ def _ssd_scan_torch(
     C: Tensor,
     chunk_size: int,
     initial_state: Tensor | None,
+    dt_scales_input: bool = True,
 ) -> tuple[Tensor, Tensor]:
     batch, length, n_heads, head_dim = x.shape
     groups, state_size = B.shape[2], B.shape[3]
@@ -159,7 +166,7 @@ def _ssd_scan_torch(
 
     # Layout (b, c, q, heads, ...): the input's own order. Heads are (group, head in group):
     # B and C are per group, so C B^T is computed once per group, not repeated per head.
-    X = (x * dt[..., None]).reshape(b, c, q, h, p)  # discretised input dt * x
+    X = (x * dt[..., None] if dt_scales_input else x).reshape(b, c, q, h, p)  # dt * x, or x
     Bg = B.reshape(b, c, q, g, n).transpose(2, 3)  # (b, c, g, q, n); a view when g == 1
     Cg = C.reshape(b, c, q, g, n).transpose(2, 3)
     A_cumsum = torch.cumsum((dt * A).reshape(b, c, q, h), dim=2)  # decay since chunk start
@@ -201,6 +208,8 @@ def ssd_recurrent_reference(
     B: Tensor,
     C: Tensor,
     initial_state: Tensor | None = None,
+    *,
+    dt_scales_input: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """The plain step-by-step recurrence; slow, for tests only. Same contract as ssd_scan."""
     batch, length, n_heads, head_dim = x.shape
@@ -214,7 +223,8 @@ def ssd_recurrent_reference(
     outputs = []
     for t in range(length):
         decay = torch.exp(dt[:, t] * A)[:, :, None, None]  # (b, h, 1, 1)
-        update = (dt[:, t, :, None] * x[:, t])[..., None] * B[:, t, :, None, :]  # (b, h, p, n)
+        gain = dt[:, t, :, None] if dt_scales_input else 1.0
+        update = (gain * x[:, t])[..., None] * B[:, t, :, None, :]  # (b, h, p, n)
         state = decay * state + update
         outputs.append((state * C[:, t, :, None, :]).sum(-1))
     return torch.stack(outputs, dim=1), state
