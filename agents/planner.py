@@ -213,6 +213,7 @@ class PlanningAgent:
         self.stream: Any = None
         self._queue: list[int] = []
         self._last_action: int | None = None
+        self.last_plan: Plan | None = None
         self._stats: dict[str, float] = {}
         self._passes_at_reset = (0, 0)
 
@@ -253,6 +254,7 @@ class PlanningAgent:
             self._stats["seconds_planning"] += time.perf_counter() - start
             self._stats["planning_calls"] += 1
             self._stats["sequences_imagined"] += plan.sequences_imagined
+            self.last_plan = plan  # for videos of the plan (eval/plan_video.py)
             self._queue = [int(a) for a in plan.actions[: self.config.replan_every]]
             self.planner.shift(len(self._queue))
         action = self._queue.pop(0)

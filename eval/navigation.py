@@ -86,12 +86,28 @@ def references_for(env: Any, max_steps: int) -> dict[str, Any] | None:
     }
 
 
+# Student's t, two-sided 95% (the 0.975 quantile) by degrees of freedom; 1.96 beyond 30.
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+
+
+def t_quantile_975(dof: int) -> float:
+    return T_975[dof - 1] if dof <= len(T_975) else 1.96
+
+
 def summarize(scores: list[float]) -> dict[str, float]:
+    """Mean, spread and a 95% t-interval of the mean (mean +- t_{0.975, n-1} * sem)."""
     values = np.asarray(scores, dtype=np.float64)
+    mean = float(values.mean())
+    sem = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+    half = t_quantile_975(len(values) - 1) * sem if len(values) > 1 else 0.0
     return {
-        "mean": float(values.mean()),
+        "mean": mean,
         "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-        "sem": float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0,
+        "sem": sem,
+        "ci95_low": mean - half,
+        "ci95_high": mean + half,
         "min": float(values.min()),
         "max": float(values.max()),
     }
@@ -220,12 +236,14 @@ def _run_agent(
 
 def _score_table(results: dict[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
     settings, references = results["settings"], results["references"]
-    columns = ["agent", "episodes", "mean", "std", "min", "max", "s/step"]
+    columns = ["agent", "episodes", "mean", "95% CI low", "95% CI high", "std", "min", "max"]
+    columns += ["s/step"]
     if references:
         columns += ["% of human", "% of oracle max"]
     rows = []
     for record in results["agents"]:
-        row = [record["agent"], len(record["scores"]), record["mean"], record["std"]]
+        row = [record["agent"], len(record["scores"]), record["mean"]]
+        row += [record["ci95_low"], record["ci95_high"], record["std"]]
         row += [record["min"], record["max"], record["seconds_per_step"]]
         if references:
             row += [
@@ -241,7 +259,7 @@ def _score_table(results: dict[str, Any]) -> tuple[str, list[str], list[list[Any
             value = references[key]
             human = 100 * value / references["human_scaled"]
             oracle = 100 * value / references["oracle_max_scaled"]
-            rows.append([label, None, value, None, None, None, None, human, oracle])
+            rows.append([label, None, value, None, None, None, None, None, None, human, oracle])
     title = (
         f"{results['score_name']} per episode: {settings['env_id']}, "
         f"{settings['max_steps']} steps, seeds {settings['seeds'][0]}..{settings['seeds'][-1]}"

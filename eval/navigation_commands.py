@@ -1,5 +1,6 @@
-"""CLI: ``lsswm eval navigation`` (agents in the real Memory Maze / Crafter) and
-``lsswm eval reward`` (the world model's reward prediction at real target hits).
+"""CLI: ``lsswm eval navigation`` (agents in the real Memory Maze / Crafter),
+``lsswm eval reward`` (the world model's reward prediction at real target hits) and
+``lsswm eval plan-video`` (the planner's imagined plans beside the real view).
 
 Cheap to import: torch, the envs and SB3 are imported when the command runs.
 """
@@ -20,6 +21,14 @@ def register(registry: CommandRegistry) -> None:
         "achievements per episode vs the Memory Maze paper's references",
         _configure,
         _run,
+        group="eval",
+    )
+    registry.add(
+        "plan-video",
+        "one real episode of the planner as a video: the real view beside its best imagined "
+        "plan, with the predicted reward of every imagined step",
+        _configure_plan_video,
+        _run_plan_video,
         group="eval",
     )
     registry.add(
@@ -148,4 +157,38 @@ def _run_reward(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     )
+    return 0
+
+
+def _configure_plan_video(parser: argparse.ArgumentParser) -> None:
+    from lsswm.agents.planner_config import add_planner_arguments
+    from lsswm.eval.plan_video import PlanVideoOptions
+
+    default = PlanVideoOptions(ckpt="", out="")
+    parser.add_argument("--ckpt", required=True, help="world model checkpoint (or run folder)")
+    parser.add_argument("--env", default=default.env_id, help="environment id")
+    parser.add_argument("--seed", type=int, default=default.seed, help="env seed (held out)")
+    parser.add_argument("--steps", type=int, default=default.steps, help="real steps")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    parser.add_argument("--fps", type=int, default=default.fps)
+    parser.add_argument("--out", default="runs/plan-video", help="output folder")
+    add_planner_arguments(parser)
+
+
+def _run_plan_video(args: argparse.Namespace) -> int:
+    from lsswm.agents.planner_config import planner_config_from_args
+    from lsswm.eval.plan_video import PlanVideoOptions, record_plan_video
+    from lsswm.worldmodel.checkpoint import resolve_device
+
+    options = PlanVideoOptions(
+        ckpt=args.ckpt,
+        out=args.out,
+        env_id=args.env,
+        seed=args.seed,
+        steps=args.steps,
+        device=str(resolve_device(args.device)),
+        fps=args.fps,
+    )
+    summary = record_plan_video(options, planner_config_from_args(args))
+    print(f"{summary['steps']} steps, {summary['targets']:g} targets -> {summary['video']}")
     return 0

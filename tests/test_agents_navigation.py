@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lsswm.eval.navigation import NavigationOptions, references_for, run_navigation
+from lsswm.eval.navigation import NavigationOptions, references_for, run_navigation, summarize
 
 MAZE = "lsswm/MemoryMaze-9x9-v0"
 
@@ -19,6 +19,17 @@ def test_references_are_scaled_to_the_episode_length():
     assert references["human_scaled"] == pytest.approx(6.6)
     assert references["oracle_max_scaled"] == pytest.approx(8.7)
     assert references_for(SimpleNamespace(), 100) is None  # not a maze: no reference
+
+
+def test_summary_has_a_95_percent_t_interval():
+    # 10 scores, mean 1, sample std 1 (ddof=1): half width t_{0.975, 9} / sqrt(10) = 0.7045.
+    summary = summarize([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+    assert summary["mean"] == pytest.approx(1.0)
+    std = summary["std"]
+    assert summary["ci95_high"] - summary["mean"] == pytest.approx(2.262 * std / 10**0.5)
+    assert summary["mean"] - summary["ci95_low"] == pytest.approx(2.262 * std / 10**0.5)
+    one = summarize([3.0])
+    assert one["ci95_low"] == one["ci95_high"] == 3.0
 
 
 def test_oracle_reaches_targets_and_beats_random(tmp_path):
@@ -98,3 +109,22 @@ def test_crafter_scores_achievements_unlocked(tmp_path):
     assert "collect_wood" in episode["achievements"]
     achievements_table = results["tables"][1]
     assert {row[0] for row in achievements_table["rows"]} == set(episode["achievements"])
+
+
+def test_plan_video_frame_shows_real_view_beside_the_labelled_plan():
+    import numpy as np
+
+    from lsswm.eval.plan_video import PlanVideoOptions, _compose
+    from lsswm.eval.videos import CONTEXT_COLOUR, MODEL_COLOUR, STRIP
+
+    real = np.zeros((32, 32, 3), np.uint8)
+    plan = np.full((3, 32, 32, 3), 200, np.uint8)
+    options = PlanVideoOptions(ckpt="", out="", scale=2)
+    image = _compose(real, plan, np.array([0.0, 0.9, 0.1]), 1, 5, 2.0, 1, options)
+    panel, gap = 64, 16
+    assert image.shape == (STRIP + panel, 4 * panel + 3 * gap, 3)
+    # the plan's first step was executed already (grey strip); the rest are model colour
+    first, second = panel + gap, 2 * (panel + gap)
+    assert tuple(image[STRIP - 1, first + panel - 1]) == CONTEXT_COLOUR
+    assert tuple(image[STRIP - 1, second + panel - 1]) == MODEL_COLOUR
+    assert image[STRIP:, first : first + panel].min() == 200  # imagined frames, upscaled
