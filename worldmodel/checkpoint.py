@@ -17,6 +17,7 @@ device a checkpoint is loaded onto (:func:`resolve_device`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -42,6 +43,9 @@ META_IMAGE_SHAPE = "train_image_shape"  # JSON list: the dataset's frame shape
 META_ACTION_SPACE = "train_action_space"  # JSON: the dataset's action space
 META_DATA = "train_data"  # JSON: how the trainer fed the data (TrainData)
 META_STEP = "train_step"
+# sha256 over the tensors (name, dtype, shape, bytes; sorted by name), written on save and
+# checked on load; files written before it existed have none and load unchecked.
+WEIGHTS_HASH_KEY = "weights_sha256"
 
 # A training run folder (docs/training.md): RUN/world_model.safetensors (the exported EMA
 # model) and RUN/checkpoints/{latest.json, step_N/{model,ema}.safetensors, train_state.pt}.
@@ -58,12 +62,29 @@ class CheckpointError(ValueError):
     user_facing = True
 
 
+def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """The digest of the tensors' contents (CPU tensors), independent of the file layout."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().contiguous()
+        header = f"{name}|{str(tensor.dtype).removeprefix('torch.')}|{list(tensor.shape)}\n"
+        digest.update(header.encode("utf-8"))
+        digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
+
+
 def _write(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {**metadata, WEIGHTS_HASH_KEY: weights_sha256(tensors)}
     temporary = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, temporary, metadata)
-    os.replace(temporary, path)  # a crash mid-write never leaves a half checkpoint
+    try:
+        save_file(tensors, temporary, metadata)
+        os.replace(temporary, path)  # a crash mid-write never leaves a half checkpoint
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a failed write (full disk) leaves no partial file
+        raise
 
 
 def _prefixed(module: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
@@ -106,6 +127,23 @@ def save_world_model(
     _write(path, tensors, metadata)
 
 
+def _load_checked(
+    path: str | Path, metadata: dict[str, str], device: str | torch.device
+) -> dict[str, torch.Tensor]:
+    """The file's tensors on `device`, after checking them against the stored sha256."""
+    tensors = load_file(str(path), device="cpu")
+    expected = metadata.get(WEIGHTS_HASH_KEY)
+    if expected is not None and weights_sha256(tensors) != expected:
+        raise CheckpointError(
+            f"{path} fails its integrity check (the weights' sha256 differs from the one "
+            "stored when it was saved: the file is corrupted); restore it from a copy, or use "
+            "an earlier checkpoint of the run"
+        )
+    if torch.device(device).type != "cpu":
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+    return tensors
+
+
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     start = len(prefix) + 1
     return {k[start:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
@@ -121,7 +159,7 @@ def load_world_model(
         raise CheckpointError(
             f"{path} holds a {metadata[FORMAT_KEY]!r}, not a world model; use load_tokenizer"
         )
-    tensors = load_file(str(path), device=str(device))
+    tensors = _load_checked(path, metadata, device)
     world_model = WorldModel(WorldModelConfig.from_json(metadata[WORLD_MODEL_CONFIG_KEY]))
     world_model.load_state_dict(_strip(tensors, "world_model"), strict=True)
     world_model.to(device)
@@ -146,7 +184,7 @@ def load_tokenizer(path: str | Path, device: str | torch.device = "cpu") -> Toke
     metadata = read_metadata(path)
     if TOKENIZER_CONFIG_KEY not in metadata:
         raise CheckpointError(f"{path} holds no tokenizer; pass a tokenizer checkpoint")
-    tensors = load_file(str(path), device=str(device))
+    tensors = _load_checked(path, metadata, device)
     tokenizer = Tokenizer(TokenizerConfig.from_dict(json.loads(metadata[TOKENIZER_CONFIG_KEY])))
     tokenizer.load_state_dict(_strip(tensors, "tokenizer"), strict=True)
     return tokenizer.to(device)

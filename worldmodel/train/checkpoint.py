@@ -17,9 +17,11 @@ intact and ``latest.json`` pointing at a complete folder.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,13 @@ from typing import Any
 import torch
 
 # The run folder layout and its reader (latest_checkpoint) belong to the checkpoint API.
-from lsswm.worldmodel.checkpoint import CHECKPOINTS_DIRNAME, LATEST_NAME, STATE_FILE, STEP_DIR
+from lsswm.worldmodel.checkpoint import (
+    CHECKPOINTS_DIRNAME,
+    LATEST_NAME,
+    STATE_FILE,
+    STEP_DIR,
+    latest_checkpoint,
+)
 
 CONFIG_NAME = "config.json"
 
@@ -62,12 +70,36 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".tmp-{path.name}")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.errno == errno.ENOSPC:
+            raise _no_space(path, len(text.encode("utf-8"))) from error
+        raise
     _fsync(path.parent)
+
+
+def _folder_bytes(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _no_space(path: Path, needed: int) -> TrainCheckpointError:
+    try:
+        free = f"; {shutil.disk_usage(path.parent).free} bytes free on that file system"
+    except OSError:
+        free = ""
+    return TrainCheckpointError(
+        f"no space left on device writing {path} (needs about {needed} bytes{free}); free "
+        "some space (or move the run elsewhere) and re-run the same command to resume from "
+        "the last complete checkpoint"
+    )
 
 
 def write_checkpoint(
@@ -78,18 +110,31 @@ def write_checkpoint(
     keep: int = 2,
 ) -> Path:
     """Write checkpoint `step`: `write_weights(folder)` puts the safetensors files into the
-    folder, `train_state` goes to train_state.pt. Keeps the newest `keep` checkpoints."""
+    folder, `train_state` goes to train_state.pt. Keeps the newest `keep` checkpoints.
+
+    On a full disk (ENOSPC) the half-written folder is removed and a TrainCheckpointError
+    says so, with the bytes needed; the previous checkpoints and latest.json are untouched."""
     root = checkpoints_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     name = step_folder_name(step)
     temporary = root / f".tmp-{name}"
     shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
-    write_weights(temporary)
-    torch.save(train_state, temporary / STATE_FILE)
-    for path in temporary.iterdir():
-        _fsync(path)
-    _fsync(temporary)
+    try:
+        temporary.mkdir()
+        write_weights(temporary)
+        torch.save(train_state, temporary / STATE_FILE)
+        for path in temporary.iterdir():
+            _fsync(path)
+        _fsync(temporary)
+    except BaseException as error:
+        written = _folder_bytes(temporary)
+        shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise _no_space(root / name, max(written, _previous_size(root))) from error
+        if isinstance(error, RuntimeError) and "unexpected pos" in str(error):
+            # torch.save's zip writer reports a short write this way (the OSError is lost).
+            raise _no_space(root / name, max(written, _previous_size(root))) from error
+        raise
     final = root / name
     if final.exists():
         shutil.rmtree(final)
@@ -98,6 +143,16 @@ def write_checkpoint(
     atomic_write_text(root / LATEST_NAME, json.dumps({"step": step, "name": name}) + "\n")
     _prune(root, keep, protect=name)
     return final
+
+
+def _previous_size(root: Path) -> int:
+    """Bytes of the newest complete checkpoint: what the next one will need, about."""
+    found = sorted(
+        (int(match.group(1)), path)
+        for path in root.iterdir()
+        if (match := STEP_DIR.fullmatch(path.name)) and path.is_dir()
+    )
+    return _folder_bytes(found[-1][1]) if found else 0
 
 
 def _prune(root: Path, keep: int, protect: str) -> None:
@@ -118,3 +173,60 @@ def load_train_state(folder: str | Path, map_location: str | torch.device = "cpu
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError as error:
         raise TrainCheckpointError(f"{path} is missing; the checkpoint is incomplete") from error
+    except RuntimeError as error:  # a truncated zip: "PytorchStreamReader failed ..."
+        raise TrainCheckpointError(
+            f"{path} is unreadable ({str(error).splitlines()[0]}); it is truncated or "
+            "damaged: resume from an earlier checkpoint"
+        ) from error
+
+
+def resumable_checkpoint(
+    run_dir: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[Path | None, dict | None]:
+    """The newest checkpoint of a run whose train_state.pt loads, with that state.
+
+    The latest checkpoint comes first; when its train_state.pt cannot be read (truncated by
+    a crash or a full disk, damaged), the next older complete checkpoint is tried, and each
+    one skipped is named on stderr with the reason. Nothing is deleted: a skipped folder stays
+    where it is for inspection (the next checkpoint of that step replaces it). (None, None)
+    when the run has no checkpoint; a TrainCheckpointError when none of them loads."""
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return None, None
+    root = checkpoints_dir(run_dir)
+    older = sorted(
+        (
+            (int(match.group(1)), path)
+            for path in root.iterdir()
+            if (match := STEP_DIR.fullmatch(path.name))
+            and path != latest
+            and (path / STATE_FILE).is_file()
+        ),
+        reverse=True,
+    )
+    limit = int(STEP_DIR.fullmatch(latest.name).group(1))
+    candidates = [latest] + [path for step, path in older if step < limit]
+    skipped = []
+    for folder in candidates:
+        try:
+            state = load_train_state(folder, map_location)
+        except Exception as error:  # torch.load raises RuntimeError, EOFError, pickle errors
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            skipped.append(f"{folder.name} ({reason})")
+            print(
+                f"warning: skipping checkpoint {folder}: its {STATE_FILE} is unreadable "
+                f"(truncated or damaged: {reason}); trying the previous one",
+                file=sys.stderr,
+            )
+            continue
+        if skipped:
+            print(
+                f"warning: resuming from {folder} instead of {candidates[0].name}; the "
+                "skipped folder is left in place",
+                file=sys.stderr,
+            )
+        return folder, state
+    raise TrainCheckpointError(
+        f"no checkpoint of {run_dir} can be resumed: {'; '.join(skipped)}; restore a "
+        f"{STATE_FILE} from a backup, or move {root} aside to start the run afresh"
+    )

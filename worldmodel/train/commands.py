@@ -121,7 +121,22 @@ def build_tokenizer_config(args: argparse.Namespace) -> Any:
 def run_train(args: argparse.Namespace) -> int:
     from lsswm.worldmodel.train.loop import train
 
-    return _run_training(build_train_config(args), args.print_config, train)
+    config = build_train_config(args)
+    if args.print_config:
+        from lsswm.worldmodel.train.config import DERIVED_MODEL_FIELDS, validate_train_config
+        from lsswm.worldmodel.train.loop import resolve_derived_fields
+
+        validate_train_config(config)
+        config, unresolved = resolve_derived_fields(config)
+        if unresolved:
+            fields = ", ".join(f"model.{name}" for name in DERIVED_MODEL_FIELDS)
+            print(
+                f"note: {fields} are placeholders here: {unresolved}, so the latent grid and "
+                "the action space are not known yet; the trainer derives them from the "
+                "tokenizer and the dataset (pass --data to see them)",
+                file=sys.stderr,
+            )
+    return _run_training(config, args.print_config, train)
 
 
 def run_train_tokenizer(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import types
 import typing
@@ -295,10 +296,76 @@ def tokenizer_preset(name: str) -> TokenizerTrainConfig:
 
 
 # ---- validation -----------------------------------------------------------------------------
+# Per-field ranges, checked as soon as a value is parsed (`--set`), so a bad value fails with
+# the field's name before anything is built, and again on whole configs (`--config FILE`).
+# Keyed by (section type, field): (test, requirement as shown to the user).
+_FIELD_RULES: dict[tuple[type, str], tuple[typing.Callable[[Any], bool], str]] = {
+    (TrainConfig, "seed"): (lambda v: 0 <= v < 2**63, "must be an integer in [0, 2**63)"),
+    (TokenizerTrainConfig, "seed"): (lambda v: 0 <= v < 2**63, "must be an integer in [0, 2**63)"),
+    (OptimConfig, "lr"): (lambda v: v > 0, "must be > 0 (e.g. 3e-4)"),
+    (OptimConfig, "betas"): (
+        lambda v: all(0 <= b < 1 for b in v),
+        "must be two numbers in [0, 1), e.g. 0.9,0.99",
+    ),
+    (OptimConfig, "eps"): (lambda v: v > 0, "must be > 0 (e.g. 1e-8)"),
+    (OptimConfig, "min_lr_ratio"): (lambda v: 0 <= v <= 1, "must lie in [0, 1]"),
+    (OptimConfig, "warmup_steps"): (lambda v: v >= 0, "must be >= 0"),
+    (OptimConfig, "weight_decay"): (lambda v: v >= 0, "must be >= 0"),
+    (OptimConfig, "grad_clip"): (lambda v: v >= 0, "must be >= 0 (0 disables clipping)"),
+    (OptimConfig, "ema_decay"): (lambda v: 0 <= v < 1, "must lie in [0, 1) (0 disables it)"),
+}
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, tuple):
+        return all(_finite(item) for item in value)
+    return True
+
+
+def check_field(section: Any, name: str, value: Any, key: str) -> None:
+    """Refuse a value out of its field's range: non-finite floats anywhere, the ranges of
+    _FIELD_RULES, and curriculum stages; the message names the field and the fix."""
+    if not _finite(value):
+        raise TrainConfigError(f"{key}={_show(value)} is not a finite number; give a finite value")
+    rule = _FIELD_RULES.get((type(section), name))
+    if rule is not None and not rule[0](value):
+        raise TrainConfigError(f"{key}={_show(value)} is out of range: {key} {rule[1]}")
+    if name == "curriculum" and isinstance(section, TrainConfig | TokenizerTrainConfig):
+        if not value:
+            raise TrainConfigError(
+                "curriculum is empty; give at least one stage, e.g. --set curriculum=16:100:4"
+            )
+        for stage in value:
+            if stage.frames < 2 or stage.steps < 1 or stage.batch_size < 1:
+                raise TrainConfigError(
+                    f"curriculum stage {stage.frames}:{stage.steps}:{stage.batch_size} is out "
+                    "of range: FRAMES:STEPS:BATCH needs frames >= 2, steps >= 1 and batch >= 1 "
+                    "(e.g. curriculum=16:100:4)"
+                )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def _check_all_fields(config: Any, prefix: str = "") -> None:
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_all_fields(value, f"{prefix}{f.name}.")
+        else:
+            check_field(config, f.name, value, f"{prefix}{f.name}")
+
+
 def validate_train_config(config: TrainConfig) -> None:
     def fail(message: str) -> None:
         raise TrainConfigError(message)
 
+    _check_all_fields(config)
     if not config.curriculum:
         fail("curriculum is empty; give at least one stage, e.g. --set curriculum=16:100:4")
     for stage in config.curriculum:
@@ -312,6 +379,7 @@ def validate_train_config(config: TrainConfig) -> None:
 
 
 def validate_tokenizer_train_config(config: TokenizerTrainConfig) -> None:
+    _check_all_fields(config)
     if config.steps < 1 or config.batch_size < 1:
         raise TrainConfigError("steps and batch_size must be >= 1")
     _validate_common(config.data, config.optim, config.log, config.system)
@@ -389,6 +457,7 @@ def _set_path(obj: Any, path: list[str], value: str, full_key: str) -> Any:
             if getattr(error, "user_facing", False):
                 raise
             raise TrainConfigError(f"cannot parse {full_key}={value!r}: {error}") from error
+        check_field(obj, head, new_value, full_key)
     changes = {head: new_value}
     if isinstance(obj, WorldModelConfig) and head == "variant":
         changes.update(_blocks_for_variant(obj, new_value, full_key))

@@ -21,6 +21,7 @@ What one run does (docs/training.md has the user's view):
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import time
@@ -35,14 +36,16 @@ from lsswm.worldmodel.checkpoint import (
     EMA_FILE,
     EXPORT_NAME,
     MODEL_FILE,
+    TOKENIZER_CONFIG_KEY,
+    WORLD_MODEL_CONFIG_KEY,
     TrainData,
     TrainingMetadata,
-    latest_checkpoint,
     load_tokenizer,
     load_world_model,
     read_metadata,
     save_world_model,
 )
+from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
@@ -50,7 +53,7 @@ from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
     atomic_write_text,
     checkpoints_dir,
-    load_train_state,
+    resumable_checkpoint,
     step_folder_name,
     write_checkpoint,
 )
@@ -170,6 +173,48 @@ def latent_fields(tokenizer: Tokenizer) -> dict[str, int]:
     return {"latent_height": height, "latent_width": width, "latent_channels": channels}
 
 
+def resolve_derived_fields(config: TrainConfig) -> tuple[TrainConfig, str | None]:
+    """`config` with the model fields the trainer derives (DERIVED_MODEL_FIELDS) filled in as
+    a run would: from the run's own config.json when it resumes, else the --init checkpoint,
+    else the dataset and the tokenizer (its metadata only; nothing is calibrated or loaded).
+    Returns (config, None), or (config unchanged, why) when they cannot be known yet."""
+    saved_path = Path(config.run_dir) / CONFIG_NAME if config.run_dir else None
+    if saved_path is not None and saved_path.is_file():
+        saved = load_config_file(TrainConfig, saved_path)
+        derived = {name: getattr(saved.model, name) for name in DERIVED_MODEL_FIELDS}
+        return dataclasses.replace(config, model=config.model.replace(**derived)), None
+    if config.init:
+        metadata = read_metadata(config.init)
+        model = WorldModelConfig.from_json(metadata[WORLD_MODEL_CONFIG_KEY])
+        return dataclasses.replace(config, model=model), None
+    if not config.data.path:
+        return config, "no dataset given (--data)"
+    spec = describe_data(config.data)
+    size = spec.image_shape[0]
+    if config.tokenizer.path:
+        metadata = read_metadata(config.tokenizer.path)
+        if TOKENIZER_CONFIG_KEY not in metadata:
+            raise TrainConfigError(f"{config.tokenizer.path} holds no tokenizer")
+        tokenizer = TokenizerConfig.from_dict(json.loads(metadata[TOKENIZER_CONFIG_KEY]))
+    else:
+        if size % config.tokenizer.patch_size:
+            raise TrainConfigError(
+                f"tokenizer.patch_size={config.tokenizer.patch_size} must divide the "
+                f"{size}x{size} frames; change it or data.image_size"
+            )
+        tokenizer = TokenizerConfig(
+            kind="patchify", image_size=size, downsample=config.tokenizer.patch_size
+        )
+    height, width, channels = tokenizer.latent_shape
+    model = config.model.replace(
+        latent_height=height,
+        latent_width=width,
+        latent_channels=channels,
+        **spec.action_fields(),
+    )
+    return dataclasses.replace(config, model=model), None
+
+
 def check_latent_grid(model: WorldModel, tokenizer: Tokenizer, what: str) -> None:
     config = model.config
     grid = (config.latent_height, config.latent_width, config.latent_channels)
@@ -208,7 +253,7 @@ class Trainer:
         self.runtime = runtime
         self.run_dir = Path(config.run_dir)
         self.spec = describe_data(config.data)
-        self.checkpoint = latest_checkpoint(self.run_dir)
+        self.checkpoint, self.state = resumable_checkpoint(self.run_dir)
         if self.checkpoint is not None:
             self.config, frame_model, ema_model, self.state = self._resume(config)
         else:
@@ -310,8 +355,7 @@ class Trainer:
         ema_model = load_world_model(checkpoint / EMA_FILE)
         ema_world = ema_model.world_model if isinstance(ema_model, FrameWorldModel) else ema_model
         check_latent_grid(frame_model.world_model, frame_model.tokenizer, "the checkpoint")
-        state = load_train_state(checkpoint)
-        return requested, frame_model, ema_world, state
+        return requested, frame_model, ema_world, self.state
 
     def _load_state(self, state: dict) -> None:
         self.step = int(state["step"])

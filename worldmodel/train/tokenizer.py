@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lsswm.worldmodel.checkpoint import latest_checkpoint, load_tokenizer, save_tokenizer
+from lsswm.worldmodel.checkpoint import load_tokenizer, save_tokenizer
 from lsswm.worldmodel.tokenizer import Tokenizer
 from lsswm.worldmodel.train.checkpoint import (
     CONFIG_NAME,
     atomic_write_text,
     checkpoints_dir,
-    load_train_state,
+    resumable_checkpoint,
     step_folder_name,
     write_checkpoint,
 )
@@ -112,8 +112,7 @@ class _TokenizerTrainer:
             )
         if config.tokenizer.kind != "conv":
             raise TrainConfigError("only tokenizer.kind=conv has weights to train")
-        self.checkpoint = latest_checkpoint(self.run_dir)
-        state = None
+        self.checkpoint, state = resumable_checkpoint(self.run_dir)
         if self.checkpoint is not None:
             saved = load_config_file(TokenizerTrainConfig, self.run_dir / CONFIG_NAME)
             differing = [
@@ -128,7 +127,6 @@ class _TokenizerTrainer:
                     "or choose a new --run-dir"
                 )
             tokenizer = load_tokenizer(self.checkpoint / TOKENIZER_FILE)
-            state = load_train_state(self.checkpoint)
         else:
             torch.manual_seed(derive_seed(config.seed, "train", 1 << 22))
             tokenizer = Tokenizer(config.tokenizer)
