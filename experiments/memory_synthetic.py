@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from lsswm.worldmodel import diffusion
-from lsswm.worldmodel.config import VARIANTS, WorldModelConfig
+from lsswm.worldmodel.config import RECALL_RECIPE, VARIANTS, WorldModelConfig
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.sizing import count_parameters, equal_size_configs, match_parameter_count
 from lsswm.worldmodel.synthetic_memory import (
@@ -72,7 +72,7 @@ class SyntheticMemoryConfig:
             n_layers=self.n_layers,
             n_heads=4,
             scan_blocks=tuple(small if i % 2 == 0 else whole for i in range(self.n_layers)),
-            **self.model_overrides,
+            **(RECALL_RECIPE | self.model_overrides),
         )
 
     def model_configs(self) -> dict[str, WorldModelConfig]:
@@ -94,8 +94,8 @@ class SyntheticMemoryConfig:
         return configs
 
 
-# The recall recipe (WorldModelConfig's defaults) with its parts taken back: one at a time,
-# and all at once (Mamba2's own recipe).
+# The recall recipe with its parts taken back: one at a time, and all at once (Mamba2's own
+# recipe).
 ABLATIONS = {
     "hybrid-mamba2-scan": {
         "ssm_input_gain": "dt",

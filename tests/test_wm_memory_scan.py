@@ -12,11 +12,11 @@ import pytest
 import torch
 from test_wm_model import first_affected_frame, random_clip, randomized_model
 
-from lsswm.worldmodel.config import VARIANTS, WorldModelConfig
+from lsswm.worldmodel.config import RECALL_RECIPE, VARIANTS, WorldModelConfig
 from lsswm.worldmodel.mixer import Mamba2Mixer
 from lsswm.worldmodel.ssd import ssd_recurrent_reference, ssd_scan
 
-RECIPE = dict(ssm_input_gain="unit", ssm_halflife_frames=(1.0, 200.0), action_keys=True)
+RECIPE = RECALL_RECIPE
 
 
 def test_unit_input_gain_is_the_recurrence_without_dt_on_the_input():

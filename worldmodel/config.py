@@ -25,6 +25,14 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     "ssm_halflife_frames": (),
     "action_keys": False,
 }
+# The scan settings that learn recall beyond the attention window on the synthetic task
+# (docs/experiments.md). Opt-in (the `memory` preset, the memory experiments) until checked on
+# Memory Maze: on a rare-reward test, action keys slowed the reward head (docs/experiments.md).
+RECALL_RECIPE: dict[str, Any] = {
+    "ssm_input_gain": "unit",
+    "ssm_halflife_frames": (1.0, 200.0),
+    "action_keys": True,
+}
 SCANS = ("block-wise", "whole-frame")  # or None: no scan sub-layer
 CACHE_RULES = ("chunk", "window", "all", "none")
 
@@ -89,16 +97,16 @@ class WorldModelConfig:
     ssm_expand: int = 2
     ssm_conv_width: int = 4
     ssm_scan_chunk: int = 64  # SSD chunk length in tokens (an implementation detail, not C)
-    # The recall recipe (docs/architecture.md, "Memory"; a config without these fields means
-    # Mamba2's recipe, see LEGACY_DEFAULTS). "unit" gives every head its input whatever its
-    # decay ("dt" is Mamba2's input gain dt * x); a (low, high) range initialises per-frame
-    # half-lives log-spaced across heads (empty: Mamba2's per-token dt range).
-    ssm_input_gain: str = "unit"
-    ssm_halflife_frames: tuple[float, ...] = (1.0, 200.0)
+    # The scan's recipe (docs/architecture.md, "Memory"). Defaults: Mamba2's, "dt" input gain
+    # dt * x and its per-token dt range. RECALL_RECIPE: "unit" gives every head its input
+    # whatever its decay; a (low, high) range initialises per-frame half-lives log-spaced
+    # across heads.
+    ssm_input_gain: str = "dt"
+    ssm_halflife_frames: tuple[float, ...] = ()
     # Action keys: a projection of (action embedding + spatial position) is added to the
     # scan's write/read keys B, C and to attention's queries/keys, so memory can be
     # addressed by pose rather than by noisy content alone.
-    action_keys: bool = True
+    action_keys: bool = False
     # Diffusion forcing (schedule: cosine, v-prediction; fixed, see docs/architecture.md).
     clean_prefix_prob: float = 0.5
     denoising_steps: int = 10  # default for generation

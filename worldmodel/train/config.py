@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lsswm.worldmodel.config import VARIANTS, WorldModelConfig, parse_scan_blocks
+from lsswm.worldmodel.config import RECALL_RECIPE, VARIANTS, WorldModelConfig, parse_scan_blocks
 from lsswm.worldmodel.tokenizer import TokenizerConfig
 
 
@@ -229,6 +229,7 @@ def _train_presets() -> dict[str, TrainConfig]:
             ssm_head_dim=16,
             ssm_state_size=16,
             scan_blocks=((2, 2), (4, 4), (2, 2), (4, 4)),
+            **RECALL_RECIPE,
         ),
         tokenizer=TokenizerSource(patch_size=8),
         data=DataConfig(image_size=32, actions="pose"),
