@@ -155,8 +155,44 @@ def load_for_eval(
     return LoadedModel(model, str(path), name, dict(metadata))
 
 
+def check_same_environment(loaded: LoadedModel, episodes: list[EvalEpisode]) -> None:
+    """Refuse dataset episodes recorded in another environment than the checkpoint's training
+    data (env id, or action space), even when their frames and action ids happen to fit."""
+    from lsswm.collect.manifest import load_manifest
+    from lsswm.worldmodel.checkpoint import META_ACTION_SPACE
+
+    trained_space = None
+    if META_ACTION_SPACE in loaded.metadata:
+        trained_space = json.loads(loaded.metadata[META_ACTION_SPACE])
+    trained_env = None
+    for data in _training_data_paths(loaded):
+        try:
+            trained_env = load_manifest(data).env_id
+            break
+        except Exception:  # an unreadable training dataset says nothing about the env
+            continue
+    for source in sorted({e.source for e in episodes if e.source}):
+        try:
+            manifest = load_manifest(Path(source))
+        except Exception:  # not a collected dataset (e.g. an import): nothing to compare
+            continue
+        if trained_env is not None and manifest.env_id != trained_env:
+            raise EvalError(
+                f"{loaded.path} was trained on {trained_env} but {source} holds "
+                f"{manifest.env_id} episodes; evaluate it on data of its own environment"
+            )
+        space = manifest.action_space
+        if trained_space is not None and space is not None and space != trained_space:
+            raise EvalError(
+                f"{loaded.path} was trained with actions {trained_space} but {source} has "
+                f"{space}; evaluate it on data of its own environment"
+            )
+
+
 def check_episodes_fit(loaded: LoadedModel, episodes: list[EvalEpisode]) -> None:
-    """Refuse episodes whose frame size or actions the model cannot take."""
+    """Refuse episodes of another environment, or whose frame size or actions the model
+    cannot take."""
+    check_same_environment(loaded, episodes)
     config = loaded.model.config
     size = loaded.model.tokenizer.config.image_size
     frame_shape = episodes[0].frames.shape[1:]

@@ -312,3 +312,36 @@ def test_deleted_manifest_points_to_repair_not_to_a_new_folder(tmp_path, capsys)
     assert main(["data", "repair", str(root)]) == 0
     assert verify_dataset(root).complete
     assert toy_collect(root) == root
+
+
+def test_eval_refuses_episodes_of_another_environment(tmp_path):
+    """A model trained on one env, evaluated on a dataset of another whose frames and action
+    ids happen to fit, is refused before anything runs (it used to score PSNR 10.98)."""
+    import json as _json
+
+    import numpy as _np
+
+    from lsswm.eval.episodes import EvalEpisode
+    from lsswm.eval.errors import EvalError
+    from lsswm.eval.generation import LoadedModel, check_same_environment
+    from lsswm.worldmodel.checkpoint import META_ACTION_SPACE
+    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
+
+    trained = write_synthetic_dataset(tmp_path / "maze", env_id="lsswm/MemoryMaze-9x9-v0")
+    other = write_synthetic_dataset(tmp_path / "crafter", env_id="lsswm/Crafter-v0")
+    metadata = {
+        "train_config": _json.dumps({"data": {"path": str(trained)}}),
+        META_ACTION_SPACE: _json.dumps({"type": "discrete", "n": 5}),
+    }
+    loaded = LoadedModel(model=None, path="ckpt.safetensors", name="m", metadata=metadata)
+    frames = _np.zeros((4, 32, 32, 3), _np.uint8)
+    episode = EvalEpisode("e", frames, _np.zeros(4, _np.int64), 2, source=str(other))
+    with pytest.raises(
+        EvalError, match=r"trained on lsswm/MemoryMaze-9x9-v0 but .*holds lsswm/Crafter"
+    ):
+        check_same_environment(loaded, [episode])
+    same = EvalEpisode("e", frames, _np.zeros(4, _np.int64), 2, source=str(trained))
+    check_same_environment(loaded, [same])  # its own environment passes
+    metadata[META_ACTION_SPACE] = _json.dumps({"type": "discrete", "n": 17})
+    with pytest.raises(EvalError, match="trained with actions"):
+        check_same_environment(loaded, [same])
