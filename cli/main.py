@@ -41,6 +41,27 @@ def build_registry() -> CommandRegistry:
     return registry
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the help already names it or there
+    is none to show (None, False switches, suppressed)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        hidden = default is None or default is False or default is argparse.SUPPRESS
+        if "default" in text.lower() or hidden or not action.option_strings:
+            return text
+        return f"{text.strip()} (default: %(default)s)".strip()
+
+
+def _show_every_default(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = DefaultsHelpFormatter
+    for action in parser._actions:
+        shown = action.default is not None and action.default is not False
+        if action.help is None and action.option_strings and shown:
+            action.help = "(default: %(default)s)"  # argparse shows no line without a help
+
+
 def build_parser(registry: CommandRegistry) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lsswm",
@@ -64,6 +85,7 @@ def build_parser(registry: CommandRegistry) -> argparse.ArgumentParser:
                 command.name, help=command.help, description=command.help
             )
         command.configure(sub)
+        _show_every_default(sub)
         sub.set_defaults(_handler=command.run)
     return parser
 

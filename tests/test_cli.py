@@ -130,3 +130,35 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (out / "report.md").read_text().startswith("# lsswm evaluation report")
     assert (out / "hybrid" / "world_model.safetensors").exists()
     assert any(out.glob("episodes.*"))
+
+
+def test_every_option_with_a_default_shows_it_in_help():
+    """--help shows each option's default (issue: --workers, --episodes, the planner and PPO
+    options hid theirs)."""
+    import argparse
+
+    from lsswm.cli.main import build_parser, build_registry
+
+    parser = build_parser(build_registry())
+    missing = []
+
+    def walk(p: argparse.ArgumentParser) -> None:
+        text = " ".join(p.format_help().split())  # unwrapped
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+                continue
+            default = action.default
+            if not action.option_strings or default in (None, argparse.SUPPRESS):
+                continue
+            if default is False or action.help == argparse.SUPPRESS:
+                continue
+            shown = " ".join(str(default).split())
+            if shown not in text and "default" not in (action.help or "").lower():
+                missing.append(f"{p.prog} {action.option_strings[0]}")
+
+    walk(parser)
+    assert missing == []
+    navigation = parser.parse_args(["eval", "navigation", "--agent", "random"])
+    assert navigation.episodes == 5
