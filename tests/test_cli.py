@@ -143,7 +143,7 @@ def test_every_option_with_a_default_shows_it_in_help():
     missing = []
 
     def walk(p: argparse.ArgumentParser) -> None:
-        text = " ".join(p.format_help().split())  # unwrapped
+        text = "".join(p.format_help().split())  # unwrapped (wraps may split at hyphens)
         for action in p._actions:
             if isinstance(action, argparse._SubParsersAction):
                 for sub in action.choices.values():
@@ -154,7 +154,7 @@ def test_every_option_with_a_default_shows_it_in_help():
                 continue
             if default is False or action.help == argparse.SUPPRESS:
                 continue
-            shown = " ".join(str(default).split())
+            shown = "".join(str(default).split())
             if shown not in text and "default" not in (action.help or "").lower():
                 missing.append(f"{p.prog} {action.option_strings[0]}")
 
