@@ -97,6 +97,13 @@ class CellPathDriver:
         self.path = list(path)
         self.next_index = 1 if len(path) > 1 else len(path)
 
+    def rejoin(self, layout: np.ndarray, cell: Cell) -> None:
+        """Back onto the rest of the path by the shortest detour from `cell` (after a slide
+        into a neighbouring cell), keeping every later cell of the path."""
+        remaining = self.path[self.next_index :]
+        detour = shortest_path(layout, cell, remaining[0]) or [cell]
+        self.follow(detour + remaining[1:])
+
     @property
     def finished(self) -> bool:
         return self.next_index >= len(self.path)

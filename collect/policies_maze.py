@@ -205,19 +205,13 @@ class RetrievalPolicy(BasePolicy):
             self.returning = True
             self.driver.follow(self.cells[::-1])
         if not self.driver.on_track(cell) and not self.driver.finished:
-            self._rejoin(cell)
+            self.driver.rejoin(self.layout, cell)
         action = self.driver.action(pos, direction)
         if self.driver.finished:
             self.done = True
             self.returned_frame = self.t
         self.t += 1
         return action
-
-    def _rejoin(self, cell: Cell) -> None:
-        """Back onto the reversed path after a slide into a neighbouring cell."""
-        remaining = self.driver.path[self.driver.next_index :]
-        detour = shortest_path(self.layout, cell, remaining[0]) or [cell]
-        self.driver.follow(detour + remaining[1:])
 
     def episode_info(self) -> dict[str, Any]:
         return {
@@ -324,9 +318,7 @@ class OutAndBackPolicy(BasePolicy):
                 self.legs += 1
             else:
                 if not self.driver.on_track(cell):
-                    remaining = self.driver.path[self.driver.next_index :]
-                    detour = shortest_path(self.layout, cell, remaining[0]) or [cell]
-                    self.driver.follow(detour + remaining[1:])
+                    self.driver.rejoin(self.layout, cell)
                 return self.driver.action(pos, direction)
         if cell != self.leg[-1]:
             self.leg.append(cell)
