@@ -71,6 +71,7 @@ def configure_memory_synthetic(parser: argparse.ArgumentParser) -> None:
         help="full: the documented run (about 10 min per model on 2 cores); smoke: 1 minute",
     )
     parser.add_argument("--views", type=int, default=12, help="views per full turn")
+    parser.add_argument("--state-size", type=int, default=64, help="scan state size N")
     parser.add_argument("--steps", type=int, default=None, help="training steps per model")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -86,6 +87,7 @@ def run_memory_synthetic(args: argparse.Namespace) -> int:
         args.budget,
         variants=tuple(args.variants),
         n_views=args.views,
+        state_size=args.state_size,
         seed=args.seed,
         threads=args.threads,
         progress=not args.no_progress,

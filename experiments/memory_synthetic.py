@@ -45,6 +45,10 @@ class SyntheticMemoryConfig:
     variants: tuple[str, ...] = ("hybrid", "causal-window", "causal")
     d_model: int = 64
     n_layers: int = 4
+    # The scan's state per head is head_dim x state_size: 64 lets 12 poses (48 pose-and-
+    # position pairs in whole-frame blocks) get nearly orthogonal keys; 16 was crosstalk-
+    # limited (docs/experiments.md, section 6).
+    state_size: int = 64
     steps: int = 3000
     batch_size: int = 16
     lr: float = 2e-3
@@ -72,6 +76,7 @@ class SyntheticMemoryConfig:
             n_layers=self.n_layers,
             n_heads=4,
             scan_blocks=tuple(small if i % 2 == 0 else whole for i in range(self.n_layers)),
+            ssm_state_size=self.state_size,
             **(RECALL_RECIPE | self.model_overrides),
         )
 

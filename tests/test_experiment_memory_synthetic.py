@@ -94,5 +94,6 @@ def test_full_budget_hybrid_recalls_far_above_causal_window(tmp_path):
     summary = run_synthetic_memory(run, tmp_path)
     hybrid = summary["models"]["hybrid"]["imagine"]["beyond-window"]
     window = summary["models"]["causal-window"]["imagine"]["beyond-window"]
-    # The confidence intervals over held-out episodes must not overlap.
-    assert hybrid["ci95"][0] > window["ci95"][1] + 3.0, (hybrid, window)
+    # The bar: at least 10 dB above causal-window on views last seen beyond the
+    # window, with confidence intervals over held-out episodes that do not overlap.
+    assert hybrid["ci95"][0] > window["ci95"][1] + 10.0, (hybrid, window)
