@@ -103,6 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (FileExistsError, NotADirectoryError) as error:
+        # An output folder (--out, --run-dir) given as the path of a file, or under one: every
+        # command creates its folders with mkdir, so one message here covers them all.
+        if os.environ.get("LSSWM_DEBUG"):
+            raise
+        print(
+            f"lsswm: error: {error.filename} is a file where an output folder is needed; "
+            "pass a folder path (--out / --run-dir) that is not a file, or move the file",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as error:
         # Bad input is reported as one clear line; anything else is a bug and keeps its
         # traceback. Each subpackage marks its input errors with `user_facing = True`

@@ -162,3 +162,36 @@ def test_every_option_with_a_default_shows_it_in_help():
     assert missing == []
     navigation = parser.parse_args(["eval", "navigation", "--agent", "random"])
     assert navigation.episodes == 5
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--data", "DATA", "--preset", "tiny", "--run-dir", "FILE"],
+        [
+            "eval",
+            "navigation",
+            "--agent",
+            "random",
+            "--episodes",
+            "1",
+            "--max-steps",
+            "3",
+            "--out",
+            "FILE",
+        ],
+        ["experiment", "memory-synthetic", "--budget", "smoke", "--out", "FILE"],
+    ],
+    ids=["train", "eval-navigation", "experiment"],
+)
+def test_an_output_folder_that_is_a_file_is_one_clear_error(argv, tmp_path, capsys):
+    from lsswm.cli.main import main
+    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=12)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    argv = [str(data) if a == "DATA" else str(blocker) if a == "FILE" else a for a in argv]
+    assert main(argv) == 2
+    assert "is a file where an output folder is needed" in capsys.readouterr().err
+    assert blocker.read_text() == "keep me"  # nothing lost
