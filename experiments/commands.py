@@ -23,6 +23,7 @@ def configure_memory(parser: argparse.ArgumentParser) -> None:
         help="full: ~30 min on 2 CPU cores; smoke: a minutes-long check",
     )
     parser.add_argument("--workers", type=int, default=2, help="collection worker processes")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -37,7 +38,8 @@ def configure_memory(parser: argparse.ArgumentParser) -> None:
 def run_memory(args: argparse.Namespace) -> int:
     from lsswm.experiments.memory import run_memory_experiment
 
-    summary = run_memory_experiment(args.out, args.budget, args.workers, list(args.overrides))
+    overrides = list(args.overrides) + (["log.progress=false"] if args.no_progress else [])
+    summary = run_memory_experiment(args.out, args.budget, args.workers, overrides)
     return 130 if summary is None else 0
 
 
