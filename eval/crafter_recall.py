@@ -139,8 +139,8 @@ def score_inventory(
     for episode, frames in zip(episodes, generated, strict=True):
         region, _ = inventory_layout(episode.frames.shape[1])
         truth = episode.truth[: len(frames)]
-        p = psnr(crop(truth, region), crop(frames, region))
-        s = ssim(crop(truth, region), crop(frames, region))
+        p = psnr(crop(frames, region), crop(truth, region))
+        s = ssim(crop(frames, region), crop(truth, region))
         inv_psnr.append(p)
         inv_ssim.append(s)
         presence = true_presence(episode)[:, VITALS:]

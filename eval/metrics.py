@@ -21,10 +21,11 @@ from lsswm.worldmodel.image_metrics import (  # noqa: F401  (re-exported for the
 
 
 def frame_metrics(
-    truth: np.ndarray | torch.Tensor, generated: np.ndarray | torch.Tensor
+    prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor
 ) -> dict[str, np.ndarray]:
-    """{"psnr": (N,), "ssim": (N,)} for the frame pairs."""
-    return {"psnr": psnr(truth, generated), "ssim": ssim(truth, generated)}
+    """{"psnr": (N,), "ssim": (N,)} for the frame pairs, (prediction, target) like every
+    metric of the project."""
+    return {"psnr": psnr(prediction, target), "ssim": ssim(prediction, target)}
 
 
 # Which direction is better, for tables and reports.

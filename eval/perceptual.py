@@ -150,21 +150,22 @@ class Lpips(nn.Module):
         return cls(network)
 
     @torch.no_grad()
-    def forward(self, truth: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         def prepare(frames: torch.Tensor) -> torch.Tensor:
             return frames.float().permute(0, 3, 1, 2) / 127.5 - 1.0
 
-        return self.network(prepare(truth), prepare(generated)).reshape(-1)
+        return self.network(prepare(prediction), prepare(target)).reshape(-1)
 
     def distances(
-        self, truth: np.ndarray, generated: np.ndarray, batch_size: int = 64
+        self, prediction: np.ndarray, target: np.ndarray, batch_size: int = 64
     ) -> np.ndarray:
-        """Per-frame LPIPS for uint8 frames (N, H, W, 3)."""
+        """Per-frame LPIPS for uint8 frames (N, H, W, 3), (prediction, target) like every
+        metric of the project."""
         device = next(self.parameters()).device
         out = []
-        for start in range(0, len(truth), batch_size):
-            a = torch.as_tensor(np.asarray(truth[start : start + batch_size]), device=device)
-            b = torch.as_tensor(np.asarray(generated[start : start + batch_size]), device=device)
+        for start in range(0, len(prediction), batch_size):
+            a = torch.as_tensor(np.asarray(prediction[start : start + batch_size]), device=device)
+            b = torch.as_tensor(np.asarray(target[start : start + batch_size]), device=device)
             out.append(self(a, b).cpu())
         return torch.cat(out).numpy() if out else np.zeros(0)
 

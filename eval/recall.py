@@ -78,10 +78,10 @@ class FrameScorer:
         except MetricUnavailable as error:
             notes.append(str(error))  # printed once, with the other notes, by print_tables
 
-    def __call__(self, truth: np.ndarray, generated: np.ndarray) -> dict[str, np.ndarray]:
-        scores = frame_metrics(truth, generated)
+    def __call__(self, prediction: np.ndarray, target: np.ndarray) -> dict[str, np.ndarray]:
+        scores = frame_metrics(prediction, target)
         if self.lpips is not None:
-            scores["lpips"] = self.lpips.distances(truth, generated)
+            scores["lpips"] = self.lpips.distances(prediction, target)
         return scores
 
 
@@ -98,7 +98,7 @@ def score_recall(
     has_distance = True
     per_episode = []
     for episode, frames in zip(episodes, generated, strict=True):
-        scores = scorer(episode.truth, frames)
+        scores = scorer(frames, episode.truth)
         for name, values in scores.items():
             per_frame.setdefault(name, []).append(values.tolist())
         found = episode_distances(episode, options.distance_reference)

@@ -49,7 +49,7 @@ def fixed_pairs() -> tuple[np.ndarray, np.ndarray]:
 
 def test_psnr_matches_scikit_image():
     truth, generated = fixed_pairs()
-    ours = psnr(truth, generated)
+    ours = psnr(generated, truth)  # (prediction, target); skimage takes (true, test)
     reference = [
         peak_signal_noise_ratio(t, g, data_range=255) for t, g in zip(truth, generated, strict=True)
     ]
@@ -58,7 +58,7 @@ def test_psnr_matches_scikit_image():
 
 def test_ssim_matches_scikit_image_gaussian_window():
     truth, generated = fixed_pairs()
-    ours = ssim(truth, generated)
+    ours = ssim(generated, truth)
     reference = [
         structural_similarity(
             t,
@@ -74,7 +74,7 @@ def test_ssim_matches_scikit_image_gaussian_window():
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-9)
     # A non-square region (Crafter's 14x63 inventory strip) as well.
     np.testing.assert_allclose(
-        ssim(truth[:, 49:63, :63], generated[:, 49:63, :63]),
+        ssim(generated[:, 49:63, :63], truth[:, 49:63, :63]),
         [
             structural_similarity(
                 t[49:63, :63],
@@ -103,7 +103,7 @@ def test_metrics_take_leading_dims_and_tensors():
     out = ssim(as_episode, torch.from_numpy(np.stack([generated, truth])))
     assert out.shape == (6,)
     with pytest.raises(ValueError, match="differ in shape"):
-        psnr(truth, generated[:, :32])
+        psnr(generated[:, :32], truth)
 
 
 def test_lpips_offline_without_alexnet_says_what_is_missing_and_where(tmp_path, monkeypatch):
@@ -160,7 +160,7 @@ def test_lpips_package_wiring_with_weight_files_made_here(tmp_path, monkeypatch)
     metric = Lpips.load(tmp_path, download=no_download)
     truth, generated = fixed_pairs()
     same = metric.distances(truth, truth)
-    different = metric.distances(truth, generated)
+    different = metric.distances(generated, truth)
     np.testing.assert_allclose(same, 0.0, atol=1e-6)
     assert np.all(different > 1e-4)
     reference = lpips.LPIPS(net="alex", pnet_rand=True, model_path=str(tmp_path / "alex.pth"))

@@ -40,17 +40,18 @@ def _as_float_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     return tensor.detach().cpu().to(torch.float64).reshape(-1, *tensor.shape[-3:])
 
 
-def _check_pair(truth: torch.Tensor, generated: torch.Tensor) -> None:
-    if truth.shape != generated.shape:
+def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
+    if prediction.shape != target.shape:
         raise ValueError(
-            f"ground truth {tuple(truth.shape)} and generated {tuple(generated.shape)} frames "
+            f"predicted {tuple(prediction.shape)} and target {tuple(target.shape)} frames "
             "differ in shape"
         )
 
 
-def psnr(truth: np.ndarray | torch.Tensor, generated: np.ndarray | torch.Tensor) -> np.ndarray:
-    """PSNR in dB per frame, (N,) for frames (..., H, W, C); capped at PSNR_CAP_DB."""
-    a, b = _as_float_frames(truth), _as_float_frames(generated)
+def psnr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> np.ndarray:
+    """PSNR in dB per frame, (N,) for frames (..., H, W, C); capped at PSNR_CAP_DB.
+    Arguments in the project's one order for metrics: (prediction, target)."""
+    a, b = _as_float_frames(prediction), _as_float_frames(target)
     _check_pair(a, b)
     mse = (a - b).pow(2).mean(dim=(1, 2, 3))
     floor = DATA_RANGE**2 / 10 ** (PSNR_CAP_DB / 10)
@@ -75,14 +76,15 @@ def _valid_blur(images: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
 
 
 def ssim(
-    truth: np.ndarray | torch.Tensor,
-    generated: np.ndarray | torch.Tensor,
+    prediction: np.ndarray | torch.Tensor,
+    target: np.ndarray | torch.Tensor,
     data_range: float = DATA_RANGE,
 ) -> np.ndarray:
     """Channel-averaged Gaussian-window SSIM per frame, (N,) for frames (..., H, W, C).
 
-    The frame must be at least 11 pixels on each side (the window size)."""
-    a, b = _as_float_frames(truth), _as_float_frames(generated)
+    The frame must be at least 11 pixels on each side (the window size). Arguments in the
+    project's one order for metrics: (prediction, target)."""
+    a, b = _as_float_frames(prediction), _as_float_frames(target)
     _check_pair(a, b)
     taps = gaussian_window()
     if min(a.shape[1], a.shape[2]) < taps.numel():

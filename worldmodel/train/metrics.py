@@ -20,11 +20,11 @@ def _to_255(frames: Tensor) -> Tensor:
 
 def psnr(prediction: Tensor, target: Tensor) -> Tensor:
     """Per-frame PSNR in dB of (..., H, W, 3) frames."""
-    values = image_metrics.psnr(_to_255(target), _to_255(prediction))
+    values = image_metrics.psnr(_to_255(prediction), _to_255(target))
     return torch.from_numpy(values).float().reshape(prediction.shape[:-3])
 
 
 def ssim(prediction: Tensor, target: Tensor) -> Tensor:
     """Per-frame SSIM of (..., H, W, 3) frames (at least 11x11 pixels)."""
-    values = image_metrics.ssim(_to_255(target), _to_255(prediction))
+    values = image_metrics.ssim(_to_255(prediction), _to_255(target))
     return torch.from_numpy(values).float().reshape(prediction.shape[:-3])
