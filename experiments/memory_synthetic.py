@@ -191,20 +191,12 @@ def probe_psnr(
     velocity = model(noisy, levels, actions).prediction
     clean = diffusion.clean_from_velocity(noisy, velocity, levels)
     scores = latent_psnr(clean[:, context:], batch.latents[:, run.context :])
-    distance = _distance_to_context(batch.headings, run.context)
+    distance = frames_since_last_seen(batch.headings, seen_until=run.context)[:, run.context :]
     # Targets whose view was last seen only before the window at the end of the context: the
     # frames that the "window" and "shuffled" ablations take away.
     position = torch.arange(run.context, run.task.frames)[None]
     far_only = (distance != NEVER_SEEN) & (position - distance < far)
     return scores, distance, far_only
-
-
-def _distance_to_context(headings: torch.Tensor, context: int) -> torch.Tensor:
-    frames = headings.size(1)
-    index = torch.arange(frames)
-    same = headings[:, context:, None] == headings[:, None, :context]  # (B, T-c, c)
-    last = torch.where(same, index[None, None, :context], -1).amax(-1)
-    return torch.where(last >= 0, index[None, context:] - last, NEVER_SEEN)
 
 
 @torch.no_grad()

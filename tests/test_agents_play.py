@@ -76,8 +76,10 @@ def test_both_sides_start_from_the_same_real_frames_and_step_together(session, t
 
 
 def test_play_app_through_gradio_client(session, tmp_path):
-    pytest.importorskip("gradio")
-    gradio_client = pytest.importorskip("gradio_client")
+    pytest.importorskip("gradio", reason="the [play] extra (gradio) is not installed")
+    gradio_client = pytest.importorskip(
+        "gradio_client", reason="the [play] extra (gradio_client) is not installed"
+    )
     from PIL import Image
 
     # The CLI path: a checkpoint saved here, loaded like `lsswm play --ckpt` does.
@@ -122,7 +124,7 @@ def test_play_app_through_gradio_client(session, tmp_path):
 
 
 def test_play_command_loads_the_checkpoint_and_launches(tmp_path, monkeypatch):
-    gradio = pytest.importorskip("gradio")
+    gradio = pytest.importorskip("gradio", reason="the [play] extra (gradio) is not installed")
     from lsswm.cli.main import main
 
     launched = {}

@@ -229,7 +229,7 @@ def test_sigkill_memory_maze_two_workers(tmp_path):
 
 @pytest.mark.slow  # starting a local Ray instance takes 8-16 s on 2 shared cores
 def test_ray_backend_writes_the_same_dataset(tmp_path):
-    pytest.importorskip("ray")
+    pytest.importorskip("ray", reason="the [distributed] extra (ray) is not installed")
     collect(toy_config(tmp_path / "local", episodes=4, workers=2))
     summary = collect(toy_config(tmp_path / "ray", episodes=4, workers=2, backend="ray"))
     assert sorted(summary.collected) == [0, 1, 2, 3]

@@ -144,8 +144,8 @@ def test_import_teco_errors(tmp_path):
 
 
 def test_minari_export_round_trip(tmp_path):
-    minari = pytest.importorskip("minari")
-    pytest.importorskip("h5py")
+    minari = pytest.importorskip("minari", reason="the [export] extra (minari) is not installed")
+    pytest.importorskip("h5py", reason="the [export] extra (minari[hdf5]) is not installed")
     from lsswm.collect.collector import CollectConfig, collect
     from lsswm.collect.export_minari import export_minari
 

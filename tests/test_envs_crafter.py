@@ -108,7 +108,7 @@ def test_render_returns_the_current_frame(crafter_env: CrafterEnv) -> None:
 
 
 def test_worldgen_uses_numba() -> None:
-    pytest.importorskip("numba")
+    pytest.importorskip("numba", reason="numba (a dependency) is not installed")
     assert worldgen_uses_numba()
 
 

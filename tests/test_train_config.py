@@ -115,7 +115,9 @@ def test_validation_names_the_fix():
 
 
 def test_ssim_and_psnr_match_reference():
-    structural_similarity = pytest.importorskip("skimage.metrics").structural_similarity
+    structural_similarity = pytest.importorskip(
+        "skimage.metrics", reason="scikit-image (the [test] extra) is not installed"
+    ).structural_similarity
     from lsswm.worldmodel.train.metrics import psnr, ssim
 
     generator = torch.Generator().manual_seed(0)

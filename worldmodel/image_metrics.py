@@ -48,14 +48,21 @@ def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
         )
 
 
-def psnr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> np.ndarray:
-    """PSNR in dB per frame, (N,) for frames (..., H, W, C); capped at PSNR_CAP_DB.
-    Arguments in the project's one order for metrics: (prediction, target)."""
+def psnr(
+    prediction: np.ndarray | torch.Tensor,
+    target: np.ndarray | torch.Tensor,
+    *,
+    data_range: float = DATA_RANGE,
+    cap_db: float = PSNR_CAP_DB,
+) -> np.ndarray:
+    """PSNR in dB per frame, (N,) for frames (..., H, W, C); capped at cap_db.
+    Arguments in the project's one order for metrics: (prediction, target). uint8 frames are
+    on the [0, 255] scale; pass data_range for other scales (e.g. latents)."""
     a, b = _as_float_frames(prediction), _as_float_frames(target)
     _check_pair(a, b)
     mse = (a - b).pow(2).mean(dim=(1, 2, 3))
-    floor = DATA_RANGE**2 / 10 ** (PSNR_CAP_DB / 10)
-    return (10 * torch.log10(DATA_RANGE**2 / mse.clamp(min=floor))).numpy()
+    floor = data_range**2 / 10 ** (cap_db / 10)
+    return (10 * torch.log10(data_range**2 / mse.clamp(min=floor))).numpy()
 
 
 def gaussian_window(sigma: float = SSIM_SIGMA, truncate: float = SSIM_TRUNCATE) -> torch.Tensor:

@@ -21,10 +21,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lsswm.worldmodel.image_metrics import psnr
+
 # Views are uniform in [-sqrt(3), sqrt(3)] (unit variance, like normalised tokenizer latents);
 # PSNR uses that range, so predicting the mean view (MSE 1) scores 20*log10(2*sqrt(3)).
 VIEW_RANGE = 2.0 * math.sqrt(3.0)
 CHANCE_PSNR = 20.0 * math.log10(VIEW_RANGE)
+LATENT_CAP_DB = 10.0 * math.log10(VIEW_RANGE**2 / 1e-5)
 NEVER_SEEN = -1
 
 
@@ -80,18 +83,23 @@ def make_batch(task: TurnTask, batch: int, generator: torch.Generator) -> TurnBa
     return TurnBatch(latents, actions, headings, frames_since_last_seen(headings))
 
 
-def frames_since_last_seen(headings: Tensor) -> Tensor:
-    """(B, T) int keys -> (B, T) frames since the same key last occurred (NEVER_SEEN if not)."""
+def frames_since_last_seen(headings: Tensor, seen_until: int | None = None) -> Tensor:
+    """(B, T) int keys -> (B, T) frames since the same key last occurred (NEVER_SEEN if not).
+
+    seen_until: only frames before this index count as sightings (e.g. the clean context of
+    a probe whose later frames are all noised); default: every earlier frame."""
     frames = headings.size(1)
-    result = torch.full_like(headings, NEVER_SEEN)
-    same = headings[:, :, None] == headings[:, None, :]  # [b, t, s]
-    earlier = torch.ones(frames, frames, dtype=torch.bool).tril(-1)
     index = torch.arange(frames)
+    same = headings[:, :, None] == headings[:, None, :]  # [b, t, s]
+    earlier = index[None, :] < index[:, None]  # s < t
+    if seen_until is not None:
+        earlier = earlier & (index[None, :] < seen_until)
     last = torch.where(same & earlier, index[None, None, :], -1).amax(dim=-1)
-    return torch.where(last >= 0, index[None, :] - last, result)
+    return torch.where(last >= 0, index[None, :] - last, NEVER_SEEN)
 
 
 def latent_psnr(prediction: Tensor, target: Tensor) -> Tensor:
-    """Per-frame PSNR (..., h, w, C) -> (...) over the view range, MSE floored at 1e-5."""
-    mse = (prediction.float() - target.float()).pow(2).mean(dim=(-3, -2, -1)).clamp(min=1e-5)
-    return 10.0 * torch.log10(VIEW_RANGE**2 / mse)
+    """Per-frame PSNR (..., h, w, C) -> (...) over the views' range, MSE floored at 1e-5 (a
+    50.8 dB ceiling): the project's one PSNR (image_metrics.psnr) on latents."""
+    values = psnr(prediction.detach(), target.detach(), data_range=VIEW_RANGE, cap_db=LATENT_CAP_DB)
+    return torch.from_numpy(values).float().reshape(prediction.shape[:-3])
