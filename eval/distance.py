@@ -74,6 +74,37 @@ def revisit_distances(
     return distances
 
 
+def view_distances(
+    cells: np.ndarray,
+    headings: np.ndarray,
+    query_start: int,
+    tolerance_degrees: float = 10.0,
+    reference: str = "context",
+) -> np.ndarray:
+    """Like revisit_distances, for *views*: the same maze cell with a heading within
+    ``tolerance_degrees`` (the Memory Maze recall protocol's "same view"), rather than a
+    quantised heading sector, so a view one full turn (about 20 steps of 18.4 degrees) later
+    matches and one a single turn step away does not.
+
+    cells (T, 2) integer cell coordinates; headings (T,) radians. Returns (T - query_start,)
+    int64 distances, UNSEEN where no earlier frame (per ``reference``) shows the view.
+    """
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
+    cells, headings = np.asarray(cells), np.asarray(headings, np.float64)
+    if not 0 <= query_start <= len(cells):
+        raise ValueError(f"query_start={query_start} outside the {len(cells)} frames")
+    tolerance = math.radians(tolerance_degrees)
+    distances = np.full(len(cells) - query_start, UNSEEN, dtype=np.int64)
+    for t in range(query_start, len(cells)):
+        earlier = np.arange(query_start if reference == "context" else t)
+        turn = np.abs(np.angle(np.exp(1j * (headings[earlier] - headings[t]))))
+        same = np.all(cells[earlier] == cells[t], axis=-1) & (turn <= tolerance)
+        if same.any():
+            distances[t - query_start] = t - int(earlier[same][-1])
+    return distances
+
+
 def bin_label(lo: float, hi: float) -> str:
     if math.isinf(hi):
         return f">={lo:g}"
@@ -84,6 +115,7 @@ def bin_by_distance(
     distances: np.ndarray,
     values: Mapping[str, np.ndarray],
     edges: Sequence[float] = DEFAULT_DISTANCE_EDGES,
+    episodes: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Average every metric in ``values`` (arrays aligned with ``distances``) per bin.
 
@@ -91,7 +123,14 @@ def bin_by_distance(
     bin for frames without a distance. Empty bins are kept (count 0, means None) so tables of
     several models line up. Each bin: {"label", "lo", "hi" (None for inf), "count",
     "<metric>": mean, "<metric>_std": std}.
+
+    Given ``episodes`` (the episode id of every value), "<metric>" is instead the mean over
+    episodes of each episode's mean (episodes are the independent unit), each bin gets
+    "episodes", and per metric "<metric>_ci95" (its 95% bootstrap interval over episodes, see
+    eval.confidence) and "<metric>_by_episode" {episode: mean} for paired comparisons.
     """
+    from lsswm.eval.confidence import episode_mean_interval, episode_means
+
     distances = np.asarray(distances)
     bounds = [*map(float, edges), math.inf]
     rows: list[dict[str, Any]] = []
@@ -112,6 +151,13 @@ def bin_by_distance(
             selected = np.asarray(array, dtype=np.float64)[mask]
             row[name] = float(selected.mean()) if len(selected) else None
             row[f"{name}_std"] = float(selected.std()) if len(selected) else None
+            if episodes is not None:
+                by_episode = episode_means(selected, np.asarray(episodes)[mask])
+                interval = episode_mean_interval(by_episode) if by_episode else None
+                row[f"{name}_ci95"] = interval["ci95"] if interval else None
+                row[name] = interval["mean"] if interval else None
+                row[f"{name}_by_episode"] = by_episode
+                row["episodes"] = len(by_episode)
         rows.append(row)
     return rows
 

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 METRIC_LABELS = {
     "psnr": "PSNR (dB, higher is better)",
     "ssim": "SSIM (higher is better)",
@@ -56,14 +58,12 @@ def plot_metric_vs_distance(
         filled = [(i, row) for i, row in enumerate(seen) if row.get(metric) is not None]
         xs = [i + offset for i, _ in filled]
         ys = [row[metric] for _, row in filled]
-        errors = [confidence_95(row, metric) for _, row in filled]
+        errors = [confidence_95(row, metric) or (0.0, 0.0) for _, row in filled]
         unseen = next((row["count"] for row in rows if row["label"] == "unseen"), 0)
         axis.errorbar(
             xs,
             ys,
-            yerr=[e if e is not None else 0.0 for e in errors]
-            if any(e is not None for e in errors)
-            else None,
+            yerr=np.array(errors).T if any(e != (0.0, 0.0) for e in errors) else None,
             fmt="o",
             linestyle="none",
             capsize=3,
@@ -94,12 +94,18 @@ def plot_metric_vs_distance(
     return _save(figure, path)
 
 
-def confidence_95(row: dict[str, Any], metric: str) -> float | None:
-    """Half-width of the normal-approximation 95% interval of a bin's mean, or None."""
+def confidence_95(row: dict[str, Any], metric: str) -> tuple[float, float] | None:
+    """(below, above) the bin's mean: its bootstrap interval over episodes when the row has
+    one (``<metric>_ci95``), else the normal-approximation 95% interval over frames; None
+    without a spread."""
+    interval = row.get(f"{metric}_ci95")
+    if interval is not None and row.get(metric) is not None:
+        return (max(0.0, row[metric] - interval[0]), max(0.0, interval[1] - row[metric]))
     std, count = row.get(f"{metric}_std"), row.get("count") or 0
     if std is None or count < 2:
         return None
-    return 1.96 * float(std) / math.sqrt(count)
+    half = 1.96 * float(std) / math.sqrt(count)
+    return (half, half)
 
 
 def _dodge(models: int) -> list[float]:

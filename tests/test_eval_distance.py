@@ -11,6 +11,7 @@ from lsswm.eval.distance import (
     place_ids,
     revisit_distances,
     split_by_window,
+    view_distances,
 )
 
 EAST, NORTH, WEST = (1.0, 0.0), (0.0, 1.0), (-1.0, 0.0)
@@ -91,3 +92,27 @@ def test_split_by_window():
     assert split["within_window"] == {"count": 2, "psnr": 29.0}
     assert split["beyond_window"] == {"count": 2, "psnr": 19.0}
     assert split["unseen"] == {"count": 1, "psnr": 5.0}
+
+
+def test_view_distances_match_within_ten_degrees_only():
+    # Turning in place at 18.4 degrees per step: 20 steps later the heading is 8 degrees off
+    # (the same view); one step later it is 18.4 degrees off (another view).
+    headings = np.radians(np.arange(25) * 18.4)
+    cells = np.zeros((25, 2), np.int64)
+    distances = view_distances(cells, headings, query_start=20)
+    assert distances.tolist() == [20, 20, 20, 20, 20]
+    moved = cells.copy()
+    moved[20:] = 1  # another cell: never seen
+    assert (view_distances(moved, headings, 20) == UNSEEN).all()
+    assert view_distances(cells, headings, 20, tolerance_degrees=5).tolist() == [UNSEEN] * 5
+
+
+def test_bins_with_episodes_get_bootstrap_intervals():
+    distances = np.array([1, 1, 1, 1, 30, 30])
+    values = {"psnr": np.array([10.0, 12.0, 20.0, 22.0, 5.0, 7.0])}
+    episodes = np.array([0, 0, 1, 1, 0, 1])
+    rows = bin_by_distance(distances, values, edges=(1, 11), episodes=episodes)
+    near = rows[0]
+    assert near["episodes"] == 2 and near["psnr_by_episode"] == {0: 11.0, 1: 21.0}
+    assert near["psnr"] == pytest.approx(16.0)
+    assert near["psnr_ci95"][0] >= 11.0 and near["psnr_ci95"][1] <= 21.0

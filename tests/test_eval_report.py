@@ -187,6 +187,6 @@ def test_distance_plot_draws_points_with_intervals_not_lines(tmp_path, monkeypat
     assert all(line.get_linestyle() in ("None", "none", "") for line in data_lines)
     assert list(data_lines[0].get_xdata()) == [0, 2]
     # A 95% interval on the bin with a spread and 4 frames: 1.96 * 2 / sqrt(4).
-    assert plots.confidence_95(rows[0], "psnr") == pytest.approx(1.96)
+    assert plots.confidence_95(rows[0], "psnr") == pytest.approx((1.96, 1.96))
     assert plots.confidence_95(rows[2], "psnr") is None  # one frame: no interval
     assert axis.collections, "error bars are drawn"
