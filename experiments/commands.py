@@ -39,7 +39,9 @@ def run_memory(args: argparse.Namespace) -> int:
     from lsswm.experiments.memory import run_memory_experiment
 
     overrides = list(args.overrides) + (["log.progress=false"] if args.no_progress else [])
-    summary = run_memory_experiment(args.out, args.budget, args.workers, overrides)
+    summary = run_memory_experiment(
+        args.out, args.budget, args.workers, overrides, progress=not args.no_progress
+    )
     return 130 if summary is None else 0
 
 

@@ -2,22 +2,21 @@
 
 One command, resumable (re-run it to continue), sized for 2 CPU cores:
 
-1. collect an explore-and-revisit Memory Maze 9x9 dataset (collect's `explore` policy with
-   ``age_power=-2``: goals near recently visited cells, so the agent keeps coming back to
-   places within tens of frames) for training, and a held-out one (other seeds, other mazes)
-   for evaluation;
+1. collect a Memory Maze 9x9 dataset with collect's ``lookaround`` policy (explore, plus two
+   full turns in place at every goal: during the second turn each view repeats one seen
+   about 20 frames earlier, beyond the 10-frame attention window) for training, and a
+   held-out one (other seeds, so other mazes) for evaluation;
 2. train a conv tokenizer on the training frames (32x32, area-downsampled -> 4x4x16 latents);
-3. train `hybrid` and `causal-window` for the same steps on the same batches and noise, at
-   equal parameter count (the window model's width and MLP ratio are fitted to the hybrid's
-   count), on those latents with pose actions, side by side (one process and thread each);
-4. on the held-out episodes, observe a context of real frames, imagine the rest with the real
-   actions (stream API), and score PSNR/SSIM of the imagined frames by how long ago their
-   place (agent cell + heading of 4) was last seen: more than `window_frames` frames ago
-   (beyond any attention window: only memory can help), within the window, or never.
-   A "copy last sighting" row scores the ground-truth frame of the place's last sighting
-   against the truth: what perfect recall of the place would give at this place resolution.
+3. train ``hybrid``, ``causal-window`` and ``causal`` (the upper reference: attention over
+   the whole context) for the same steps on the same batches and noise, at equal parameter
+   count (the attention-only models' width and MLP ratio are fitted to the hybrid's), with
+   pose actions and the recall recipe of the ``memory`` preset, one process and thread each;
+4. score imagined frames of the held-out episodes by how long ago the same view was last
+   seen, with intervals over episodes, two far-past ablations of the hybrid, a copy-the-
+   last-sighting reference and a teacher-forced probe (experiments.maze_recall); write a
+   plot and a side-by-side video at a revisit.
 
-Writes OUT/results.json and OUT/results.md (the table for docs/training.md).
+Writes OUT/results.json, OUT/results.md, OUT/psnr_by_distance.png and OUT/revisit.mp4 (or .gif).
 """
 
 from __future__ import annotations
@@ -29,19 +28,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from lsswm.eval.distance import UNSEEN, revisit_distances, split_by_window
 from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.sizing import count_parameters, match_parameter_count
 from lsswm.worldmodel.train.config import TrainConfig, apply_overrides, train_preset
 
 ENV_ID = "lsswm/MemoryMaze-9x9-v0"
-POLICY = "explore:age_power=-2"
+POLICY = "lookaround"
 EVAL_SEED_BASE = 100_000
-VARIANTS = ("hybrid", "causal-window")
-CATEGORIES = ("revisit_beyond_window", "seen_within_window", "never_seen", "all")
+VARIANTS = ("hybrid", "causal-window", "causal")
 
 
 @dataclass(frozen=True)
@@ -50,16 +46,15 @@ class MemoryBudget:
     eval_episodes: int
     episode_steps: int  # env steps per episode
     tokenizer_steps: int
-    train_steps: int
-    batch_size: int
-    frames: int  # training window = evaluation sequence length
+    curriculum: str  # FRAMES:STEPS:BATCH,... (the last stage's frames = evaluation length)
+    frames: int  # evaluation sequence length
     context: int  # observed frames of an evaluation sequence; the rest is imagined
     denoising_steps: int
 
 
 BUDGETS = {
-    "full": MemoryBudget(24, 6, 200, 400, 1000, 8, 48, 24, 10),
-    "smoke": MemoryBudget(2, 1, 80, 10, 6, 2, 24, 12, 4),
+    "full": MemoryBudget(64, 16, 400, 800, "32:800:16,64:1600:8", 64, 44, 10),
+    "smoke": MemoryBudget(2, 2, 80, 10, "16:4:2,24:2:2", 24, 12, 4),
 }
 # The learned tokenizer: 32x32 frames -> a 4x4 grid of 16 channels (16 tokens per frame).
 # A latent cell must be small against the model width: patchify (8x8x3 = 192 values per token
@@ -77,7 +72,8 @@ def experiment_config(
         f"data.path={out / 'data-train'}",
         f"tokenizer.path={out / 'tokenizer' / 'tokenizer.safetensors'}",
         f"run_dir={out / variant}",
-        f"curriculum={budget.frames}:{budget.train_steps}:{budget.batch_size}",
+        f"curriculum={budget.curriculum}",
+        "model.ssm_state_size=64",
         f"model.variant={variant}",
         f"log.denoising_steps={budget.denoising_steps}",
         "system.threads=1",
@@ -97,7 +93,7 @@ def resolved_model(config: TrainConfig, latent_shape: tuple[int, int, int]) -> W
     )
 
 
-def train_experiment_tokenizer(out: Path, budget: MemoryBudget) -> Path:
+def train_experiment_tokenizer(out: Path, budget: MemoryBudget, progress: bool = True) -> Path:
     """Train (or resume) the experiment's conv tokenizer on the training episodes."""
     from lsswm.worldmodel.train.config import tokenizer_preset
     from lsswm.worldmodel.train.tokenizer import TOKENIZER_FILE, train_tokenizer
@@ -108,6 +104,7 @@ def train_experiment_tokenizer(out: Path, budget: MemoryBudget) -> Path:
             f"data.path={out / 'data-train'}",
             f"run_dir={out / 'tokenizer'}",
             f"steps={budget.tokenizer_steps}",
+            f"log.progress={str(progress).lower()}",
             *TOKENIZER_OVERRIDES,
         ],
     )
@@ -127,7 +124,9 @@ def size_matching_overrides(hybrid: WorldModelConfig, other: WorldModelConfig) -
     return [f"model.d_model={fitted.d_model}", f"model.mlp_ratio={ratio}"]
 
 
-def collect_datasets(out: Path, budget: MemoryBudget, workers: int) -> dict[str, float]:
+def collect_datasets(
+    out: Path, budget: MemoryBudget, workers: int, progress: bool = True
+) -> dict[str, float]:
     from lsswm.collect.collector import CollectConfig, collect
 
     seconds = {}
@@ -145,118 +144,11 @@ def collect_datasets(out: Path, budget: MemoryBudget, workers: int) -> dict[str,
                 out=str(out / name),
                 workers=workers,
                 seed_base=seed_base,
+                progress=progress,
             )
         )
         seconds[name] = time.perf_counter() - start
     return seconds
-
-
-def place_distances(places: np.ndarray, context: int) -> np.ndarray:
-    """(N, T, 3) places -> (N, T - context) revisit distances (eval.distance, counting every
-    earlier frame, UNSEEN where the place was never seen before)."""
-    out = []
-    for row in places:
-        _, ids = np.unique(row, axis=0, return_inverse=True)
-        out.append(revisit_distances(ids.reshape(-1), context, reference="all"))
-    return np.stack(out) if out else np.zeros((0, places.shape[1] - context), np.int64)
-
-
-def place_categories(places: np.ndarray, context: int, window: int) -> np.ndarray:
-    """(N, T, 3) places -> (N, T - context) category index into CATEGORIES[:3]."""
-    distances = place_distances(places, context)
-    return np.where(distances == UNSEEN, 2, np.where(distances > window, 0, 1))
-
-
-def last_sighting_frames(frames: np.ndarray, places: np.ndarray, context: int) -> np.ndarray:
-    """For each imagined position, the true frame of the place's last earlier sighting (the
-    frame itself where there is none)."""
-    distances = place_distances(places, context)
-    out = frames[:, context:].copy()
-    for i, j in zip(*np.nonzero(distances != UNSEEN), strict=True):
-        out[i, j] = frames[i, context + j - distances[i, j]]
-    return out
-
-
-def evaluation_sequences(
-    config: TrainConfig, data: Path, frames: int, every: int
-) -> dict[str, torch.Tensor]:
-    """The windows of `frames` frames starting every `every` frames of the eval episodes."""
-    from lsswm.collect.windows import WindowDataset
-    from lsswm.worldmodel.train.data import collate_windows, describe_data
-
-    data_config = apply_overrides(config.data, [f"path={data}"])
-    spec = describe_data(data_config)
-    windows = WindowDataset(data, frames, state_keys=["agent_pos", "agent_dir"])
-    items = []
-    for slot, position in enumerate(windows.episode_positions):
-        length = windows.manifest.records[int(position)].length + 1
-        for start in range(0, length - frames + 1, every):
-            items.append(windows.read(slot, start))
-    return collate_windows(items, data_config, spec)
-
-
-@torch.no_grad()
-def evaluate_model(
-    model_path: Path,
-    sequences: dict[str, torch.Tensor],
-    context: int,
-    window: int,
-    denoising_steps: int,
-    seed: int = 0,
-    batch_size: int = 16,
-    observed: int | None = None,
-) -> dict[str, Any]:
-    """Observe the context, imagine the rest, score by place category. `observed` keeps only
-    the last `observed` context frames (an ablation: what the model makes of a short past)."""
-    from lsswm.worldmodel.checkpoint import load_world_model
-    from lsswm.worldmodel.train.metrics import psnr, ssim
-    from lsswm.worldmodel.train.video import imagine_after_context
-
-    model = load_world_model(model_path).eval()
-    frames, actions = sequences["frames"], sequences["actions"]
-    first = 0 if observed is None else context - observed
-    generated = []
-    for start in range(0, frames.size(0), batch_size):
-        part = slice(start, start + batch_size)
-        generated.append(
-            imagine_after_context(
-                model,
-                frames[part, first:],
-                actions[part, first:],
-                context - first,
-                denoising_steps,
-                seed + start,
-            )
-        )
-    imagined = torch.cat(generated)
-    truth = frames[:, context:]
-    return score(imagined, truth, sequences["place"].numpy(), context, window, psnr, ssim)
-
-
-def score(
-    imagined: torch.Tensor,
-    truth: torch.Tensor,
-    places: np.ndarray,
-    context: int,
-    window: int,
-    psnr_fn: Any,
-    ssim_fn: Any,
-) -> dict[str, Any]:
-    distances = place_distances(places, context).reshape(-1)
-    values = {
-        "psnr": psnr_fn(imagined, truth).numpy().reshape(-1),
-        "ssim": ssim_fn(imagined, truth).numpy().reshape(-1),
-    }
-    groups = split_by_window(distances, values, window)
-    groups["all"] = {"count": len(distances)}
-    groups["all"].update({k: float(v.mean()) if len(v) else None for k, v in values.items()})
-    result = {}
-    for name, group in zip(
-        CATEGORIES, ("beyond_window", "within_window", "unseen", "all"), strict=True
-    ):
-        entry = groups[group]
-        result[name] = {"frames": entry["count"], "psnr": entry["psnr"], "ssim": entry["ssim"]}
-    return result
 
 
 def _train_worker(config: TrainConfig, results: Any) -> None:
@@ -321,38 +213,51 @@ def train_in_parallel(configs: dict[str, TrainConfig]) -> dict[str, dict[str, An
 
 
 @torch.no_grad()
-def validation_loss(
-    model_path: Path, sequences: dict[str, torch.Tensor], seed: int = 0, batch_size: int = 16
-) -> float:
+def validation_loss(model: Any, sequences: Any, seed: int = 0, batch_size: int = 32) -> float:
     """The training loss (diffusion forcing + clean prefix, reward, termination) on the
     evaluation sequences, with the same noise for every model: a lower-is-better fit."""
-    from lsswm.worldmodel.checkpoint import load_world_model
-
-    model = load_world_model(model_path).eval()
     generator = torch.Generator().manual_seed(seed)
     total, count = 0.0, 0
-    for start in range(0, sequences["frames"].size(0), batch_size):
+    frames = len(sequences)
+    for start in range(0, frames, batch_size):
         part = slice(start, start + batch_size)
-        latents = model.tokenizer.encode(sequences["frames"][part])
+        latents = model.tokenizer.encode(sequences.frames[part])
+        shape = latents.shape[:2]
         out = model.world_model.training_loss(
             latents,
-            sequences["actions"][part],
-            sequences["rewards"][part],
-            sequences["terminated"][part],
+            sequences.actions[part],
+            torch.zeros(shape),
+            torch.zeros(shape, dtype=torch.bool),
             generator=generator,
         )
-        size = latents.size(0)
-        total += float(out.total) * size
-        count += size
+        total += float(out.total) * shape[0]
+        count += shape[0]
     return total / max(count, 1)
 
 
+def record_training(out: Path, trained: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Add this invocation's training seconds to OUT/training.json (resumed runs add up)."""
+    path = out / "training.json"
+    totals = json.loads(path.read_text()) if path.exists() else {}
+    for variant, entry in trained.items():
+        previous = totals.get(variant, {"seconds": 0.0})
+        totals[variant] = {
+            "step": entry["step"],
+            "last_loss": entry["last_loss"],
+            "seconds": round(previous["seconds"] + entry["seconds"], 1),
+        }
+    path.write_text(json.dumps(totals, indent=2) + "\n")
+    return totals
+
+
 def run_memory_experiment(
-    out: str | Path, budget_name: str = "full", workers: int = 2, overrides: list[str] = ()
+    out: str | Path,
+    budget_name: str = "full",
+    workers: int = 2,
+    overrides: list[str] = (),
+    progress: bool = True,
 ) -> dict[str, Any] | None:
     """Run (or resume) the experiment; None when a training run was interrupted."""
-    from lsswm.worldmodel.train.metrics import psnr, ssim
-
     out = Path(out)
     budget = BUDGETS[budget_name]
     overrides = list(overrides)
@@ -360,11 +265,11 @@ def run_memory_experiment(
     log = _logger(out)
     started = time.perf_counter()
     log(f"memory experiment ({budget_name}): {asdict(budget)} -> {out}")
-    collect_seconds = collect_datasets(out, budget, workers)
+    collect_seconds = collect_datasets(out, budget, workers, progress)
     log(f"datasets ready: {json.dumps({k: round(v, 1) for k, v in collect_seconds.items()})} s")
 
     start = time.perf_counter()
-    tokenizer_path = train_experiment_tokenizer(out, budget)
+    tokenizer_path = train_experiment_tokenizer(out, budget, progress)
     if tokenizer_path is None:
         log("tokenizer training interrupted; re-run the same command to resume")
         return None
@@ -372,79 +277,22 @@ def run_memory_experiment(
 
     latent_shape = load_tokenizer(tokenizer_path).config.latent_shape
     log(f"tokenizer ready ({latent_shape} latents, {time.perf_counter() - start:.0f} s)")
-    configs = {v: experiment_config(out, budget, v, overrides) for v in VARIANTS}
-    hybrid_model = resolved_model(configs["hybrid"], latent_shape)
-    for variant in VARIANTS[1:]:
-        fit = size_matching_overrides(hybrid_model, resolved_model(configs[variant], latent_shape))
-        configs[variant] = apply_overrides(configs[variant], fit)
-    window = configs["causal-window"].model.window_frames
-    sequences = evaluation_sequences(
-        configs["hybrid"], out / "data-eval", budget.frames, budget.frames - budget.context
-    )
-    truth = sequences["frames"][:, budget.context :]
-    places = sequences["place"].numpy()
-    copy = torch.from_numpy(
-        last_sighting_frames(sequences["frames"].numpy(), places, budget.context)
-    )
-    copy_row = score(copy, truth, places, budget.context, window, psnr, ssim)
-    for name in ("never_seen", "all"):  # no earlier sighting to copy
-        copy_row[name] = {"frames": copy_row[name]["frames"], "psnr": None, "ssim": None}
-    rows: dict[str, Any] = {"copy last sighting": copy_row}
+    configs = experiment_configs(out, budget, latent_shape, overrides)
     trained = train_in_parallel(configs)
     if trained is None or any(entry["interrupted"] for entry in trained.values()):
         log("training interrupted (checkpoints saved); re-run the same command to resume")
         return None
-    runs = {}
-    for variant, config in configs.items():
-        entry = trained[variant]
-        log(
-            f"{variant}: trained {entry['step']} steps in {entry['seconds']:.0f} s "
-            f"(last batch loss {entry['last_loss']})"
-        )
-        start = time.perf_counter()
-        model_path = Path(config.run_dir) / "world_model.safetensors"
-        metrics = evaluate_model(
-            model_path, sequences, budget.context, window, budget.denoising_steps
-        )
-        rows[variant] = metrics
-        runs[variant] = {
-            "parameters": count_parameters(resolved_model(config, latent_shape)),
-            "d_model": config.model.d_model,
-            "mlp_ratio": config.model.mlp_ratio,
-            "steps": entry["step"],
-            "last_loss": entry["last_loss"],
-            "eval_loss": validation_loss(model_path, sequences),
-            "train_seconds_this_invocation": round(entry["seconds"], 1),
-            "eval_seconds": round(time.perf_counter() - start, 1),
-        }
-        log(f"{variant}: eval loss {runs[variant]['eval_loss']:.4f}; {json.dumps(metrics)}")
-        if variant == "hybrid":
-            # Ablation: the same model given only the last `window` context frames. If its
-            # scores on far revisits drop, the scan state carried the far past.
-            cut = evaluate_model(
-                model_path,
-                sequences,
-                budget.context,
-                window,
-                budget.denoising_steps,
-                observed=window,
-            )
-            rows[f"hybrid, last {window} context frames only"] = cut
-            log(f"hybrid with {window} context frames: {json.dumps(cut)}")
-    summary = {
-        "budget": budget_name,
-        "settings": asdict(budget),
-        "env_id": ENV_ID,
-        "policy": POLICY,
-        "window_frames": window,
-        "sequences": int(sequences["frames"].size(0)),
-        "image_size": configs["hybrid"].data.image_size,
-        "overrides": overrides,
-        "collect_seconds": collect_seconds,
-        "runs": runs,
-        "results": rows,
-        "total_seconds_this_invocation": round(time.perf_counter() - started, 1),
-    }
+    totals = record_training(out, trained)
+    for variant, entry in totals.items():
+        log(f"{variant}: {entry['step']} steps, {entry['seconds']:.0f} s of training in all")
+    summary = evaluate_experiment(out, budget, configs, latent_shape, totals, log, progress)
+    summary.update(
+        budget=budget_name,
+        settings=asdict(budget),
+        overrides=overrides,
+        collect_seconds=collect_seconds,
+        total_seconds_this_invocation=round(time.perf_counter() - started, 1),
+    )
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = results_table(summary)
     (out / "results.md").write_text(table + "\n")
@@ -452,26 +300,226 @@ def run_memory_experiment(
     return summary
 
 
+def experiment_configs(
+    out: Path, budget: MemoryBudget, latent_shape: tuple[int, int, int], overrides: list[str]
+) -> dict[str, TrainConfig]:
+    """Every model's training config, the attention-only ones fitted to the hybrid's size."""
+    configs = {v: experiment_config(out, budget, v, overrides) for v in VARIANTS}
+    hybrid_model = resolved_model(configs["hybrid"], latent_shape)
+    for variant in VARIANTS[1:]:
+        fit = size_matching_overrides(hybrid_model, resolved_model(configs[variant], latent_shape))
+        configs[variant] = apply_overrides(configs[variant], fit)
+    return configs
+
+
+def evaluate_experiment(
+    out: Path,
+    budget: MemoryBudget,
+    configs: dict[str, TrainConfig],
+    latent_shape: tuple[int, int, int],
+    totals: dict[str, dict[str, Any]],
+    log: Any,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score every model, the references and the ablations on the held-out episodes."""
+    from tqdm import tqdm
+
+    from lsswm.eval.plots import plot_metric_vs_distance
+    from lsswm.eval.recall import FrameScorer
+    from lsswm.experiments import maze_recall as recall
+    from lsswm.worldmodel.checkpoint import load_world_model
+
+    window = configs["causal-window"].model.window_frames
+    context = budget.context
+    data_config = apply_overrides(configs["hybrid"].data, [f"path={out / 'data-eval'}"])
+    sequences = recall.evaluation_sequences(data_config, budget.frames, budget.frames - context)
+    notes: list[str] = []
+    scorer = FrameScorer(None, "cpu", notes)
+    models = {
+        v: load_world_model(Path(c.run_dir) / "world_model.safetensors").eval()
+        for v, c in configs.items()
+    }
+    truth = sequences.frames[:, context:]
+
+    def scored(frames: torch.Tensor, blank_unseen: bool = False) -> dict[str, Any]:
+        return recall.score(frames, sequences, context, window, scorer, blank_unseen)
+
+    imagined_runs = [(v, v, "full") for v in VARIANTS] + [
+        ("hybrid, context cut to window", "hybrid", "window"),
+        ("hybrid, far past shuffled", "hybrid", "shuffled"),
+    ]
+    bar = tqdm(
+        total=len(sequences) * len(imagined_runs),
+        desc="imagine held-out sequences",
+        unit="seq",
+        disable=not progress,
+    )
+    imagined_frames: dict[str, torch.Tensor] = {}
+    imagined: dict[str, Any] = {
+        "copy last sighting": scored(recall.last_sighting_frames(sequences, context), True),
+        "tokenizer round trip": scored(
+            models["hybrid"].tokenizer.decode_uint8(models["hybrid"].tokenizer.encode(truth))
+        ),
+    }
+    for name, variant, past in imagined_runs:
+        start = time.perf_counter()
+        frames = recall.imagine(
+            models[variant], sequences, context, window, budget.denoising_steps, past, progress=bar
+        )
+        imagined_frames[name] = frames
+        imagined[name] = scored(frames)
+        row = recall.window_rows(imagined[name], window)
+        log(
+            f"imagined, {name}: within {row['within']['psnr']:.2f} dB, beyond "
+            f"{row['beyond']['psnr']:.2f} dB ({time.perf_counter() - start:.0f} s)"
+        )
+    bar.close()
+    probes = {}
+    for name, variant, past in [(v, v, "full") for v in VARIANTS] + [
+        ("hybrid, context cut to window", "hybrid", "window"),
+        ("hybrid, far past shuffled", "hybrid", "shuffled"),
+    ]:
+        probes[name] = scored(recall.probe(models[variant], sequences, context, window, past))
+    runs = {}
+    for variant, config in configs.items():
+        runs[variant] = {
+            "parameters": count_parameters(resolved_model(config, latent_shape)),
+            "d_model": config.model.d_model,
+            "mlp_ratio": config.model.mlp_ratio,
+            "steps": totals[variant]["step"],
+            "train_seconds": totals[variant]["seconds"],
+            "eval_loss": validation_loss(models[variant], sequences),
+        }
+    plot = plot_metric_vs_distance(
+        {name: imagined[name]["by_distance"] for name in [*VARIANTS, "copy last sighting"]},
+        "psnr",
+        out / "psnr_by_distance.png",
+        "Memory Maze 9x9 (held out): imagined frames by frames since the view was last seen",
+        window=window,
+    )
+    row = recall.best_revisit_sequence(sequences, context, window)
+    video = recall.write_revisit_video(
+        out / "revisit.mp4",
+        sequences,
+        context,
+        {v: imagined_frames[v] for v in VARIANTS},
+        row,
+    )
+    return {
+        "env_id": ENV_ID,
+        "policy": POLICY,
+        "window_frames": window,
+        "context": context,
+        "sequences": len(sequences),
+        "episodes": len(set(sequences.episodes.tolist())),
+        "image_size": configs["hybrid"].data.image_size,
+        "runs": runs,
+        "imagined": imagined,
+        "probe": probes,
+        "bars": memory_bars(imagined, probes, window),
+        "plot": plot.name,
+        "video": video.name,
+        "video_sequence": row,
+        "notes": notes,
+    }
+
+
+def memory_bars(imagined: dict[str, Any], probes: dict[str, Any], window: int) -> dict[str, Any]:
+    """The issue's bars on views last seen beyond the window, each with its numbers."""
+    from lsswm.experiments.maze_recall import gain, window_rows
+
+    over_window = gain(imagined["hybrid"], imagined["causal-window"], window)
+    cut = gain(imagined["hybrid"], imagined["hybrid, context cut to window"], window)
+    shuffled = gain(imagined["hybrid"], imagined["hybrid, far past shuffled"], window)
+    within = window_rows(imagined["hybrid"], window)["within"]
+    needed = None if over_window is None else 2 / 3 * over_window["mean"]
+    return {
+        "hybrid_minus_causal_window": over_window,
+        "hybrid_minus_cut_to_window": cut,
+        "hybrid_minus_shuffled_past": shuffled,
+        "hybrid_within_window_psnr": within["psnr"],
+        "probe_full_minus_cut_to_window": gain(
+            probes["hybrid"], probes["hybrid, context cut to window"], window
+        ),
+        "met": {
+            "gain_at_least_2db_ci_excludes_0": bool(
+                over_window and over_window["mean"] >= 2 and over_window["ci95"][0] > 0
+            ),
+            "cut_loses_two_thirds": bool(cut and needed and needed > 0 and cut["mean"] >= needed),
+            "shuffled_loses_two_thirds": bool(
+                shuffled and needed and needed > 0 and shuffled["mean"] >= needed
+            ),
+            "within_window_at_least_20db": bool(within["psnr"] and within["psnr"] >= 20),
+        },
+    }
+
+
 def results_table(summary: dict[str, Any]) -> str:
-    def cell(entry: dict[str, Any]) -> str:
-        if entry["psnr"] is None:
-            return "-"
-        return f"{entry['psnr']:.2f} / {entry['ssim']:.3f} ({entry['frames']})"
+    """Markdown: imagined PSNR per distance bin (mean [95% CI] over episodes), then the
+    probe's within/beyond rows and the bars."""
+    from lsswm.experiments.maze_recall import window_rows
 
     window = summary["window_frames"]
+
+    def cell(row: dict[str, Any], metric: str = "psnr") -> str:
+        if not row.get("count") or row.get(metric) is None:
+            return "-"
+        low, high = row[f"{metric}_ci95"]
+        return f"{row[metric]:.1f} [{low:.1f}, {high:.1f}]"
+
+    first = next(iter(summary["imagined"].values()))["by_distance"]
+    labels = [row["label"] for row in first]
+    counts = [str(row["count"]) for row in first]
     lines = [
-        f"| model | params | steps | eval loss | PSNR / SSIM (frames): place last seen "
-        f"> {window} frames ago | seen within {window} | never seen | all imagined |",
-        "|---|---|---|---|---|---|---|---|",
+        "Imagined frames, PSNR dB by frames since the same view was last seen in the context "
+        "(mean over episodes [95% bootstrap CI]):",
+        "",
+        "| model | params | steps | train s | eval loss | " + " | ".join(labels) + " |",
+        "|---|---|---|---|---|" + "---|" * len(labels),
+        "| (frames) | | | | | " + " | ".join(counts) + " |",
     ]
-    for name, result in summary["results"].items():
+    for name, result in summary["imagined"].items():
         run = summary["runs"].get(name)
-        described = ("-", "-", "-")
+        described = ("", "", "", "")
         if run:
-            loss = "-" if run.get("eval_loss") is None else f"{run['eval_loss']:.4f}"
-            described = (f"{run['parameters']:,}", str(run["steps"]), loss)
-        cells = " | ".join(cell(result[c]) for c in CATEGORIES)
-        lines.append(f"| {name} | {' | '.join(described)} | {cells} |")
+            described = (
+                f"{run['parameters']:,}",
+                str(run["steps"]),
+                f"{run['train_seconds']:.0f}",
+                f"{run['eval_loss']:.4f}",
+            )
+        cells = [cell(row) for row in result["by_distance"]]
+        lines.append(f"| {name} | {' | '.join(described)} | {' | '.join(cells)} |")
+    lines += [
+        "",
+        f"Teacher-forced probe (context clean, targets at full noise, one pass), PSNR dB "
+        f"within the {window}-frame window and beyond it:",
+        "",
+        "| model | within | beyond | never seen |",
+        "|---|---|---|---|",
+    ]
+    for name, result in summary["probe"].items():
+        rows = window_rows(result, window)
+        lines.append(
+            f"| {name} | {cell(rows['within'])} | {cell(rows['beyond'])} | {cell(rows['unseen'])} |"
+        )
+    bars = summary["bars"]
+
+    def diff(entry: dict[str, Any] | None) -> str:
+        if entry is None:
+            return "-"
+        return f"{entry['mean']:+.2f} dB [{entry['ci95'][0]:+.2f}, {entry['ci95'][1]:+.2f}]"
+
+    lines += [
+        "",
+        f"Beyond the window (paired over episodes): hybrid - causal-window "
+        f"{diff(bars['hybrid_minus_causal_window'])}; hybrid - context cut to window "
+        f"{diff(bars['hybrid_minus_cut_to_window'])}; hybrid - far past shuffled "
+        f"{diff(bars['hybrid_minus_shuffled_past'])}; probe full - cut "
+        f"{diff(bars['probe_full_minus_cut_to_window'])}.",
+        "",
+        "Bars: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in bars["met"].items()),
+    ]
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from lsswm.eval.confidence import episode_mean_interval
 from lsswm.worldmodel import diffusion
 from lsswm.worldmodel.config import RECALL_RECIPE, VARIANTS, WorldModelConfig
 from lsswm.worldmodel.model import WorldModel
@@ -244,15 +245,13 @@ def binned(
     return result
 
 
-def episode_mean_ci(scores: torch.Tensor, mask: torch.Tensor, resamples: int = 2000) -> dict:
-    """Mean over episodes of each episode's mean over masked frames, with a bootstrap CI."""
+def episode_mean_ci(scores: torch.Tensor, mask: torch.Tensor) -> dict:
+    """Mean over episodes of each episode's mean over masked frames, with its bootstrap CI
+    (eval.confidence)."""
     has = mask.any(dim=1)
     per_episode = (scores * mask).sum(1)[has] / mask.sum(1)[has]
-    generator = torch.Generator().manual_seed(0)
-    picks = torch.randint(len(per_episode), (resamples, len(per_episode)), generator=generator)
-    means = per_episode[picks].mean(1)
-    low, high = torch.quantile(means, torch.tensor([0.025, 0.975])).tolist()
-    return {"psnr": float(per_episode.mean()), "ci95": [low, high], "episodes": int(has.sum())}
+    interval = episode_mean_interval(per_episode.double().numpy())
+    return {"psnr": interval["mean"], "ci95": interval["ci95"], "episodes": interval["episodes"]}
 
 
 def run_synthetic_memory(run: SyntheticMemoryConfig, out: Path) -> dict[str, Any]:
