@@ -7,8 +7,14 @@ commands a user would type (they are printed as they run):
    write a video and a revisit-distance histogram;
 2. train a tiny `hybrid` world model on them (a few dozen steps: it shows the machinery, not
    a good model);
-3. evaluate recall (reasoning protocol) on held-out real episodes;
-4. run the navigation suite: random, oracle and the planning agent inside the model;
+3. evaluate recall with the shipped models (``pretrained/maze9``: the hybrid beside the
+   causal-window model of the same size, trained by `lsswm experiment memory`) on held-out
+   real episodes, in the paper's retrieval protocol: the camera retraces its path backwards,
+   so later generated frames show views last seen beyond the attention window; without the
+   shipped files (a checkout without them), the tiny model is evaluated instead;
+4. run the navigation suite: random, oracle and the planning agent inside the tiny model
+   (the shipped models take camera poses, which a planner over discrete actions cannot
+   produce);
 5. gather everything into one report.
 
 Re-running resumes: collection and training pick up what is on disk.
@@ -24,6 +30,26 @@ from pathlib import Path
 from lsswm.cli.registry import CommandRegistry
 
 ENV_ID = "lsswm/MemoryMaze-9x9-v0"
+PRETRAINED = "pretrained/maze9"
+PRETRAINED_MODELS = ("hybrid.safetensors", "causal-window.safetensors")
+
+
+def recall_stage(args: argparse.Namespace, run: str, out: str) -> str:
+    """The recall command: the shipped hybrid beside the shipped causal-window model when
+    they are present, else the tiny model just trained."""
+    pretrained = Path(getattr(args, "pretrained", PRETRAINED))
+    shipped = [pretrained / name for name in PRETRAINED_MODELS]
+    if all(path.is_file() for path in shipped):
+        checkpoints = " ".join(shlex.quote(str(path)) for path in shipped)
+        return (
+            f"eval recall --ckpt {checkpoints} --env {ENV_ID} --protocol retrieval "
+            f"--context 44 --generate 20 --episodes 4 --videos 1 --out {out}"
+        )
+    print(f"[demo] no shipped checkpoints in {pretrained}/: recall uses the tiny model")
+    return (
+        f"eval recall --ckpt {run} --env {ENV_ID} --protocol reasoning --context 20 "
+        f"--generate 10 --episodes 2 --videos 1 --denoising-steps 4 --out {out}"
+    )
 
 
 def register(registry: CommandRegistry) -> None:
@@ -41,6 +67,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=200, help="env steps per episode")
     parser.add_argument("--workers", type=int, default=2, help="collection worker processes")
     parser.add_argument("--train-steps", type=int, default=40, help="world model training steps")
+    parser.add_argument(
+        "--pretrained",
+        default=PRETRAINED,
+        help="folder of shipped checkpoints for the recall stage (hybrid.safetensors, "
+        "causal-window.safetensors); the tiny model is used where they are missing",
+    )
     parser.add_argument(
         "--stop-after",
         choices=("collect", "train", "eval", "navigation"),
@@ -69,11 +101,7 @@ def demo_stages(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
             f"train --data {data} --preset tiny --variant hybrid --run-dir {run} "
             f"--set curriculum=16:{args.train_steps}:4 log.checkpoint_every=20",
         ),
-        (
-            "eval",
-            f"eval recall --ckpt {run} --env {ENV_ID} --protocol reasoning --context 20 "
-            f"--generate 10 --episodes 2 --videos 1 --denoising-steps 4 --out {eval_recall}",
-        ),
+        ("eval", recall_stage(args, run, eval_recall)),
         (
             "navigation",
             f"eval navigation --agent random oracle planner --env {ENV_ID} --episodes 1 "
