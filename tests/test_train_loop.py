@@ -29,6 +29,7 @@ from lsswm.worldmodel.train.config import (
 from lsswm.worldmodel.train.data import DataMismatchError, WindowBatches, describe_data
 from lsswm.worldmodel.train.loop import train
 from lsswm.worldmodel.train.runtime import SimulatedKill, TrainingDiverged
+from lsswm.worldmodel.train.skeleton import saved_position
 from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 from lsswm.worldmodel.train.tokenizer import train_tokenizer
 
@@ -210,6 +211,19 @@ def test_interrupted_and_resumed_tokenizer_ends_bitwise_identical(dataset, tmp_p
     assert expected.keys() == got.keys()
     for name in expected:
         assert torch.equal(expected[name], got[name]), name
+
+
+def test_tokenizer_stops_on_nan_like_the_world_model(dataset, tmp_path):
+    settings = [f"data.path={dataset}", f"run_dir={tmp_path / 'tok'}", "steps=3",
+                "batch_size=4", "debug.nan_at_step=2", *QUIET]  # fmt: skip
+    with pytest.raises(TrainingDiverged, match="tokenizer training diverged: loss nan at step 2"):
+        train_tokenizer(apply_overrides(tokenizer_preset("tiny"), settings))
+
+
+def test_tokenizer_checkpoints_of_the_old_two_number_position_resume():
+    # Before the trainers shared one loop, a tokenizer checkpoint held (epoch, next batch).
+    assert saved_position({"position": [3, 5]}) == (0, 3, 5)
+    assert saved_position({"position": [1, 2, 0]}) == (1, 2, 0)
 
 
 def test_batches_resize_stride_and_pose_actions(dataset):
