@@ -166,6 +166,26 @@ def test_recall_on_a_dataset_reverses_the_context_for_pose_models(tmp_path, maze
     assert all(1 <= d <= 2 * j + 1 for j, d in enumerate(distances))
 
 
+def test_episode_options_choose_the_source_the_mode_and_the_spec(tmp_path, maze_episode):
+    from lsswm.eval.episodes import EpisodeOptions, evaluation_episodes
+
+    data = str(write_dataset(tmp_path / "data", maze_episode))
+    pose = str(save_pose_model(tmp_path / "pose.safetensors", "hybrid"))
+    discrete = str(save_tiny_model(tmp_path / "discrete.safetensors", "hybrid", image_size=32))
+    options = EpisodeOptions(env_id=MAZE, data=data, context=6, progress=False)
+    assert options.environment() == MAZE  # read from the dataset's manifest
+    episodes, spec = evaluation_episodes(options, "retrieval", [pose], (400, 400))
+    assert spec.source == "dataset" and spec.data == data and spec.env_id is None
+    assert spec.seed_base is None and spec.retrieval_mode == "reverse"
+    assert len(episodes) == 1 and (spec.context, spec.generate, spec.episodes) == (6, 400, 1)
+    with pytest.raises(EvalError, match="take\\(s\\) recorded actions, not poses"):
+        evaluation_episodes(
+            EpisodeOptions(data=data, retrieval_mode="reverse"), "retrieval", [discrete], (6, 2)
+        )
+    with pytest.raises(EvalError, match=r"--data .*nowhere"):
+        EpisodeOptions(data=str(tmp_path / "nowhere")).environment()
+
+
 def test_reversed_return_retraces_the_context(maze_episode):
     episode = reversed_return(maze_episode, context=4, generate=10)
     assert episode.context == 4 and episode.generate == 4  # at most the context length
