@@ -1,5 +1,5 @@
 """Set-up and helpers shared by every area's tests: one torch thread, the env checkers, the
-tiny world model config."""
+tiny world model (its config, and the model with a patchify tokenizer)."""
 
 from __future__ import annotations
 
@@ -115,3 +115,41 @@ def make_tiny_config(variant: str = "hybrid", **changes: object) -> object:
 def tiny_config() -> Callable[..., object]:
     """make_tiny_config, for tests: ``tiny_config("hybrid", chunk_size=5)``."""
     return make_tiny_config
+
+
+def make_tiny_frame_model(
+    variant: str = "hybrid",
+    *,
+    image_size: int = 32,
+    grid: int = 4,
+    action_size: int = 5,
+    pose: bool = False,
+    seed: int = 0,
+    **changes: object,
+) -> object:
+    """The tiny world model of make_tiny_config with random weights (from ``seed``) behind a
+    patchify tokenizer: ``image_size`` frames on a ``grid`` x ``grid`` latent grid, and
+    ``action_size`` discrete actions, or the 4-vector poses of ``data.actions=pose`` when
+    ``pose``. A FrameWorldModel in eval mode; ``changes`` go to the config."""
+    import torch
+
+    from lsswm.worldmodel.frame_model import FrameWorldModel
+    from lsswm.worldmodel.model import WorldModel
+    from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
+
+    patch = image_size // grid
+    tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=image_size, downsample=patch))
+    height, width, channels = tokenizer.config.latent_shape
+    actions = (
+        {"action_kind": "continuous", "action_size": 4} if pose else {"action_size": action_size}
+    )
+    latents = {"latent_height": height, "latent_width": width, "latent_channels": channels}
+    config = make_tiny_config(variant, **latents, **actions, **changes)
+    torch.manual_seed(seed)
+    return FrameWorldModel(WorldModel(config), tokenizer).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_frame_model() -> Callable[..., object]:
+    """make_tiny_frame_model, for tests (any scope): ``tiny_frame_model(image_size=64)``."""
+    return make_tiny_frame_model
