@@ -17,7 +17,6 @@ from lsswm.worldmodel.checkpoint import (
     read_metadata,
     save_world_model,
 )
-from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.train import checkpoint as train_checkpoint
 from lsswm.worldmodel.train.checkpoint import (
@@ -44,9 +43,10 @@ def tiny(dataset, run_dir, *overrides):
     return apply_overrides(train_preset("tiny"), base + QUIET + list(overrides))
 
 
-def small_model():
-    config = WorldModelConfig(d_model=32, n_layers=1, n_heads=2, ssm_head_dim=16, ssm_state_size=8)
-    return WorldModel(config)
+@pytest.fixture
+def small_model(tiny_config):
+    """A maker of the tests' tiny world model (conftest.py), for the checkpoint writers."""
+    return lambda: WorldModel(tiny_config("hybrid"))
 
 
 # ---- 1. a truncated train_state.pt ----------------------------------------------------------
@@ -125,7 +125,7 @@ def test_print_config_without_data_marks_the_placeholders(tmp_path, capsys):
 
 
 # ---- 4. weight checksums --------------------------------------------------------------------
-def test_corrupted_weights_fail_the_checksum_and_old_files_still_load(tmp_path):
+def test_corrupted_weights_fail_the_checksum_and_old_files_still_load(tmp_path, small_model):
     path = tmp_path / "model.safetensors"
     save_world_model(path, small_model())
     assert len(read_metadata(path)[WEIGHTS_HASH_KEY]) == 64
@@ -172,7 +172,9 @@ def test_full_disk_while_checkpointing_leaves_no_partial_files(tmp_path, monkeyp
     assert json.loads((root / "latest.json").read_text())["name"] == "step_00000001"
 
 
-def test_full_disk_while_writing_weights_removes_the_temporary_file(tmp_path, monkeypatch):
+def test_full_disk_while_writing_weights_removes_the_temporary_file(
+    tmp_path, monkeypatch, small_model
+):
     from lsswm.worldmodel import checkpoint as wm_checkpoint
 
     def full_disk_save(tensors, filename, metadata=None):
