@@ -168,9 +168,9 @@ def test_init_checkpoint_and_tokenizer_mismatches_are_refused(
     init = f"init={source / 'world_model.safetensors'}"
     with pytest.raises(DataMismatchError, match="5 discrete actions but the --init checkpoint"):
         train(tiny_train_config(pose_dataset, tmp_path / "a", init))
+    unresized_poses = ("data.image_size=0", "data.actions=pose")
     with pytest.raises(DataMismatchError, match="16x16x3 but the --init checkpoint"):
-        train(tiny_train_config(small_frames_dataset, tmp_path / "b", init, "data.image_size=0",
-                   "data.actions=pose"))  # fmt: skip
+        train(tiny_train_config(small_frames_dataset, tmp_path / "b", init, *unresized_poses))
     # Fine-tuning from it with matching data works and keeps its architecture.
     result = train(
         tiny_train_config(
@@ -190,11 +190,9 @@ def test_init_checkpoint_and_tokenizer_mismatches_are_refused(
             )
         )
     # A tokenizer for 32x32 frames on 16x16 frames.
-    with pytest.raises(
-        DataMismatchError, match="encodes 32x32 frames but the dataset gives 16x16"
-    ):
-        train(tiny_train_config(small_frames_dataset, tmp_path / "d", "data.image_size=0",
-                   f"tokenizer.path={source / 'world_model.safetensors'}"))  # fmt: skip
+    big_tokenizer = ("data.image_size=0", f"tokenizer.path={source / 'world_model.safetensors'}")
+    with pytest.raises(DataMismatchError, match="encodes 32x32 frames but the dataset gives 16x16"):
+        train(tiny_train_config(small_frames_dataset, tmp_path / "d", *big_tokenizer))
 
 
 def test_tokenizer_training_then_world_model_on_its_latents(
@@ -211,8 +209,8 @@ def test_tokenizer_training_then_world_model_on_its_latents(
     tokenizer = load_tokenizer(result.export)
     assert tokenizer.config.latent_shape == (8, 8, 4)
     assert not torch.equal(tokenizer.latent_std, torch.ones(4))  # calibrated
-    run = train(tiny_train_config(toy_dataset, tmp_path / "wm", f"tokenizer.path={result.export}",
-                     "curriculum=6:1:2"))  # fmt: skip
+    on_its_latents = (f"tokenizer.path={result.export}", "curriculum=6:1:2")
+    run = train(tiny_train_config(toy_dataset, tmp_path / "wm", *on_its_latents))
     assert run.finished
     assert load_world_model(run.export).config.latent_channels == 4
     wrong = apply_overrides(config, [f"run_dir={tmp_path / 'tok2'}", "tokenizer.image_size=64"])
