@@ -1,13 +1,11 @@
-"""Stand-ins for a trained world model, for tests, docs and smoke runs.
+"""A stand-in for a trained world model, for tests, docs and smoke runs.
 
-* :func:`tiny_random_world_model`: a real :class:`FrameWorldModel` (patchify tokenizer, a
-  few-thousand-parameter hybrid backbone) with random weights. It exercises every code path of
-  the agents at CPU speed; its frames and rewards mean nothing.
-* :class:`KnownRewardStandIn`: NOT a learned model. A ball on a line of ``size`` cells, the
-  actions stay / right / left, and a reward and termination that are known functions of the
-  cell, behind the same streaming interface as the world model (``start_stream``,
-  ``observe_frames``, ``imagine``, ``select``, ``clone``, ``assign``). The best action
-  sequence can be found by enumeration, so a planner can be tested against it.
+:class:`KnownRewardStandIn` is NOT a learned model: a ball on a line of ``size`` cells, the
+actions stay / right / left, and a reward and termination that are known functions of the
+cell, behind the same streaming interface as the world model (``start_stream``,
+``observe_frames``, ``imagine``, ``select``, ``clone``, ``assign``). The best action sequence
+can be found by enumeration, so a planner can be tested against it. (A tiny random-init world
+model for tests is ``make_tiny_frame_model`` in tests/conftest.py.)
 """
 
 from __future__ import annotations
@@ -19,36 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lsswm.worldmodel.config import WorldModelConfig
-from lsswm.worldmodel.frame_model import FrameWorldModel
-from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.stream import Imagination
-from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
-
-
-def tiny_random_world_model(
-    image_size: int = 64, action_size: int = 6, chunk_size: int = 2, seed: int = 0
-) -> FrameWorldModel:
-    """A random-init FrameWorldModel small enough for unit tests on a CPU."""
-    torch.manual_seed(seed)
-    patch = image_size // 8  # an 8x8 latent grid
-    tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=image_size, downsample=patch))
-    height, width, channels = tokenizer.config.latent_shape
-    config = WorldModelConfig(
-        latent_height=height,
-        latent_width=width,
-        latent_channels=channels,
-        action_size=action_size,
-        d_model=32,
-        n_layers=2,
-        n_heads=2,
-        chunk_size=chunk_size,
-        ssm_state_size=8,
-        ssm_head_dim=16,
-        denoising_steps=2,
-    )
-    return FrameWorldModel(WorldModel(config), tokenizer).eval()
-
 
 STAY, RIGHT, LEFT = 0, 1, 2
 _MOVES = {STAY: 0, RIGHT: 1, LEFT: -1}

@@ -167,98 +167,31 @@ def _parse_edges(text: str) -> tuple[float, ...]:
     return edges
 
 
-def retrieval_mode(requested: str, checkpoints: list[str]) -> str:
-    """'reverse' or 'drive' (see --retrieval-mode)."""
-    from lsswm.eval.errors import EvalError
-    from lsswm.eval.generation import checkpoint_inputs
+def _episode_options(args: argparse.Namespace) -> Any:
+    from lsswm.eval.episodes import EpisodeOptions
 
-    pose = {str(c): checkpoint_inputs(c).actions == "pose" for c in checkpoints}
-    if requested == "auto":
-        return "reverse" if all(pose.values()) else "drive"
-    if requested == "reverse" and not all(pose.values()):
-        others = [c for c, is_pose in pose.items() if not is_pose]
-        raise EvalError(
-            f"--retrieval-mode reverse replays camera poses, but {', '.join(others)} take(s) "
-            "recorded actions, not poses; use --retrieval-mode drive"
-        )
-    return requested
-
-
-def _episodes(args: argparse.Namespace, protocol: str, defaults: tuple[int, int]):
-    from lsswm.eval.episodes import EpisodeSpec, dataset_episodes, env_episodes
-    from lsswm.eval.generation import common_frame_stride
-
-    mode = None
-    if protocol == "retrieval":
-        mode = retrieval_mode(args.retrieval_mode, args.ckpt)
-    built = "retrieval-reverse" if mode == "reverse" else protocol
-
-    context = args.context if args.context is not None else defaults[0]
-    generate = args.generate if args.generate is not None else defaults[1]
-    # Models trained on every k-th frame see every k-th frame here too (lengths in kept frames).
-    stride = common_frame_stride(args.ckpt)
-    if args.data:
-        episodes = dataset_episodes(
-            args.data,
-            built,
-            context,
-            generate,
-            args.episodes,
-            first=args.first_episode,
-            frame_stride=stride,
-        )
-        spec = EpisodeSpec(
-            "dataset",
-            protocol,
-            context,
-            generate,
-            len(episodes),
-            data=args.data,
-            frame_stride=stride,
-            retrieval_mode=mode,
-        )
-    else:
-        episodes = env_episodes(
-            args.env,
-            built,
-            context,
-            generate,
-            args.episodes,
-            args.seed_base,
-            progress=not args.no_progress,
-            frame_stride=stride,
-        )
-        spec = EpisodeSpec(
-            "env",
-            protocol,
-            context,
-            generate,
-            len(episodes),
-            args.env,
-            args.seed_base,
-            frame_stride=stride,
-            retrieval_mode=mode,
-        )
-    return episodes, spec
-
-
-def _data_env_id(path: str) -> str | None:
-    from lsswm.collect.manifest import load_manifest
-    from lsswm.eval.errors import EvalError
-
-    try:
-        return load_manifest(path).env_id
-    except Exception as error:
-        raise EvalError(f"--data {path}: {error}") from error
+    return EpisodeOptions(
+        env_id=args.env,
+        data=args.data,
+        episodes=args.episodes,
+        first=args.first_episode,
+        seed_base=args.seed_base,
+        context=args.context,
+        generate=args.generate,
+        retrieval_mode=getattr(args, "retrieval_mode", "auto"),
+        progress=not args.no_progress,
+    )
 
 
 def run_recall(args: argparse.Namespace) -> int:
+    from lsswm.eval.episodes import evaluation_episodes
     from lsswm.eval.recall import RecallOptions, default_lengths, print_tables, run_recall_suite
     from lsswm.worldmodel.checkpoint import resolve_device
 
     device = str(resolve_device(args.device))
-    env_id = _data_env_id(args.data) if args.data else args.env
-    episodes, spec = _episodes(args, args.protocol, default_lengths(args.protocol, env_id))
+    source = _episode_options(args)
+    lengths = default_lengths(args.protocol, source.environment())
+    episodes, spec = evaluation_episodes(source, args.protocol, args.ckpt, lengths)
     options = RecallOptions(
         edges=_parse_edges(args.distance_edges),
         window=args.window,
@@ -300,11 +233,13 @@ def configure_crafter_recall(parser: argparse.ArgumentParser) -> None:
 
 def run_crafter_recall(args: argparse.Namespace) -> int:
     from lsswm.eval.crafter_recall import run_crafter_suite
+    from lsswm.eval.episodes import evaluation_episodes
     from lsswm.eval.recall import print_tables
     from lsswm.worldmodel.checkpoint import resolve_device
 
     device = str(resolve_device(args.device))
-    episodes, spec = _episodes(args, "crafter", CRAFTER_DEFAULTS)
+    source = _episode_options(args)
+    episodes, spec = evaluation_episodes(source, "crafter", args.ckpt, CRAFTER_DEFAULTS)
     results = run_crafter_suite(
         args.ckpt,
         episodes,

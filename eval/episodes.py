@@ -25,6 +25,9 @@ Two sources:
   reverses the first C frames as above; retrieval ``drive`` on a dataset recorded with the
   ``retrieval`` policy takes the split from the return point in episode.json.
 
+``evaluation_episodes`` picks the source and the retrieval mode from ``EpisodeOptions`` (the
+eval commands' options) and returns the episodes with the ``EpisodeSpec`` that records them.
+
 Frame t was reached by ``actions[t]`` (contract 2), so generating frame t uses actions[t].
 """
 
@@ -303,6 +306,106 @@ def dataset_episodes(
             f"than the context ({context} frames); pass a smaller --context"
         )
     return found
+
+
+@dataclass(frozen=True)
+class EpisodeOptions:
+    """Which evaluation episodes to use (the eval commands' episode options): recorded from
+    ``env_id`` on seeds ``seed_base + i``, or read from the dataset ``data`` (it wins) from
+    position ``first``; lengths default to the protocol's (None)."""
+
+    env_id: str | None = None
+    data: str | None = None
+    episodes: int = 8
+    first: int = 0
+    seed_base: int = DEFAULT_EVAL_SEED_BASE
+    context: int | None = None
+    generate: int | None = None
+    retrieval_mode: str = "auto"  # "auto", or one of RETRIEVAL_MODES
+    progress: bool = True
+
+    def environment(self) -> str | None:
+        """The env the episodes come from: ``env_id``, or the one that recorded ``data``."""
+        if not self.data:
+            return self.env_id
+        from lsswm.collect.manifest import load_manifest
+
+        try:
+            return load_manifest(self.data).env_id
+        except Exception as error:  # any unreadable manifest is the user's --data
+            raise EvalError(f"--data {self.data}: {error}") from error
+
+
+def choose_retrieval_mode(requested: str, checkpoints: list[str]) -> str:
+    """'reverse' or 'drive' for ``requested`` ('auto', 'reverse' or 'drive'): auto is reverse
+    when every checkpoint takes poses as actions, else drive; reverse needs pose models."""
+    from lsswm.eval.generation import checkpoint_inputs
+
+    pose = {str(c): checkpoint_inputs(c).actions == "pose" for c in checkpoints}
+    if requested == "auto":
+        return "reverse" if all(pose.values()) else "drive"
+    if requested == "reverse" and not all(pose.values()):
+        others = [c for c, is_pose in pose.items() if not is_pose]
+        raise EvalError(
+            f"--retrieval-mode reverse replays camera poses, but {', '.join(others)} take(s) "
+            "recorded actions, not poses; use --retrieval-mode drive"
+        )
+    return requested
+
+
+def evaluation_episodes(
+    options: EpisodeOptions,
+    protocol: str,
+    checkpoints: list[str],
+    default_lengths: tuple[int, int],
+) -> tuple[list[EvalEpisode], EpisodeSpec]:
+    """The episodes on which ``checkpoints`` are evaluated under ``protocol``, and the spec
+    the results JSON records. Retrieval picks its mode first (choose_retrieval_mode);
+    models trained on every k-th frame see every k-th frame (lengths count kept frames)."""
+    from lsswm.eval.generation import common_frame_stride
+
+    mode = None
+    if protocol == "retrieval":
+        mode = choose_retrieval_mode(options.retrieval_mode, checkpoints)
+    built = "retrieval-reverse" if mode == "reverse" else protocol
+    context = options.context if options.context is not None else default_lengths[0]
+    generate = options.generate if options.generate is not None else default_lengths[1]
+    stride = common_frame_stride(checkpoints)
+    if options.data:
+        episodes = dataset_episodes(
+            options.data,
+            built,
+            context,
+            generate,
+            options.episodes,
+            first=options.first,
+            frame_stride=stride,
+        )
+    else:
+        episodes = env_episodes(
+            str(options.env_id),
+            built,
+            context,
+            generate,
+            options.episodes,
+            options.seed_base,
+            progress=options.progress,
+            frame_stride=stride,
+        )
+    from_env = not options.data
+    spec = EpisodeSpec(
+        "env" if from_env else "dataset",
+        protocol,
+        context,
+        generate,
+        len(episodes),
+        env_id=options.env_id if from_env else None,
+        seed_base=options.seed_base if from_env else None,
+        data=options.data,
+        frame_stride=stride,
+        retrieval_mode=mode,
+    )
+    return episodes, spec
 
 
 def batches(items: list[EvalEpisode], size: int) -> Iterator[list[EvalEpisode]]:

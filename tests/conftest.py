@@ -1,5 +1,6 @@
 """Set-up and helpers shared by every area's tests: one torch thread, the env checkers, the
-tiny world model config."""
+tiny world model (its config, and the model with a patchify tokenizer), and the trainers'
+data (collect's toy env, collected) and tiny training config."""
 
 from __future__ import annotations
 
@@ -115,3 +116,74 @@ def make_tiny_config(variant: str = "hybrid", **changes: object) -> object:
 def tiny_config() -> Callable[..., object]:
     """make_tiny_config, for tests: ``tiny_config("hybrid", chunk_size=5)``."""
     return make_tiny_config
+
+
+def make_tiny_frame_model(
+    variant: str = "hybrid",
+    *,
+    image_size: int = 32,
+    grid: int = 4,
+    action_size: int = 5,
+    pose: bool = False,
+    seed: int = 0,
+    **changes: object,
+) -> object:
+    """The tiny world model of make_tiny_config with random weights (from ``seed``) behind a
+    patchify tokenizer: ``image_size`` frames on a ``grid`` x ``grid`` latent grid, and
+    ``action_size`` discrete actions, or the 4-vector poses of ``data.actions=pose`` when
+    ``pose``. A FrameWorldModel in eval mode; ``changes`` go to the config."""
+    import torch
+
+    from lsswm.worldmodel.frame_model import FrameWorldModel
+    from lsswm.worldmodel.model import WorldModel
+    from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
+
+    patch = image_size // grid
+    tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=image_size, downsample=patch))
+    height, width, channels = tokenizer.config.latent_shape
+    actions = (
+        {"action_kind": "continuous", "action_size": 4} if pose else {"action_size": action_size}
+    )
+    latents = {"latent_height": height, "latent_width": width, "latent_channels": channels}
+    config = make_tiny_config(variant, **latents, **actions, **changes)
+    torch.manual_seed(seed)
+    return FrameWorldModel(WorldModel(config), tokenizer).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_frame_model() -> Callable[..., object]:
+    """make_tiny_frame_model, for tests (any scope): ``tiny_frame_model(image_size=64)``."""
+    return make_tiny_frame_model
+
+
+# ---- the trainers' data and configuration ----------------------------------------------------
+TOY_ENV = "lsswm.collect.toy_env:lsswm-toy/ToyGrid-v0"  # 32x32 frames, 5 actions, no MuJoCo
+QUIET_TRAINING = ("log.progress=false", "system.threads=1")
+
+
+@pytest.fixture(scope="session")
+def toy_dataset(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The trainers' test data, as DreamerV3 tests on one dummy env: 3 episodes of 30 random
+    steps of collect's toy grid world, recorded by collect's own collector. (Tests of
+    data.actions=pose take worldmodel/train/synthetic.py's dataset: the toy env has no
+    Memory Maze poses.)"""
+    from lsswm.collect.collector import CollectConfig, collect
+
+    out = tmp_path_factory.mktemp("toy") / "grid"
+    collect(CollectConfig(TOY_ENV, 3, 30, "random", str(out), progress=False))
+    return out
+
+
+def make_tiny_train_config(dataset: object, run_dir: object, *overrides: str) -> object:
+    """The tiny preset on ``dataset`` in ``run_dir``: two short curriculum stages (6 frames x 3
+    steps, then 8 x 2, batch 2), quiet, one thread; ``overrides`` are ``--set`` values."""
+    from lsswm.worldmodel.train.config import apply_overrides, train_preset
+
+    base = [f"data.path={dataset}", f"run_dir={run_dir}", "curriculum=6:3:2,8:2:2"]
+    return apply_overrides(train_preset("tiny"), [*base, *QUIET_TRAINING, *overrides])
+
+
+@pytest.fixture(scope="session")
+def tiny_train_config() -> Callable[..., object]:
+    """make_tiny_train_config, for tests: ``tiny_train_config(data, run_dir, "seed=1")``."""
+    return make_tiny_train_config

@@ -47,15 +47,14 @@ def test_critic_makes_a_reward_beyond_the_horizon_worth_seeking():
     assert plan.predicted_return > 0
 
 
-def test_train_critic_command_writes_a_loadable_critic(tmp_path):
-    from lsswm.agents.standin import tiny_random_world_model
+def test_train_critic_command_writes_a_loadable_critic(tmp_path, tiny_frame_model):
     from lsswm.cli.main import main
     from lsswm.worldmodel.checkpoint import save_world_model
     from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 
     data = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=20, image_size=16)
     ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_random_world_model(image_size=16, action_size=6, chunk_size=2))
+    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
     out = tmp_path / "critic"
     argv = ["agents", "train-critic", "--ckpt", str(ckpt), "--data", str(data), "--out", str(out)]
     argv += ["--steps", "3", "--batch", "4", "--horizon", "4", "--context-length", "4"]

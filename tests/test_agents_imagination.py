@@ -11,15 +11,14 @@ from lsswm.agents.contexts import DatasetContexts, LiveEnvContexts
 from lsswm.agents.errors import AgentError
 from lsswm.agents.imagination import ImaginedBatch
 from lsswm.agents.imagination_env import ImaginationEnv, ImaginationVecEnv
-from lsswm.agents.standin import tiny_random_world_model
 
 TOY_ENV = "lsswm.collect.toy_env:lsswm-toy/ToyGrid-v0"  # 32x32 frames, 5 actions, no MuJoCo
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(tiny_frame_model):
     # chunk_size 2: the stream has a pending frame every other step, which restarts must match.
-    return tiny_random_world_model(image_size=32, action_size=5, chunk_size=2)
+    return tiny_frame_model(image_size=32, action_size=5, chunk_size=2)
 
 
 @pytest.fixture(scope="module")
@@ -129,21 +128,21 @@ def test_ppo_runs_inside_the_imagination_env(model, contexts):
     assert contexts.env.action_space.contains(int(action))
 
 
-def test_contexts_are_resized_to_the_model_frame_size(contexts):
+def test_contexts_are_resized_to_the_model_frame_size(contexts, tiny_frame_model):
     # A model trained on 16x16 frames (the trainer's data.image_size) gets 32x32 toy frames
     # area-averaged to 16x16, in its contexts and observations alike.
-    small = tiny_random_world_model(image_size=16, action_size=5, chunk_size=2)
+    small = tiny_frame_model(image_size=16, action_size=5, chunk_size=2)
     venv = ImaginationVecEnv(small, contexts, 2, context_length=2, horizon=2, denoising_steps=1)
     assert venv.observation_space.shape == (16, 16, 3)
     assert venv.reset().shape == (2, 16, 16, 3)
     assert venv.step(np.array([0, 1]))[0].shape == (2, 16, 16, 3)
 
 
-def test_contexts_that_do_not_fit_the_model_are_refused(contexts):
-    six_actions = tiny_random_world_model(image_size=32, action_size=6, chunk_size=2)
+def test_contexts_that_do_not_fit_the_model_are_refused(contexts, tiny_frame_model):
+    six_actions = tiny_frame_model(image_size=32, action_size=6, chunk_size=2)
     with pytest.raises(AgentError, match="actions"):
         ImaginedBatch(six_actions, contexts, 2, context_length=2)
-    fits = tiny_random_world_model(image_size=32, action_size=5, chunk_size=2)
+    fits = tiny_frame_model(image_size=32, action_size=5, chunk_size=2)
     with pytest.raises(AgentError, match="context-length 2"):
         ImaginedBatch(fits, contexts, 2, context_length=1)  # the cache holds 2 frames
 

@@ -63,13 +63,12 @@ def test_oracle_reaches_targets_and_beats_random(tmp_path):
     assert "| oracle |" in (tmp_path / "navigation.md").read_text()
 
 
-def test_planner_plays_the_real_maze_from_the_cli(tmp_path):
-    from lsswm.agents.standin import tiny_random_world_model
+def test_planner_plays_the_real_maze_from_the_cli(tmp_path, tiny_frame_model):
     from lsswm.cli.main import main
     from lsswm.worldmodel.checkpoint import save_world_model
 
     ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_random_world_model(image_size=64, action_size=6))
+    save_world_model(ckpt, tiny_frame_model(image_size=64, action_size=6, chunk_size=2))
     out = tmp_path / "nav"
     argv = ["eval", "navigation", "--agent", "planner", "--env", MAZE, "--episodes", "1"]
     argv += ["--max-steps", "4", "--ckpt", str(ckpt), "--out", str(out), "--no-progress"]

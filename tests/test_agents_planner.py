@@ -9,7 +9,7 @@ import torch
 from lsswm.agents.errors import AgentError
 from lsswm.agents.planner import Planner, PlanningAgent
 from lsswm.agents.planner_config import PlannerConfig
-from lsswm.agents.standin import LEFT, RIGHT, STAY, KnownRewardStandIn, tiny_random_world_model
+from lsswm.agents.standin import LEFT, RIGHT, STAY, KnownRewardStandIn
 
 # A line of 10 cells, the ball starts in cell 3. Cell 2 (one step left) pays 0.3 per step,
 # cell 7 (four steps right) pays 1.0 per step, cell 1 is a pit that ends the episode. The
@@ -96,8 +96,8 @@ def test_planner_options_are_checked():
         PlannerConfig(horizon=2, replan_every=3)
 
 
-def test_planning_agent_on_a_tiny_world_model_counts_its_cost():
-    model = tiny_random_world_model(image_size=32, action_size=5, chunk_size=2)
+def test_planning_agent_on_a_tiny_world_model_counts_its_cost(tiny_frame_model):
+    model = tiny_frame_model(image_size=32, action_size=5, chunk_size=2)
     config = PlannerConfig(
         horizon=3, population=4, iterations=2, elites=2, denoising_steps=1, replan_every=1
     )

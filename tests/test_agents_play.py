@@ -8,42 +8,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from lsswm.agents.errors import AgentError
 from lsswm.agents.play import DISPLAY_SIDE, FULL_TURN, PlaySession
 from lsswm.worldmodel.checkpoint import save_world_model
-from lsswm.worldmodel.config import WorldModelConfig
-from lsswm.worldmodel.frame_model import FrameWorldModel
-from lsswm.worldmodel.model import WorldModel
-from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
-
-
-def tiny_maze_model(image_size: int = 64) -> FrameWorldModel:
-    """A randomly initialised world model for 64x64 Memory Maze frames and its 6 actions."""
-    patch = image_size // 4
-    tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=image_size, downsample=patch))
-    config = WorldModelConfig(
-        variant="hybrid",
-        latent_height=4,
-        latent_width=4,
-        latent_channels=3 * patch * patch,
-        action_kind="discrete",
-        action_size=6,
-        d_model=16,
-        n_layers=1,
-        n_heads=2,
-        ssm_head_dim=8,
-        ssm_state_size=4,
-        denoising_steps=1,
-    )
-    torch.manual_seed(0)
-    return FrameWorldModel(WorldModel(config), tokenizer).eval()
 
 
 @pytest.fixture(scope="module")
-def session():
-    play = PlaySession(tiny_maze_model(), context=3, seed=5)
+def maze_model(tiny_frame_model):
+    """The tests' tiny random world model (conftest.py) for 64x64 Memory Maze frames and its
+    6 actions."""
+    return tiny_frame_model(image_size=64, action_size=6)
+
+
+@pytest.fixture(scope="module")
+def session(maze_model):
+    play = PlaySession(maze_model, context=3, seed=5)
     yield play
     play.close()
 
@@ -75,7 +55,7 @@ def test_both_sides_start_from_the_same_real_frames_and_step_together(session, t
         session.act("jump")
 
 
-def test_play_app_through_gradio_client(session, tmp_path):
+def test_play_app_through_gradio_client(session, maze_model, tmp_path):
     pytest.importorskip("gradio", reason="the [play] extra (gradio) is not installed")
     gradio_client = pytest.importorskip(
         "gradio_client", reason="the [play] extra (gradio_client) is not installed"
@@ -87,7 +67,7 @@ def test_play_app_through_gradio_client(session, tmp_path):
     from lsswm.agents.play import build_app
 
     ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_maze_model())
+    save_world_model(ckpt, maze_model)
     play = PlaySession(load_frame_world_model(ckpt), context=2, seed=1)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -123,7 +103,7 @@ def test_play_app_through_gradio_client(session, tmp_path):
         play.close()
 
 
-def test_play_command_loads_the_checkpoint_and_launches(tmp_path, monkeypatch):
+def test_play_command_loads_the_checkpoint_and_launches(maze_model, tmp_path, monkeypatch):
     gradio = pytest.importorskip("gradio", reason="the [play] extra (gradio) is not installed")
     from lsswm.cli.main import main
 
@@ -134,7 +114,7 @@ def test_play_command_loads_the_checkpoint_and_launches(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gradio.Blocks, "launch", fake_launch)
     ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_maze_model())
+    save_world_model(ckpt, maze_model)
     argv = ["play", "--ckpt", str(ckpt), "--port", "7999", "--no-browser", "--device", "cpu"]
     assert main(argv) == 0
     assert launched == {"server_name": "127.0.0.1", "server_port": 7999, "inbrowser": False}

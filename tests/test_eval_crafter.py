@@ -128,34 +128,14 @@ def test_perfect_generation_scores_perfectly():
 
 
 @pytest.mark.slow
-def test_crafter_recall_command_end_to_end(tmp_path, capsys):
+def test_crafter_recall_command_end_to_end(tmp_path, capsys, tiny_frame_model):
     import json
-
-    import torch
 
     from lsswm.cli.main import main
     from lsswm.worldmodel.checkpoint import save_world_model
-    from lsswm.worldmodel.config import WorldModelConfig
-    from lsswm.worldmodel.frame_model import FrameWorldModel
-    from lsswm.worldmodel.model import WorldModel
-    from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
 
-    tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=64, downsample=16))
-    config = WorldModelConfig(
-        latent_height=4,
-        latent_width=4,
-        latent_channels=768,
-        action_size=17,
-        d_model=16,
-        n_layers=1,
-        n_heads=2,
-        ssm_head_dim=8,
-        ssm_state_size=4,
-        denoising_steps=1,
-    )
-    torch.manual_seed(0)
-    path = tmp_path / "crafter.safetensors"
-    save_world_model(path, FrameWorldModel(WorldModel(config), tokenizer))
+    path = tmp_path / "crafter.safetensors"  # Crafter: 64x64 frames, 17 actions
+    save_world_model(path, tiny_frame_model(image_size=64, action_size=17))
     out = tmp_path / "out"
     command = "eval crafter-recall --context 60 --generate 5 --episodes 1 --device cpu"
     assert main([*command.split(), "--ckpt", str(path), "--out", str(out), "--no-progress"]) == 0

@@ -13,51 +13,41 @@ from lsswm.cli.main import main
 from lsswm.eval.episodes import EvalEpisode, env_episodes, reversed_return
 from lsswm.eval.errors import EvalError
 from lsswm.worldmodel.checkpoint import save_world_model
-from lsswm.worldmodel.config import WorldModelConfig
-from lsswm.worldmodel.frame_model import FrameWorldModel
-from lsswm.worldmodel.model import WorldModel
-from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
 
 MAZE = "lsswm/MemoryMaze-9x9-v0"
 
 
-def save_tiny_model(
-    path: Path,
-    variant: str,
-    *,
-    image_size: int = 64,
-    pose: bool = False,
-    metadata: dict[str, str] | None = None,
-) -> Path:
-    """A randomly initialised world model on a 4x4 patchify grid, saved with its tokenizer."""
-    patch = image_size // 4
-    tokenizer = Tokenizer(TokenizerConfig(kind="patchify", image_size=image_size, downsample=patch))
-    config = WorldModelConfig(
-        variant=variant,
-        latent_height=4,
-        latent_width=4,
-        latent_channels=3 * patch * patch,
-        action_kind="continuous" if pose else "discrete",
-        action_size=4 if pose else 6,
-        d_model=16,
-        n_layers=1,
-        n_heads=2,
-        ssm_head_dim=8,
-        ssm_state_size=4,
-        denoising_steps=1,
-    )
-    torch.manual_seed(0)
-    world_model = WorldModel(config)
-    # AdaLN-Zero starts every model as the same identity map; give the output layer weights
-    # so that different variants really generate different frames.
-    torch.nn.init.normal_(world_model.output.weight, std=0.02)
-    save_world_model(path, FrameWorldModel(world_model, tokenizer), metadata)
-    return path
+@pytest.fixture
+def save_tiny_model(tiny_frame_model):
+    def save(
+        path: Path,
+        variant: str,
+        *,
+        image_size: int = 64,
+        pose: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> Path:
+        """The tests' tiny random world model (conftest.py) for Memory Maze's 6 actions or
+        poses, saved with its tokenizer."""
+        model = tiny_frame_model(variant, image_size=image_size, action_size=6, pose=pose)
+        # AdaLN-Zero starts every model as the same identity map; give the output layer
+        # weights so that different variants really generate different frames.
+        torch.nn.init.normal_(model.world_model.output.weight, std=0.02)
+        save_world_model(path, model, metadata)
+        return path
+
+    return save
 
 
-def save_pose_model(path: Path, variant: str) -> Path:
-    data = json.dumps({"actions": "pose", "frame_stride": 1, "image_size": 32})
-    return save_tiny_model(path, variant, image_size=32, pose=True, metadata={"train_data": data})
+@pytest.fixture
+def save_pose_model(save_tiny_model):
+    def save(path: Path, variant: str) -> Path:
+        data = json.dumps({"actions": "pose", "frame_stride": 1, "image_size": 32})
+        return save_tiny_model(
+            path, variant, image_size=32, pose=True, metadata={"train_data": data}
+        )
+
+    return save
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +78,7 @@ def write_dataset(root: Path, episode: EvalEpisode, seed_base: int = 7) -> Path:
     return root
 
 
-def test_recall_from_the_env_compares_checkpoints(tmp_path, capsys):
+def test_recall_from_the_env_compares_checkpoints(tmp_path, capsys, save_tiny_model):
     hybrid = save_tiny_model(tmp_path / "hybrid.safetensors", "hybrid")
     window = save_tiny_model(tmp_path / "window.safetensors", "causal-window")
     out = tmp_path / "recall"
@@ -129,7 +119,9 @@ def test_recall_from_the_env_compares_checkpoints(tmp_path, capsys):
     assert len(results["videos"]) == 1 and (out / results["videos"][0]).stat().st_size > 0
 
 
-def test_recall_on_a_dataset_reverses_the_context_for_pose_models(tmp_path, maze_episode, capsys):
+def test_recall_on_a_dataset_reverses_the_context_for_pose_models(
+    tmp_path, maze_episode, capsys, save_pose_model
+):
     data = write_dataset(tmp_path / "data", maze_episode)
     # A training run folder whose config names this very dataset: the suite must warn.
     run = tmp_path / "run-hybrid"
@@ -166,6 +158,28 @@ def test_recall_on_a_dataset_reverses_the_context_for_pose_models(tmp_path, maze
     assert all(1 <= d <= 2 * j + 1 for j, d in enumerate(distances))
 
 
+def test_episode_options_choose_the_source_the_mode_and_the_spec(
+    tmp_path, maze_episode, save_tiny_model, save_pose_model
+):
+    from lsswm.eval.episodes import EpisodeOptions, evaluation_episodes
+
+    data = str(write_dataset(tmp_path / "data", maze_episode))
+    pose = str(save_pose_model(tmp_path / "pose.safetensors", "hybrid"))
+    discrete = str(save_tiny_model(tmp_path / "discrete.safetensors", "hybrid", image_size=32))
+    options = EpisodeOptions(env_id=MAZE, data=data, context=6, progress=False)
+    assert options.environment() == MAZE  # read from the dataset's manifest
+    episodes, spec = evaluation_episodes(options, "retrieval", [pose], (400, 400))
+    assert spec.source == "dataset" and spec.data == data and spec.env_id is None
+    assert spec.seed_base is None and spec.retrieval_mode == "reverse"
+    assert len(episodes) == 1 and (spec.context, spec.generate, spec.episodes) == (6, 400, 1)
+    with pytest.raises(EvalError, match="take\\(s\\) recorded actions, not poses"):
+        evaluation_episodes(
+            EpisodeOptions(data=data, retrieval_mode="reverse"), "retrieval", [discrete], (6, 2)
+        )
+    with pytest.raises(EvalError, match=r"--data .*nowhere"):
+        EpisodeOptions(data=str(tmp_path / "nowhere")).environment()
+
+
 def test_reversed_return_retraces_the_context(maze_episode):
     episode = reversed_return(maze_episode, context=4, generate=10)
     assert episode.context == 4 and episode.generate == 4  # at most the context length
@@ -176,7 +190,9 @@ def test_reversed_return_retraces_the_context(maze_episode):
     assert np.all(episode.actions[4:] == 0)
 
 
-def test_reasoning_on_a_dataset_without_state_reports_no_distances(tmp_path, maze_episode):
+def test_reasoning_on_a_dataset_without_state_reports_no_distances(
+    tmp_path, maze_episode, save_tiny_model
+):
     from lsswm.eval.episodes import EpisodeSpec, dataset_episodes
     from lsswm.eval.recall import RecallOptions, run_recall_suite
 
@@ -199,7 +215,7 @@ def test_reasoning_on_a_dataset_without_state_reports_no_distances(tmp_path, maz
     assert results["plots"] == []
 
 
-def test_mismatched_model_is_refused(tmp_path, maze_episode):
+def test_mismatched_model_is_refused(tmp_path, maze_episode, save_tiny_model):
     from lsswm.eval.generation import check_episodes_fit, load_for_eval
 
     loaded = load_for_eval(save_tiny_model(tmp_path / "m.safetensors", "hybrid", image_size=32))
@@ -214,7 +230,7 @@ def test_default_seed_base_is_shared_by_the_cli():
     assert commands.DEFAULT_EVAL_SEED_BASE == episodes.DEFAULT_EVAL_SEED_BASE
 
 
-def test_progress_bar_reaches_its_total(tmp_path, monkeypatch):
+def test_progress_bar_reaches_its_total(tmp_path, monkeypatch, save_tiny_model):
     """The observe+generate bar counts context frames in its total, so it must advance on
     them too (it stopped at context/(context+generate) before)."""
     import tqdm

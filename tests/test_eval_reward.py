@@ -24,10 +24,8 @@ def test_auroc_matches_a_hand_computed_case():
     assert (precision, recall) == (0.5, 0.5)  # fires on 0.9 (hit) and 0.8 (miss)
 
 
-def test_concatenated_streams_equal_selected_rows():
-    from lsswm.agents.standin import tiny_random_world_model
-
-    model = tiny_random_world_model(image_size=16, chunk_size=2)
+def test_concatenated_streams_equal_selected_rows(tiny_frame_model):
+    model = tiny_frame_model(image_size=16, action_size=6, chunk_size=2)
     stream = model.start_stream(1)
     frames = torch.randint(0, 256, (1, 4, 16, 16, 3), dtype=torch.uint8)
     stream.observe_frames(frames, torch.zeros(1, 4, dtype=torch.long))
@@ -40,8 +38,7 @@ def test_concatenated_streams_equal_selected_rows():
         type(stream).concat([stream, odd])
 
 
-def test_eval_reward_command_writes_json_and_plot(tmp_path):
-    from lsswm.agents.standin import tiny_random_world_model
+def test_eval_reward_command_writes_json_and_plot(tmp_path, tiny_frame_model):
     from lsswm.cli.main import main
     from lsswm.collect.dataset import open_dataset
     from lsswm.worldmodel.checkpoint import save_world_model
@@ -49,7 +46,7 @@ def test_eval_reward_command_writes_json_and_plot(tmp_path):
 
     data = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=24, image_size=16)
     ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_random_world_model(image_size=16, action_size=6, chunk_size=2))
+    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
     out = tmp_path / "reward"
     argv = ["eval", "reward", "--ckpt", str(ckpt), "--data", str(data), "--episodes", "2"]
     argv += ["--horizon", "3", "--min-context", "4", "--denoising-steps", "1"]

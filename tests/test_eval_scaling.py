@@ -10,22 +10,11 @@ from lsswm.cli.main import main
 from lsswm.eval.errors import EvalError
 from lsswm.eval.memory_meter import peak_memory
 from lsswm.eval.scaling import ScalingOptions, run_scaling_benchmark
-from lsswm.worldmodel.config import WorldModelConfig
-
-MICRO = WorldModelConfig(
-    variant="hybrid",
-    latent_height=2,
-    latent_width=2,
-    latent_channels=4,
-    d_model=16,
-    n_layers=1,
-    n_heads=2,
-    ssm_head_dim=8,
-    ssm_state_size=4,
-)
 
 
-def test_scaling_benchmark_measures_generation_and_training(tmp_path):
+def test_scaling_benchmark_measures_generation_and_training(tmp_path, tiny_config):
+    # The tests' tiny model (conftest.py) on a 2x2 latent grid keeps the benchmark quick.
+    micro = tiny_config("hybrid", latent_height=2, latent_width=2, latent_channels=4)
     options = ScalingOptions(
         variants=("hybrid", "causal"),
         contexts=(5, 10),
@@ -34,7 +23,7 @@ def test_scaling_benchmark_measures_generation_and_training(tmp_path):
         repeats=1,
         equal_params=False,  # equal-size resizing is worldmodel.sizing's, tested there
     )
-    results = run_scaling_benchmark(options, "cpu", tmp_path, progress=False, base_config=MICRO)
+    results = run_scaling_benchmark(options, "cpu", tmp_path, progress=False, base_config=micro)
     on_disk = json.loads((tmp_path / "scaling.json").read_text())
     assert on_disk["suite"] == "scaling" and on_disk["settings"]["size"] == "custom"
     assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"

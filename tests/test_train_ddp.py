@@ -17,19 +17,17 @@ from lsswm.worldmodel.checkpoint import latest_checkpoint, load_world_model
 from lsswm.worldmodel.train.checkpoint import load_train_state
 from lsswm.worldmodel.train.config import apply_overrides, train_preset
 from lsswm.worldmodel.train.data import WindowBatches, describe_data
-from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 
 pytestmark = pytest.mark.slow
 
 
-def test_torchrun_two_cpu_processes_gloo(tmp_path):
-    dataset = write_synthetic_dataset(tmp_path / "data", episodes=3, steps=30)
+def test_torchrun_two_cpu_processes_gloo(toy_dataset, tmp_path):
     run_dir = tmp_path / "run"
     torchrun = Path(sys.executable).with_name("torchrun")
     command = [
         str(torchrun), "--standalone", "--nproc_per_node", "2",
         "-m", "lsswm.worldmodel.train.commands", "train",
-        "--data", str(dataset), "--preset", "tiny", "--run-dir", str(run_dir),
+        "--data", str(toy_dataset), "--preset", "tiny", "--run-dir", str(run_dir),
         "--set", "curriculum=6:2:2,8:2:1", "log.progress=false", "system.threads=1",
         "data.num_workers=1", "log.video_every=0",
     ]  # fmt: skip
@@ -46,9 +44,8 @@ def test_torchrun_two_cpu_processes_gloo(tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_dataloader_workers_give_the_same_batches(tmp_path):
-    dataset = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=30)
-    config = apply_overrides(train_preset("tiny").data, [f"path={dataset}"])
+def test_dataloader_workers_give_the_same_batches(toy_dataset):
+    config = apply_overrides(train_preset("tiny").data, [f"path={toy_dataset}"])
     spec = describe_data(config)
     plain = WindowBatches(config, spec, frames=6, batch_size=2, seed=3)
     workers = WindowBatches(

@@ -17,7 +17,6 @@ from lsswm.worldmodel.checkpoint import (
     read_metadata,
     save_world_model,
 )
-from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.train import checkpoint as train_checkpoint
 from lsswm.worldmodel.train.checkpoint import (
@@ -29,36 +28,30 @@ from lsswm.worldmodel.train.commands import main
 from lsswm.worldmodel.train.config import TrainConfigError, apply_overrides, train_preset
 from lsswm.worldmodel.train.loop import train
 from lsswm.worldmodel.train.runtime import SimulatedKill
-from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
-
-QUIET = ["log.progress=false", "system.threads=1"]
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return write_synthetic_dataset(tmp_path_factory.mktemp("data") / "grid", episodes=3, steps=30)
-
-
-def tiny(dataset, run_dir, *overrides):
-    base = [f"data.path={dataset}", f"run_dir={run_dir}", "curriculum=6:3:2,8:2:2"]
-    return apply_overrides(train_preset("tiny"), base + QUIET + list(overrides))
-
-
-def small_model():
-    config = WorldModelConfig(d_model=32, n_layers=1, n_heads=2, ssm_head_dim=16, ssm_state_size=8)
-    return WorldModel(config)
+@pytest.fixture
+def small_model(tiny_config):
+    """A maker of the tests' tiny world model (conftest.py), for the checkpoint writers."""
+    return lambda: WorldModel(tiny_config("hybrid"))
 
 
 # ---- 1. a truncated train_state.pt ----------------------------------------------------------
-def test_truncated_train_state_falls_back_to_the_previous_checkpoint(dataset, tmp_path, capsys):
+def test_truncated_train_state_falls_back_to_the_previous_checkpoint(
+    tiny_train_config, toy_dataset, tmp_path, capsys
+):
     run_dir = tmp_path / "run"
     with pytest.raises(SimulatedKill):  # checkpoints at steps 2 and 3 (stage end)
-        train(tiny(dataset, run_dir, "log.checkpoint_every=2", "debug.kill_at_step=4"))
+        train(
+            tiny_train_config(
+                toy_dataset, run_dir, "log.checkpoint_every=2", "debug.kill_at_step=4"
+            )
+        )
     latest = run_dir / "checkpoints" / "step_00000003"
     state = latest / "train_state.pt"
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
     capsys.readouterr()
-    result = train(tiny(dataset, run_dir, "log.checkpoint_every=2"))
+    result = train(tiny_train_config(toy_dataset, run_dir, "log.checkpoint_every=2"))
     err = capsys.readouterr().err
     assert result.finished and result.step == 5
     assert "skipping checkpoint" in err and "step_00000003" in err and "truncated" in err
@@ -109,9 +102,9 @@ def test_bad_values_exit_2_with_one_line_from_the_cli(capsys):
 
 
 # ---- 3. --print-config ----------------------------------------------------------------------
-def test_print_config_shows_the_resolved_latent_grid(dataset, tmp_path, capsys):
+def test_print_config_shows_the_resolved_latent_grid(toy_dataset, tmp_path, capsys):
     # 32x32 frames (data.image_size), patch 4: an 8x8 grid of 48-channel latents.
-    args = ["train", "--data", str(dataset), "--run-dir", str(tmp_path / "r"), "--print-config"]
+    args = ["train", "--data", str(toy_dataset), "--run-dir", str(tmp_path / "r"), "--print-config"]
     assert main([*args, "--set", "tokenizer.patch_size=4"]) == 0
     model = json.loads(capsys.readouterr().out)["model"]
     assert (model["latent_height"], model["latent_width"], model["latent_channels"]) == (8, 8, 48)
@@ -125,7 +118,7 @@ def test_print_config_without_data_marks_the_placeholders(tmp_path, capsys):
 
 
 # ---- 4. weight checksums --------------------------------------------------------------------
-def test_corrupted_weights_fail_the_checksum_and_old_files_still_load(tmp_path):
+def test_corrupted_weights_fail_the_checksum_and_old_files_still_load(tmp_path, small_model):
     path = tmp_path / "model.safetensors"
     save_world_model(path, small_model())
     assert len(read_metadata(path)[WEIGHTS_HASH_KEY]) == 64
@@ -172,7 +165,9 @@ def test_full_disk_while_checkpointing_leaves_no_partial_files(tmp_path, monkeyp
     assert json.loads((root / "latest.json").read_text())["name"] == "step_00000001"
 
 
-def test_full_disk_while_writing_weights_removes_the_temporary_file(tmp_path, monkeypatch):
+def test_full_disk_while_writing_weights_removes_the_temporary_file(
+    tmp_path, monkeypatch, small_model
+):
     from lsswm.worldmodel import checkpoint as wm_checkpoint
 
     def full_disk_save(tensors, filename, metadata=None):

@@ -29,6 +29,7 @@ from lsswm.worldmodel.train.config import (
 from lsswm.worldmodel.train.data import DataMismatchError, WindowBatches, describe_data
 from lsswm.worldmodel.train.loop import train
 from lsswm.worldmodel.train.runtime import SimulatedKill, TrainingDiverged
+from lsswm.worldmodel.train.skeleton import saved_position
 from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 from lsswm.worldmodel.train.tokenizer import train_tokenizer
 
@@ -36,7 +37,8 @@ QUIET = ["log.progress=false", "system.threads=1"]
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
+def pose_dataset(tmp_path_factory):
+    """Memory-Maze-style state (agent_pos, agent_dir, maze_layout): data.actions=pose works."""
     return write_synthetic_dataset(tmp_path_factory.mktemp("data") / "grid", episodes=3, steps=30)
 
 
@@ -46,20 +48,15 @@ def small_frames_dataset(tmp_path_factory):
     return write_synthetic_dataset(root, episodes=2, steps=20, image_size=16)
 
 
-def tiny(dataset, run_dir, *overrides):
-    base = [f"data.path={dataset}", f"run_dir={run_dir}", "curriculum=6:3:2,8:2:2"]
-    return apply_overrides(train_preset("tiny"), base + QUIET + list(overrides))
-
-
 def weights(path):
     return load_file(str(path))
 
 
-def test_tiny_preset_trains_from_the_command_line(dataset, tmp_path, capsys):
+def test_tiny_preset_trains_from_the_command_line(toy_dataset, tmp_path, capsys):
     run_dir = tmp_path / "run"
     code = main(
         [
-            "train", "--data", str(dataset), "--preset", "tiny", "--variant", "hybrid",
+            "train", "--data", str(toy_dataset), "--preset", "tiny", "--variant", "hybrid",
             "--run-dir", str(run_dir), "--set", "curriculum=6:2:2,8:2:1", "log.video_every=2",
             "log.video_context=3", "log.video_frames=5", *(["--set", *QUIET]),
         ]
@@ -84,19 +81,25 @@ def test_tiny_preset_trains_from_the_command_line(dataset, tmp_path, capsys):
     out = stream.imagine(torch.ones(1, 2, dtype=torch.long), denoising_steps=2)
     assert out.frames.shape == (1, 2, 32, 32, 3)
     # Re-running a finished run does nothing and succeeds.
-    assert main(["train", "--data", str(dataset), "--run-dir", str(run_dir),
+    assert main(["train", "--data", str(toy_dataset), "--run-dir", str(run_dir),
                  "--set", "curriculum=6:2:2,8:2:1", *QUIET]) == 0  # fmt: skip
 
 
-def test_interrupted_and_resumed_run_ends_bitwise_identical(dataset, tmp_path):
-    straight = tiny(dataset, tmp_path / "straight", "log.checkpoint_every=2")
+def test_interrupted_and_resumed_run_ends_bitwise_identical(
+    tiny_train_config, toy_dataset, tmp_path
+):
+    straight = tiny_train_config(toy_dataset, tmp_path / "straight", "log.checkpoint_every=2")
     train(straight)
     resumed_dir = tmp_path / "resumed"
     # Killed after step 3: the last checkpoint is step 2 (mid-stage, mid-epoch).
     with pytest.raises(SimulatedKill):
-        train(tiny(dataset, resumed_dir, "log.checkpoint_every=2", "debug.kill_at_step=3"))
+        train(
+            tiny_train_config(
+                toy_dataset, resumed_dir, "log.checkpoint_every=2", "debug.kill_at_step=3"
+            )
+        )
     assert latest_checkpoint(resumed_dir).name == "step_00000002"
-    result = train(tiny(dataset, resumed_dir, "log.checkpoint_every=2"))
+    result = train(tiny_train_config(toy_dataset, resumed_dir, "log.checkpoint_every=2"))
     assert result.finished and result.step == 5
     for name in ("model.safetensors", "ema.safetensors"):
         a = weights(tmp_path / "straight" / "checkpoints" / "step_00000005" / name)
@@ -112,9 +115,13 @@ def test_interrupted_and_resumed_run_ends_bitwise_identical(dataset, tmp_path):
         assert torch.equal(exp_a["exp_avg_sq"], exp_b["exp_avg_sq"])
 
 
-def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(dataset, tmp_path):
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(
+    tiny_train_config, toy_dataset, tmp_path
+):
     run_dir = tmp_path / "run"
-    config = tiny(dataset, run_dir, "log.checkpoint_every=2", "debug.nan_at_step=4")
+    config = tiny_train_config(
+        toy_dataset, run_dir, "log.checkpoint_every=2", "debug.nan_at_step=4"
+    )
     with pytest.raises(TrainingDiverged, match="Last good checkpoint") as info:
         train(config)
     assert info.value.user_facing
@@ -124,42 +131,52 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(datas
     for key, value in weights(checkpoint / "model.safetensors").items():
         assert torch.isfinite(value).all(), key
     # The fix the message suggests (a --set of optim.*) resumes from that checkpoint.
-    result = train(tiny(dataset, run_dir, "log.checkpoint_every=2", "optim.lr=5e-4"))
+    result = train(
+        tiny_train_config(toy_dataset, run_dir, "log.checkpoint_every=2", "optim.lr=5e-4")
+    )
     assert result.finished and result.step == 5 and math.isfinite(result.last_loss)
 
 
 def test_resuming_with_another_dataset_or_config_fails_before_training(
-    dataset, small_frames_dataset, tmp_path
+    tiny_train_config, pose_dataset, small_frames_dataset, tmp_path
 ):
     run_dir = tmp_path / "run"
-    train(tiny(dataset, run_dir, "curriculum=6:2:2"))
+    train(tiny_train_config(pose_dataset, run_dir, "curriculum=6:2:2"))
     before = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     # Frames of another size (no resize): the checkpoint's model was trained on 32x32.
     with pytest.raises(DataMismatchError, match="16x16x3 but the checkpoint") as info:
-        train(tiny(small_frames_dataset, run_dir, "curriculum=6:2:2", "data.image_size=0"))
+        train(
+            tiny_train_config(
+                small_frames_dataset, run_dir, "curriculum=6:2:2", "data.image_size=0"
+            )
+        )
     assert info.value.user_facing and "--run-dir" in str(info.value)
     # Another action space: pose vectors instead of the 5 discrete moves.
     with pytest.raises(DataMismatchError, match="vectors of shape \\[4\\]"):
-        train(tiny(dataset, run_dir, "curriculum=6:2:2", "data.actions=pose"))
+        train(tiny_train_config(pose_dataset, run_dir, "curriculum=6:2:2", "data.actions=pose"))
     # A different model on the same run dir.
     with pytest.raises(TrainConfigError, match=r"model\.d_model"):
-        train(tiny(dataset, run_dir, "curriculum=6:2:2", "model.d_model=32"))
+        train(tiny_train_config(pose_dataset, run_dir, "curriculum=6:2:2", "model.d_model=32"))
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before
 
 
 def test_init_checkpoint_and_tokenizer_mismatches_are_refused(
-    dataset, small_frames_dataset, tmp_path
+    tiny_train_config, pose_dataset, small_frames_dataset, tmp_path
 ):
     source = tmp_path / "source"
-    train(tiny(dataset, source, "curriculum=6:1:2", "data.actions=pose"))
+    train(tiny_train_config(pose_dataset, source, "curriculum=6:1:2", "data.actions=pose"))
     init = f"init={source / 'world_model.safetensors'}"
     with pytest.raises(DataMismatchError, match="5 discrete actions but the --init checkpoint"):
-        train(tiny(dataset, tmp_path / "a", init))
+        train(tiny_train_config(pose_dataset, tmp_path / "a", init))
+    unresized_poses = ("data.image_size=0", "data.actions=pose")
     with pytest.raises(DataMismatchError, match="16x16x3 but the --init checkpoint"):
-        train(tiny(small_frames_dataset, tmp_path / "b", init, "data.image_size=0",
-                   "data.actions=pose"))  # fmt: skip
+        train(tiny_train_config(small_frames_dataset, tmp_path / "b", init, *unresized_poses))
     # Fine-tuning from it with matching data works and keeps its architecture.
-    result = train(tiny(dataset, tmp_path / "c", init, "data.actions=pose", "curriculum=6:1:2"))
+    result = train(
+        tiny_train_config(
+            pose_dataset, tmp_path / "c", init, "data.actions=pose", "curriculum=6:1:2"
+        )
+    )
     assert result.finished
     # A tokenizer with another latent grid (8x8x48) than the init model's (4x4x192).
     other = tmp_path / "patch4.safetensors"
@@ -167,17 +184,23 @@ def test_init_checkpoint_and_tokenizer_mismatches_are_refused(
     with pytest.raises(
         DataMismatchError, match="4x4x192 latent grid but the tokenizer makes 8x8x48"
     ):
-        train(tiny(dataset, tmp_path / "e", init, "data.actions=pose", f"tokenizer.path={other}"))
+        train(
+            tiny_train_config(
+                pose_dataset, tmp_path / "e", init, "data.actions=pose", f"tokenizer.path={other}"
+            )
+        )
     # A tokenizer for 32x32 frames on 16x16 frames.
+    big_tokenizer = ("data.image_size=0", f"tokenizer.path={source / 'world_model.safetensors'}")
     with pytest.raises(DataMismatchError, match="encodes 32x32 frames but the dataset gives 16x16"):
-        train(tiny(small_frames_dataset, tmp_path / "d", "data.image_size=0",
-                   f"tokenizer.path={source / 'world_model.safetensors'}"))  # fmt: skip
+        train(tiny_train_config(small_frames_dataset, tmp_path / "d", *big_tokenizer))
 
 
-def test_tokenizer_training_then_world_model_on_its_latents(dataset, tmp_path):
+def test_tokenizer_training_then_world_model_on_its_latents(
+    tiny_train_config, toy_dataset, tmp_path
+):
     config = apply_overrides(
         tokenizer_preset("tiny"),
-        [f"data.path={dataset}", f"run_dir={tmp_path / 'tok'}", "steps=3", "batch_size=4",
+        [f"data.path={toy_dataset}", f"run_dir={tmp_path / 'tok'}", "steps=3", "batch_size=4",
          "log.video_every=3", *QUIET],
     )  # fmt: skip
     result = train_tokenizer(config)
@@ -186,8 +209,8 @@ def test_tokenizer_training_then_world_model_on_its_latents(dataset, tmp_path):
     tokenizer = load_tokenizer(result.export)
     assert tokenizer.config.latent_shape == (8, 8, 4)
     assert not torch.equal(tokenizer.latent_std, torch.ones(4))  # calibrated
-    run = train(tiny(dataset, tmp_path / "wm", f"tokenizer.path={result.export}",
-                     "curriculum=6:1:2"))  # fmt: skip
+    on_its_latents = (f"tokenizer.path={result.export}", "curriculum=6:1:2")
+    run = train(tiny_train_config(toy_dataset, tmp_path / "wm", *on_its_latents))
     assert run.finished
     assert load_world_model(run.export).config.latent_channels == 4
     wrong = apply_overrides(config, [f"run_dir={tmp_path / 'tok2'}", "tokenizer.image_size=64"])
@@ -195,9 +218,9 @@ def test_tokenizer_training_then_world_model_on_its_latents(dataset, tmp_path):
         train_tokenizer(wrong)
 
 
-def test_interrupted_and_resumed_tokenizer_ends_bitwise_identical(dataset, tmp_path):
+def test_interrupted_and_resumed_tokenizer_ends_bitwise_identical(toy_dataset, tmp_path):
     def run(name, *overrides):
-        settings = [f"data.path={dataset}", f"run_dir={tmp_path / name}", "steps=4",
+        settings = [f"data.path={toy_dataset}", f"run_dir={tmp_path / name}", "steps=4",
                     "batch_size=4", "log.checkpoint_every=2", *QUIET, *overrides]  # fmt: skip
         return apply_overrides(tokenizer_preset("tiny"), settings)
 
@@ -212,9 +235,22 @@ def test_interrupted_and_resumed_tokenizer_ends_bitwise_identical(dataset, tmp_p
         assert torch.equal(expected[name], got[name]), name
 
 
-def test_batches_resize_stride_and_pose_actions(dataset):
+def test_tokenizer_stops_on_nan_like_the_world_model(toy_dataset, tmp_path):
+    settings = [f"data.path={toy_dataset}", f"run_dir={tmp_path / 'tok'}", "steps=3",
+                "batch_size=4", "debug.nan_at_step=2", *QUIET]  # fmt: skip
+    with pytest.raises(TrainingDiverged, match="tokenizer training diverged: loss nan at step 2"):
+        train_tokenizer(apply_overrides(tokenizer_preset("tiny"), settings))
+
+
+def test_tokenizer_checkpoints_of_the_old_two_number_position_resume():
+    # Before the trainers shared one loop, a tokenizer checkpoint held (epoch, next batch).
+    assert saved_position({"position": [3, 5]}) == (0, 3, 5)
+    assert saved_position({"position": [1, 2, 0]}) == (1, 2, 0)
+
+
+def test_batches_resize_stride_and_pose_actions(pose_dataset):
     config = train_preset("memory").data
-    config = apply_overrides(config, [f"path={dataset}", "image_size=16", "frame_stride=2"])
+    config = apply_overrides(config, [f"path={pose_dataset}", "image_size=16", "frame_stride=2"])
     spec = describe_data(config)
     assert spec.image_shape == (16, 16, 3) and spec.action_space == {"type": "box", "shape": [4]}
     batches = WindowBatches(config, spec, frames=5, batch_size=2, seed=0)

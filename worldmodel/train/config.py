@@ -173,6 +173,11 @@ class TokenizerTrainConfig:
     def total_steps(self) -> int:
         return self.steps
 
+    @property
+    def curriculum(self) -> tuple[Stage, ...]:
+        """One stage of single frames, so both trainers share one loop (skeleton.py)."""
+        return (Stage(1, self.steps, self.batch_size),)
+
 
 # ---- presets ---------------------------------------------------------------------------------
 

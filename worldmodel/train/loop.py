@@ -16,14 +16,15 @@ What one run does (docs/training.md has the user's view):
   diffusion noise are functions of (seed, stage, epoch, batch, rank, step), so a resumed run
   continues bit for bit.
 - Stops on a NaN/inf loss or gradient before applying it, naming the last good checkpoint.
+
+The loop itself, the resume and the optimizer are the skeleton both trainers share
+(skeleton.py); `Trainer` below adds what is the world model's own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,19 +50,12 @@ from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
-from lsswm.worldmodel.train.checkpoint import (
-    CONFIG_NAME,
-    atomic_write_text,
-    checkpoints_dir,
-    resumable_checkpoint,
-    step_folder_name,
-    write_checkpoint,
-)
+from lsswm.worldmodel.train.checkpoint import CONFIG_NAME, atomic_write_text
 from lsswm.worldmodel.train.config import (
     DERIVED_MODEL_FIELDS,
+    Stage,
     TrainConfig,
     TrainConfigError,
-    config_differences,
     config_to_json,
     load_config_file,
     validate_train_config,
@@ -69,31 +63,14 @@ from lsswm.worldmodel.train.config import (
 from lsswm.worldmodel.train.data import (
     DataMismatchError,
     DataSpec,
-    WindowBatches,
     check_data_fits,
     derive_seed,
     describe_data,
     draw_calibration_frames,
     fixed_window,
 )
-from lsswm.worldmodel.train.runtime import (
-    EMA,
-    Runtime,
-    SimulatedKill,
-    TrainingDiverged,
-    any_rank,
-    autocast,
-    barrier,
-    build_optimizer,
-    build_scheduler,
-    restore_optimization,
-    setup_runtime,
-    shutdown_runtime,
-    stop_requests,
-)
-
-# Fields that may differ when a run is resumed (they do not change what is learned).
-RESUME_MUTABLE_PREFIXES = ("log.", "system.", "debug.", "optim.", "data.num_workers", "data.path")
+from lsswm.worldmodel.train.runtime import EMA, Runtime
+from lsswm.worldmodel.train.skeleton import Batch, TrainerSkeleton, due, run_training
 
 
 @dataclass
@@ -129,14 +106,7 @@ class LossModule(nn.Module):
 
 
 def train(config: TrainConfig) -> TrainResult:
-    validate_train_config(config)
-    if not config.run_dir:
-        raise TrainConfigError("no run directory; pass --run-dir DIR")
-    runtime = setup_runtime(config.system)
-    try:
-        return Trainer(config, runtime).run()
-    finally:
-        shutdown_runtime(runtime)
+    return run_training(Trainer, config, validate_train_config)
 
 
 # ---- setup helpers ------------------------------------------------------------------------
@@ -248,18 +218,19 @@ def estimate_flops_per_step(config: Any, n_params: int, frames: int, batch: int)
 
 
 # ---- the trainer --------------------------------------------------------------------------
-class Trainer:
+class Trainer(TrainerSkeleton):
+    """The skeleton's loop (skeleton.py) over the curriculum, with an EMA of the weights,
+    sample videos and the exported EMA model."""
+
+    exported = "EMA model with tokenizer"
+
     def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.run_dir = Path(config.run_dir)
-        self.spec = describe_data(config.data)
-        self.checkpoint, self.state = resumable_checkpoint(self.run_dir)
+        super().__init__(config, runtime)
         if self.checkpoint is not None:
-            self.config, frame_model, ema_model, self.state = self._resume(config)
+            self.config, frame_model, ema_model = self._resume(config)
         else:
             self.config, frame_model = self._fresh(config)
             ema_model = None
-            self.state = None
         device = runtime.device
         self.model = frame_model.world_model.to(device)
         self.tokenizer = frame_model.tokenizer.to(device).eval().requires_grad_(False)
@@ -267,24 +238,11 @@ class Trainer:
         self.ema = EMA(self.model, shadow, self.config.optim.ema_decay)
         if ema_model is not None:
             self.ema.shadow.load_state_dict(ema_model.state_dict())
-        self.optimizer = build_optimizer(self.model, self.config.optim)
-        self.scheduler = build_scheduler(self.optimizer, self.config.total_steps, self.config.optim)
-        self.step = 0
-        self.position = (0, 0, 0)  # (stage, epoch, next batch)
-        if self.state is not None:
-            self._load_state(self.state)
-        module: nn.Module = LossModule(self.model)
-        if runtime.distributed:
-            module = nn.parallel.DistributedDataParallel(
-                module, device_ids=[device.index] if runtime.is_cuda else None
-            )
-        if runtime.compile:
-            module = torch.compile(module)
-        self.module = module
+        self.start_optimization(self.model, LossModule(self.model))
         self.n_params = sum(p.numel() for p in self.model.parameters())
-        self.writer = None
         self.video_disabled = False
         self.frames_per_second = 0.0
+        self.meter = _Meter()
 
     # -- configuration and state -------------------------------------------------------------
     def _fresh(self, config: TrainConfig) -> tuple[TrainConfig, FrameWorldModel]:
@@ -318,7 +276,7 @@ class Trainer:
             atomic_write_text(self.run_dir / CONFIG_NAME, config_to_json(resolved) + "\n")
         return resolved, FrameWorldModel(world_model, tokenizer)
 
-    def _resume(self, config: TrainConfig) -> tuple[TrainConfig, FrameWorldModel, WorldModel, dict]:
+    def _resume(self, config: TrainConfig) -> tuple[TrainConfig, FrameWorldModel, WorldModel]:
         checkpoint = self.checkpoint
         frame_model = load_world_model(checkpoint / MODEL_FILE)
         if not isinstance(frame_model, FrameWorldModel):
@@ -340,39 +298,13 @@ class Trainer:
                 **{name: getattr(saved.model, name) for name in DERIVED_MODEL_FIELDS}
             )
         requested = dataclasses.replace(config, model=model, init=saved.init or config.init)
-        differing = [
-            name
-            for name in config_differences(saved, requested)
-            if not name.startswith(RESUME_MUTABLE_PREFIXES) and name != "run_dir"
-        ]
-        if differing:
-            raise TrainConfigError(
-                f"{self.run_dir} holds a run with a different configuration ({', '.join(differing)} "
-                "differ); re-run the command that started it to resume, or choose a new --run-dir"
-            )
+        self.check_resumable(saved, requested)
         if self.runtime.is_main:
             atomic_write_text(self.run_dir / CONFIG_NAME, config_to_json(requested) + "\n")
         ema_model = load_world_model(checkpoint / EMA_FILE)
         ema_world = ema_model.world_model if isinstance(ema_model, FrameWorldModel) else ema_model
         check_latent_grid(frame_model.world_model, frame_model.tokenizer, "the checkpoint")
-        return requested, frame_model, ema_world, self.state
-
-    def _load_state(self, state: dict) -> None:
-        self.step = int(state["step"])
-        self.position = tuple(int(v) for v in state["position"])
-        self.scheduler = restore_optimization(
-            self.optimizer, state, self.config.total_steps, self.config.optim
-        )
-
-    def _train_state(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "position": list(self.position),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state()},
-            "config": config_to_json(self.config),
-        }
+        return requested, frame_model, ema_world
 
     def _metadata(self) -> dict[str, str]:
         data = self.config.data
@@ -383,177 +315,51 @@ class Trainer:
             step=self.step,
         ).to_metadata()
 
-    def save_checkpoint(self) -> Path | None:
-        path = None
-        if self.runtime.is_main:
-            metadata = self._metadata()
+    def write_weights(self, folder: Path) -> None:
+        """The training weights and the EMA weights, each with the tokenizer."""
+        metadata = self._metadata()
+        save_world_model(folder / MODEL_FILE, FrameWorldModel(self.model, self.tokenizer), metadata)
+        save_world_model(
+            folder / EMA_FILE, FrameWorldModel(self.ema.shadow, self.tokenizer), metadata
+        )
 
-            def write_weights(folder: Path) -> None:
-                save_world_model(
-                    folder / MODEL_FILE, FrameWorldModel(self.model, self.tokenizer), metadata
-                )
-                save_world_model(
-                    folder / EMA_FILE, FrameWorldModel(self.ema.shadow, self.tokenizer), metadata
-                )
-
-            path = write_checkpoint(
-                self.run_dir,
-                self.step,
-                write_weights,
-                self._train_state(),
-                keep=self.config.log.keep_checkpoints,
-            )
-        # Every rank tracks the checkpoint (same path), so all take the same barriers.
-        self.checkpoint = checkpoints_dir(self.run_dir) / step_folder_name(self.step)
-        barrier(self.runtime)
-        return path
+    @property
+    def export_path(self) -> Path:
+        return self.run_dir / EXPORT_NAME
 
     def export(self) -> Path | None:
+        """The last step's sample video (unless it was just written), then the EMA model."""
+        if not due(self.config.log.video_every, self.step):
+            self.sample_video()
         if not self.runtime.is_main:
             return None
-        path = self.run_dir / EXPORT_NAME
-        save_world_model(path, FrameWorldModel(self.ema.shadow, self.tokenizer), self._metadata())
-        return path
+        model = FrameWorldModel(self.ema.shadow, self.tokenizer)
+        save_world_model(self.export_path, model, self._metadata())
+        return self.export_path
 
-    # -- the loop ----------------------------------------------------------------------------
-    def run(self) -> TrainResult:
-        config, runtime = self.config, self.runtime
-        total = config.total_steps
-        if self.runtime.is_main:
-            self._log_line(self._describe())
-        if self.step >= total:
-            self._log_line(f"{self.run_dir}: already trained for {self.step} steps; nothing to do")
-            return self._result(finished=True, interrupted=False, loss=None)
-        self._open_writer()
-        bar = self._progress_bar(total)
-        last_loss: float | None = None
-        window = _Meter()
-        interrupted = False
-        try:
-            with stop_requests() as stop:
-                for stage_index in range(self.position[0], len(config.curriculum)):
-                    stage = config.curriculum[stage_index]
-                    stage_end = sum(s.steps for s in config.curriculum[: stage_index + 1])
-                    batches = WindowBatches(
-                        config.data,
-                        self.spec,
-                        stage.frames,
-                        stage.batch_size,
-                        derive_seed(config.seed, "train", stage_index),
-                        runtime.rank,
-                        runtime.world_size,
-                    )
-                    if len(batches) == 0:
-                        raise DataMismatchError(
-                            f"the dataset yields no batch of {stage.batch_size} windows of "
-                            f"{stage.frames} frames; lower the batch size or collect more data"
-                        )
-                    _, epoch, start = (
-                        self.position if self.position[0] == stage_index else (stage_index, 0, 0)
-                    )
-                    while self.step < stage_end and not interrupted:
-                        for index, batch in batches.batches(epoch, start):
-                            loss, metrics = self._train_step(batch, stage, stop)
-                            last_loss = loss
-                            self.position = (stage_index, epoch, index + 1)
-                            window.add(
-                                metrics, stage.batch_size * stage.frames * runtime.world_size
-                            )
-                            bar.update(1)
-                            if self.step % config.log.log_every == 0 or self.step == total:
-                                self._log_scalars(window, bar, stage)
-                            if config.debug.kill_at_step and self.step == config.debug.kill_at_step:
-                                raise SimulatedKill(f"debug.kill_at_step={self.step}")
-                            if metrics.pop("stop"):
-                                interrupted = True
-                                break
-                            if self.step == stage_end:
-                                self.position = (stage_index + 1, 0, 0)
-                            if self._due(config.log.video_every):
-                                self.sample_video()
-                            if self.step == stage_end or self._due(config.log.checkpoint_every):
-                                self.save_checkpoint()
-                            if self.step >= stage_end:
-                                break
-                        else:
-                            epoch, start = epoch + 1, 0
-                    if interrupted:
-                        break
-        except BaseException:
-            self._close_writer()
-            raise
-        finally:
-            bar.close()
-        if interrupted:
-            path = self.save_checkpoint()
-            self._log_line(
-                f"interrupted at step {self.step}; checkpoint {path or self.checkpoint} saved. "
-                "Re-run the same command to resume."
-            )
-            self._close_writer()
-            return self._result(finished=False, interrupted=True, loss=last_loss)
-        if self.checkpoint is None or self.checkpoint.name != step_folder_name(self.step):
-            self.save_checkpoint()
-        if not self._due(config.log.video_every):  # else this step's video exists already
-            self.sample_video()
-        export = self.export()
-        barrier(runtime)
-        self._close_writer()
-        if runtime.is_main:
-            self._log_line(f"done: {self.step} steps; EMA model with tokenizer -> {export}")
-        return self._result(finished=True, interrupted=False, loss=last_loss, export=export)
-
-    def _due(self, every: int) -> bool:
-        return every > 0 and self.step % every == 0
-
-    def _train_step(
-        self, batch: dict[str, torch.Tensor], stage: Any, stop: list[bool]
-    ) -> tuple[float, dict[str, Any]]:
-        runtime, config = self.runtime, self.config
+    # -- one step ----------------------------------------------------------------------------
+    def loss_inputs(self, batch: Batch) -> tuple[Any, ...]:
+        """Latents of the frames (frozen tokenizer), actions, rewards, terminations, and the
+        diffusion noise's generator, seeded by (seed, rank, step) for exact resume."""
+        runtime = self.runtime
         device = runtime.device
-        frames = batch["frames"].to(device, non_blocking=True)
-        actions = batch["actions"].to(device, non_blocking=True)
-        rewards = batch["rewards"].to(device, non_blocking=True)
-        terminated = batch["terminated"].to(device, non_blocking=True)
+        frames, actions, rewards, terminated = (
+            batch[name].to(device, non_blocking=True)
+            for name in ("frames", "actions", "rewards", "terminated")
+        )
         with torch.no_grad():
             latents = self.tokenizer.encode(frames)
         generator = torch.Generator(device=device)
-        generator.manual_seed(derive_seed(config.seed, "train", 1 << 21, runtime.rank, self.step))
-        self.model.train()
-        with autocast(runtime):
-            loss, metrics = self.module(latents, actions, rewards, terminated, generator)
-        if config.debug.nan_at_step and self.step + 1 == config.debug.nan_at_step:
-            loss = loss * float("nan")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        max_norm = config.optim.grad_clip if config.optim.grad_clip > 0 else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        finite = bool(torch.isfinite(loss).item() and torch.isfinite(grad_norm).item())
-        diverged, stop_now = any_rank(runtime, [not finite, stop[0]])
-        if diverged:
-            self._diverged(float(loss.item()), float(grad_norm.item()), stage)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.step += 1
-        self.ema.update(self.model, self.step - 1)
-        values = {name: float(value) for name, value in metrics.items()}
-        values["grad_norm"] = float(grad_norm)
-        values["stop"] = stop_now
-        return float(loss.item()), values
-
-    def _diverged(self, loss: float, grad_norm: float, stage: Any) -> None:
-        where = self.checkpoint or "none (no checkpoint was written yet)"
-        what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
-        self._close_writer()
-        raise TrainingDiverged(
-            f"training diverged: {what} at step {self.step + 1} ({stage.frames}-frame stage); "
-            f"stopped before applying it. Last good checkpoint: {where}. Lower optim.lr "
-            f"(now {self.config.optim.lr}) or raise optim.warmup_steps and re-run the same "
-            "command with that --set to resume from it"
+        generator.manual_seed(
+            derive_seed(self.config.seed, "train", 1 << 21, runtime.rank, self.step)
         )
+        return latents, actions, rewards, terminated, generator
+
+    def after_update(self) -> None:
+        self.ema.update(self.model, self.step - 1)
 
     # -- logging -------------------------------------------------------------------------
-    def _describe(self) -> str:
+    def describe(self) -> str:
         config = self.config
         model = config.model
         stages = ", ".join(
@@ -573,32 +379,21 @@ class Trainer:
         n = sum(p.numel() for p in self.model.parameters())
         return f"{n / 1e6:.2f}M" if n >= 1e5 else str(n)
 
-    def _open_writer(self) -> None:
-        if self.runtime.is_main and self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
+    def progress_label(self) -> str:
+        return f"train {self.config.model.variant}"
 
-            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+    def start_logging(self) -> None:
+        super().start_logging()
+        self.meter = _Meter()
 
-    def _close_writer(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+    def record(self, metrics: dict[str, float], stage: Stage, bar: Any) -> None:
+        """Means over the steps since the last log line, every log.log_every steps."""
+        self.meter.add(metrics, stage.batch_size * stage.frames * self.runtime.world_size)
+        if due(self.config.log.log_every, self.step) or self.step == self.config.total_steps:
+            self._log_scalars(bar, stage)
 
-    def _progress_bar(self, total: int):
-        from tqdm import tqdm
-
-        return tqdm(
-            total=total,
-            initial=self.step,
-            desc=f"train {self.config.model.variant}",
-            unit="step",
-            disable=not (self.config.log.progress and self.runtime.is_main),
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
-
-    def _log_scalars(self, window: _Meter, bar: Any, stage: Any) -> None:
-        means, frames_per_second = window.flush()
+    def _log_scalars(self, bar: Any, stage: Stage) -> None:
+        means, frames_per_second = self.meter.flush()
         self.frames_per_second = frames_per_second
         lr = self.optimizer.param_groups[0]["lr"]
         bar.set_postfix_str(
@@ -620,9 +415,8 @@ class Trainer:
                 "perf/mfu", achieved / (self.config.system.peak_tflops * 1e12), self.step
             )
 
-    def _log_line(self, text: str) -> None:
-        if self.runtime.is_main:
-            print(text, file=sys.stderr, flush=True)
+    def sample(self, batch: Batch) -> None:
+        self.sample_video()
 
     def sample_video(self) -> Path | None:
         """Write RUN/videos/step_N.(gif|mp4) (EMA weights) and log the generated PSNR."""
@@ -643,7 +437,7 @@ class Trainer:
                 "video",
             )
         except DatasetError as error:
-            self._log_line(f"no sample videos: {error}")
+            self.log_line(f"no sample videos: {error}")
             self.video_disabled = True
             return None
         model = FrameWorldModel(self.ema.shadow, self.tokenizer).eval()
@@ -664,16 +458,14 @@ class Trainer:
             self.writer.add_scalar("sample/psnr_generated", value, self.step)
         return path
 
-    def _result(
-        self, finished: bool, interrupted: bool, loss: float | None, export: Path | None = None
-    ) -> TrainResult:
+    def result(self, finished: bool, interrupted: bool, export: Path | None) -> TrainResult:
         return TrainResult(
             run_dir=self.run_dir,
             step=self.step,
             total_steps=self.config.total_steps,
             finished=finished,
             interrupted=interrupted,
-            last_loss=loss,
+            last_loss=self.last_loss,
             frames_per_second=self.frames_per_second,
             checkpoint=self.checkpoint,
             export=export,
@@ -691,8 +483,7 @@ class _Meter:
 
     def add(self, metrics: dict[str, Any], frames: int) -> None:
         for name, value in metrics.items():
-            if name != "stop":
-                self.sums[name] = self.sums.get(name, 0.0) + float(value)
+            self.sums[name] = self.sums.get(name, 0.0) + float(value)
         self.count += 1
         self.frames += frames
 

@@ -1,4 +1,6 @@
-"""A small synthetic dataset in collect's format, for trainer tests and smoke runs.
+"""A small synthetic dataset in collect's format with Memory Maze poses, for the tests of
+``data.actions=pose`` and for smoke runs (scripts/gpu_check.py). The trainers' other tests
+train on collect's toy grid world as collect records it (tests/conftest.py, toy_dataset).
 
 Each episode is a random walk on an open S x S grid seen from above: a per-episode
 background colour and a bright square at the agent's cell. It carries Memory-Maze-style
