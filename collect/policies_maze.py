@@ -50,6 +50,13 @@ def maze_state(info: Mapping[str, Any], policy: str) -> Mapping[str, Any]:
     return state
 
 
+def maze_pose(info: Mapping[str, Any], policy: str) -> tuple[np.ndarray, np.ndarray, Cell]:
+    """The agent's position, heading and cell from ``info["state"]``."""
+    state = maze_state(info, policy)
+    pos, direction = np.asarray(state["agent_pos"]), np.asarray(state["agent_dir"])
+    return pos, direction, cell_of(pos)
+
+
 class ExplorePolicy(BasePolicy):
     """Shortest paths to least-recently-visited cells, with action noise.
 
@@ -96,9 +103,7 @@ class ExplorePolicy(BasePolicy):
         self._escape_steps = 0
 
     def act(self, obs: Any, info: Mapping[str, Any]) -> int:
-        state = maze_state(info, self.name)
-        pos, direction = np.asarray(state["agent_pos"]), np.asarray(state["agent_dir"])
-        cell = cell_of(pos)
+        pos, direction, cell = maze_pose(info, self.name)
         self.last_visit[cell] = self.t
         self.t += 1
         if self._escape_steps > 0:
@@ -156,7 +161,25 @@ class ExplorePolicy(BasePolicy):
             self._plan(cell)
 
 
-class RetrievalPolicy(BasePolicy):
+class ExploreBasedPolicy(BasePolicy):
+    """Base of the policies that hand steps to an inner ``explore`` policy.
+
+    The explorer gets the policy's action ``noise`` and name (its errors name the policy the
+    user asked for), and is reset with the policy. Subclasses check their own options first,
+    then call ``super().__init__(env, noise)``.
+    """
+
+    def __init__(self, env: Any, noise: float) -> None:
+        super().__init__(env)
+        self.explorer = ExplorePolicy(env, noise=noise)
+        self.explorer.name = self.name
+
+    def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
+        super().reset(seed, obs, info)
+        self.explorer.reset(seed, obs, info)
+
+
+class RetrievalPolicy(ExploreBasedPolicy):
     """Context path by ``explore``, then back to the start through the reversed cell path.
 
     Options: ``context`` (context steps; default half of the step cap, or 400), ``noise``
@@ -173,17 +196,14 @@ class RetrievalPolicy(BasePolicy):
         noise: float = 0.1,
         max_steps: int | None = None,
     ) -> None:
-        super().__init__(env)
         self.context = int(context) if context else (max_steps // 2 if max_steps else 400)
         if self.context < 1:
             raise PolicyError(f"retrieval:context must be at least 1, got {context}")
-        self.explorer = ExplorePolicy(env, noise=noise)
-        self.explorer.name = self.name
+        super().__init__(env, noise)
         self.driver = CellPathDriver()
 
     def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
         super().reset(seed, obs, info)
-        self.explorer.reset(seed, obs, info)
         state = maze_state(info, self.name)
         self.layout = np.asarray(state["maze_layout"])
         self.t = 0
@@ -193,9 +213,7 @@ class RetrievalPolicy(BasePolicy):
         self.done = False
 
     def act(self, obs: Any, info: Mapping[str, Any]) -> int:
-        state = maze_state(info, self.name)
-        pos, direction = np.asarray(state["agent_pos"]), np.asarray(state["agent_dir"])
-        cell = cell_of(pos)
+        pos, direction, cell = maze_pose(info, self.name)
         if not self.returning:
             if cell != self.cells[-1]:
                 self.cells.append(cell)
@@ -223,7 +241,7 @@ class RetrievalPolicy(BasePolicy):
         }
 
 
-class LookAroundPolicy(BasePolicy):
+class LookAroundPolicy(ExploreBasedPolicy):
     """``explore``, plus full turns in place at the places it reaches: views that recur.
 
     Each time the explorer reaches its goal cell, the agent turns in place for ``turns`` full
@@ -245,19 +263,16 @@ class LookAroundPolicy(BasePolicy):
         noise: float = 0.1,
         max_steps: int | None = None,
     ) -> None:
-        super().__init__(env)
         if turns < 1 or turn_steps < 1 or not 0.0 <= prob <= 1.0:
             raise PolicyError(
                 f"lookaround needs turns >= 1, turn_steps >= 1 and prob in [0, 1] (got "
                 f"turns={turns}, turn_steps={turn_steps}, prob={prob})"
             )
         self.turns, self.turn_steps, self.prob = int(turns), int(turn_steps), float(prob)
-        self.explorer = ExplorePolicy(env, noise=noise)
-        self.explorer.name = self.name
+        super().__init__(env, noise)
 
     def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
         super().reset(seed, obs, info)
-        self.explorer.reset(seed, obs, info)
         self.spin_rng = policy_rng(seed, 2)
         self.spin_left = 0
         self.spin_action = LEFT
@@ -281,7 +296,7 @@ class LookAroundPolicy(BasePolicy):
         return {"spins": self.spins, "turns": self.turns, "turn_steps": self.turn_steps}
 
 
-class OutAndBackPolicy(BasePolicy):
+class OutAndBackPolicy(ExploreBasedPolicy):
     """Drive out to an explore goal, then back to where the leg started, by the same cells.
 
     Every return views the outbound places again, from the opposite heading on the way back
@@ -292,14 +307,11 @@ class OutAndBackPolicy(BasePolicy):
     name = "outback"
 
     def __init__(self, env: Any, noise: float = 0.1, max_steps: int | None = None) -> None:
-        super().__init__(env)
-        self.explorer = ExplorePolicy(env, noise=noise)
-        self.explorer.name = self.name
+        super().__init__(env, noise)
         self.driver = CellPathDriver()
 
     def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
         super().reset(seed, obs, info)
-        self.explorer.reset(seed, obs, info)
         state = maze_state(info, self.name)
         self.layout = np.asarray(state["maze_layout"])
         self.leg: list[Cell] = [cell_of(state["agent_pos"])]
@@ -307,9 +319,7 @@ class OutAndBackPolicy(BasePolicy):
         self.legs = 0
 
     def act(self, obs: Any, info: Mapping[str, Any]) -> int:
-        state = maze_state(info, self.name)
-        pos, direction = np.asarray(state["agent_pos"]), np.asarray(state["agent_dir"])
-        cell = cell_of(pos)
+        pos, direction, cell = maze_pose(info, self.name)
         if self.returning:
             if self.driver.finished:
                 self.returning = False
@@ -333,7 +343,7 @@ class OutAndBackPolicy(BasePolicy):
         return {"legs": self.legs}
 
 
-class OracleMixPolicy(BasePolicy):
+class OracleMixPolicy(ExploreBasedPolicy):
     """Legs of the target oracle mixed with legs of ``explore``: data that holds rewards.
 
     ``explore`` alone reaches a target about once in several hundred steps, too rarely for a
@@ -357,7 +367,6 @@ class OracleMixPolicy(BasePolicy):
         noise: float = 0.1,
         max_steps: int | None = None,
     ) -> None:
-        super().__init__(env)
         if not 0.0 <= prob <= 1.0 or oracle_steps < 1 or explore_steps < 2:
             raise PolicyError(
                 f"oracle-mix needs prob in [0, 1], oracle_steps >= 1 and explore_steps >= 2 "
@@ -365,12 +374,10 @@ class OracleMixPolicy(BasePolicy):
             )
         self.prob, self.noise = float(prob), float(noise)
         self.oracle_steps, self.explore_steps = int(oracle_steps), int(explore_steps)
-        self.explorer = ExplorePolicy(env, noise=noise)
-        self.explorer.name = self.name
+        super().__init__(env, noise)
 
     def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
         super().reset(seed, obs, info)
-        self.explorer.reset(seed, obs, info)
         self.leg_rng = policy_rng(seed, 3)
         self.oracle_rng = policy_rng(seed, 4)
         self.oracle_leg = False
