@@ -40,31 +40,15 @@ def _observation_space(model: FrameWorldModel) -> gymnasium.spaces.Box:
 
 
 class ImaginationVecEnv(VecEnv):
-    """``num_envs`` imagined episodes stepped as one batch (see :class:`ImaginedBatch` for the
-    arguments). ``seed(s)`` then ``reset()`` reproduces the same contexts and frames."""
+    """``num_envs`` imagined episodes stepped as one batch. ``options`` are the keyword
+    arguments of :class:`ImaginedBatch` (context_length, horizon, denoising_steps,
+    termination_threshold, seed). ``seed(s)`` then ``reset()`` reproduces the same contexts
+    and frames."""
 
     def __init__(
-        self,
-        model: FrameWorldModel,
-        contexts: ContextSource,
-        num_envs: int = 8,
-        *,
-        context_length: int = 8,
-        horizon: int | None = 100,
-        denoising_steps: int | None = None,
-        termination_threshold: float = 0.5,
-        seed: int | None = None,
+        self, model: FrameWorldModel, contexts: ContextSource, num_envs: int = 8, **options: Any
     ) -> None:
-        self.world = ImaginedBatch(
-            model,
-            contexts,
-            num_envs,
-            context_length=context_length,
-            horizon=horizon,
-            denoising_steps=denoising_steps,
-            termination_threshold=termination_threshold,
-            seed=seed,
-        )
+        self.world = ImaginedBatch(model, contexts, num_envs, **options)
         self.render_mode = "rgb_array"  # read by VecEnv.__init__ through get_attr
         super().__init__(num_envs, _observation_space(model), model_action_space(model))
         self._actions: np.ndarray | None = None
@@ -142,8 +126,10 @@ class ImaginationVecEnv(VecEnv):
 class ImaginationEnv(gymnasium.Env):
     """One imagined episode as a Gymnasium env (the N=1 case of :class:`ImaginedBatch`).
 
-    ``reset(seed=s)`` draws the context from ``s`` (same seed, same start); the episode ends
-    when the model predicts termination or after ``horizon`` steps.
+    ``options`` are the keyword arguments of :class:`ImaginedBatch` (context_length, horizon,
+    denoising_steps, termination_threshold). ``reset(seed=s)`` draws the context from ``s``
+    (same seed, same start); the episode ends when the model predicts termination or after
+    ``horizon`` steps.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -153,21 +139,10 @@ class ImaginationEnv(gymnasium.Env):
         model: FrameWorldModel,
         contexts: ContextSource,
         *,
-        context_length: int = 8,
-        horizon: int | None = 100,
-        denoising_steps: int | None = None,
-        termination_threshold: float = 0.5,
         render_mode: str | None = None,
+        **options: Any,
     ) -> None:
-        self.world = ImaginedBatch(
-            model,
-            contexts,
-            1,
-            context_length=context_length,
-            horizon=horizon,
-            denoising_steps=denoising_steps,
-            termination_threshold=termination_threshold,
-        )
+        self.world = ImaginedBatch(model, contexts, 1, **options)
         self.observation_space = _observation_space(model)
         self.action_space = model_action_space(model)
         self.render_mode = render_mode
