@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,14 +90,10 @@ class KnownRewardStream:
         self.frames_seen += frames.shape[1]
 
     def imagine(
-        self,
-        actions: Tensor,
-        denoising_steps: int | None = None,
-        *,
-        eta: float = 0.0,
-        generator: torch.Generator | None = None,
-        decode: bool = True,
+        self, actions: Tensor, denoising_steps: int | None = None, **sampler: Any
     ) -> Imagination:
+        """WorldModelStream.imagine for known moves; there is no sampler for ``denoising_steps``
+        and the ``sampler`` options (eta, generator, decode) to act on."""
         moves = torch.tensor([_MOVES[a] for a in range(3)])
         cells, rewards, terminations = [], [], []
         cell = self.cells
