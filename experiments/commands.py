@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lsswm.worldmodel.train.commands import add_set_option, config_overrides
+
 
 def configure_memory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -24,23 +26,14 @@ def configure_memory(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="collection worker processes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="extend",
-        nargs="+",
-        default=[],
-        help="override fields of both training runs (as in lsswm train)",
-    )
+    add_set_option(parser, "override fields of both training runs (as in lsswm train)")
 
 
 def run_memory(args: argparse.Namespace) -> int:
     from lsswm.experiments.memory import run_memory_experiment
 
-    overrides = list(args.overrides) + (["log.progress=false"] if args.no_progress else [])
     summary = run_memory_experiment(
-        args.out, args.budget, args.workers, overrides, progress=not args.no_progress
+        args.out, args.budget, args.workers, config_overrides(args), progress=not args.no_progress
     )
     return 130 if summary is None else 0
 

@@ -34,15 +34,7 @@ def _add_common(parser: argparse.ArgumentParser, presets: str) -> None:
         "--run-dir", metavar="DIR", help="where checkpoints/logs go; re-run to resume"
     )
     parser.add_argument("--seed", type=int, help="seed of init, data order and noise")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="extend",
-        nargs="+",
-        default=[],
-        help="override any config field, e.g. --set optim.lr=3e-4 model.d_model=256",
-    )
+    add_set_option(parser, "override any config field, e.g. --set optim.lr=3e-4 model.d_model=256")
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (log.progress=false)"
     )
@@ -66,7 +58,25 @@ def configure_train_tokenizer(parser: argparse.ArgumentParser) -> None:
     _add_common(parser, "tiny (32x32), small, paper")
 
 
-def _flag_overrides(args: argparse.Namespace, pairs: tuple[tuple[str, str], ...]) -> list[str]:
+def add_set_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """`--set KEY=VALUE ...`: training-config overrides, read back by config_overrides()."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="extend",
+        nargs="+",
+        default=[],
+        help=help_text,
+    )
+
+
+def config_overrides(
+    args: argparse.Namespace, pairs: tuple[tuple[str, str], ...] = ()
+) -> list[str]:
+    """The overrides a command line makes, in the order they apply: the flags given among
+    ``pairs`` (attribute, config key), log.progress=false for --no-progress, then every --set
+    (so an explicit --set wins)."""
     found = []
     for attribute, key in pairs:
         value = getattr(args, attribute, None)
@@ -74,7 +84,7 @@ def _flag_overrides(args: argparse.Namespace, pairs: tuple[tuple[str, str], ...]
             found.append(f"{key}={value}")
     if getattr(args, "no_progress", False):
         found.append("log.progress=false")
-    return found
+    return found + list(args.overrides)
 
 
 def build_train_config(args: argparse.Namespace) -> Any:
@@ -94,7 +104,7 @@ def build_train_config(args: argparse.Namespace) -> Any:
         ("tokenizer", "tokenizer.path"),
         ("init", "init"),
     )
-    config = apply_overrides(config, _flag_overrides(args, pairs) + list(args.overrides))
+    config = apply_overrides(config, config_overrides(args, pairs))
     if not config.run_dir:
         config = apply_overrides(config, [f"run_dir=runs/{config.preset}-{config.model.variant}"])
     return config
@@ -112,7 +122,7 @@ def build_tokenizer_config(args: argparse.Namespace) -> Any:
         config = load_config_file(TokenizerTrainConfig, args.config)
     else:
         config = tokenizer_preset(args.preset)
-    config = apply_overrides(config, _flag_overrides(args, _COMMON_FLAGS) + list(args.overrides))
+    config = apply_overrides(config, config_overrides(args, _COMMON_FLAGS))
     if not config.run_dir:
         config = apply_overrides(config, [f"run_dir=runs/tokenizer-{config.preset}"])
     return config
