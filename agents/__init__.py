@@ -7,6 +7,7 @@
 - train_imagination: ``lsswm agents train-in-imagination`` (SB3 PPO/A2C inside the model).
 - agent_factory.``make_agent``: random / oracle / planner / sb3:PATH for real envs;
   real_env.``run_episode`` scores an episode.
+- results: the results-JSON header and writer of every suite (eval's included).
 
 Importing this package imports nothing heavy; import the modules you need.
 """

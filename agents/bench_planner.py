@@ -10,11 +10,6 @@ omitted) costs what the trained one does. Prints a table and writes ``planner_be
 
 from __future__ import annotations
 
-import datetime
-import json
-import platform
-import shlex
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +19,7 @@ import numpy as np
 import torch
 
 from lsswm.agents.planner_config import PlannerConfig
+from lsswm.agents.results import new_results, write_results
 
 OLD_DEFAULTS = PlannerConfig(
     horizon=8,
@@ -139,32 +135,14 @@ def run_bench(
 
     model = load_frame_world_model(ckpt, device=device) if ckpt else tiny_preset_model()
     records = [bench_setting(model, setting, steps, warmup) for setting in settings]
-    # The results-file shape of docs/evaluation.md, written here: agents sit below eval.
-    results: dict[str, Any] = {
-        "suite": "planner-bench",
-        "schema_version": 1,
-        "title": "Planner cost per real step",
-        "command": "lsswm " + shlex.join(sys.argv[1:]) if sys.argv else None,
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "environment": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "platform": platform.platform(),
-            "cpu_threads": torch.get_num_threads(),
-            "device": device,
-        },
-        "settings": {
-            "checkpoint": ckpt,
-            "steps": steps,
-            "warmup": warmup,
-            "model": model.config.to_dict(),
-        },
-        "tables": [],
-        "plots": [],
-        "videos": [],
-        "notes": [],
-        "records": records,
+    run_settings = {
+        "checkpoint": ckpt,
+        "steps": steps,
+        "warmup": warmup,
+        "model": model.config.to_dict(),
     }
+    results = new_results("planner-bench", "Planner cost per real step", run_settings, device)
+    results["records"] = records
     columns = ["setting", "P", "H", "iters", "denoise", "replan", "passes/step", "rows/step"]
     columns.append("s/step")
     rows = []
@@ -190,9 +168,7 @@ def run_bench(
         "wall time of PlanningAgent.act per real step (observe + planning), random 64x64 "
         f"frames, torch threads {torch.get_num_threads()}"
     )
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "planner_bench.json").write_text(json.dumps(results, indent=1) + "\n")
+    write_results(Path(out) / "planner_bench.json", results)
     print(_text_table(results["tables"][0]))
     return results
 

@@ -9,18 +9,12 @@
 
 The summary (settings, imagined returns, real scores) goes to ``train_in_imagination.json``,
 a results JSON of the shared schema (docs/evaluation.md, ``"suite": "train-in-imagination"``)
-so ``lsswm report`` renders it. The agents layer may not import ``lsswm.eval``, so the
-common top-level keys are written here by ``results_header`` (tests check they match
-``lsswm.eval.results.new_results``).
+so ``lsswm report`` renders it (header and writer: ``lsswm.agents.results``).
 """
 
 from __future__ import annotations
 
-import datetime
-import json
 import math
-import platform
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -30,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from lsswm.agents.errors import AgentError
+from lsswm.agents.results import new_results, write_results
 from lsswm.envs.legacy_gym import import_gym_quietly
 
 ALGORITHMS = ("ppo", "a2c")
 POLICY_FILE = "policy.zip"
 SUMMARY_FILE = "train_in_imagination.json"
 SUITE = "train-in-imagination"
-RESULTS_SCHEMA_VERSION = 1  # = lsswm.eval.results.SCHEMA_VERSION
 NATURE_CNN_MIN_SIDE = 36  # SB3's default CnnPolicy needs images at least this large
 
 
@@ -79,33 +73,6 @@ class ImaginationTrainingOptions:
             raise AgentError("--timesteps, --num-envs and --n-steps must be >= 1")
         if self.eval_episodes < 0 or self.eval_max_steps < 1:
             raise AgentError("--eval-episodes must be >= 0 and --eval-max-steps >= 1")
-
-
-def results_header(suite: str, title: str, settings: dict[str, Any], device: str) -> dict:
-    """The top-level keys every results JSON starts with (lsswm.eval.results.new_results)."""
-    import torch
-
-    program = Path(sys.argv[0]).name if sys.argv else ""
-    command = "lsswm " + shlex.join(sys.argv[1:]) if program in ("lsswm", "main.py") else None
-    return {
-        "suite": suite,
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "title": title,
-        "command": command,
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "environment": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "platform": platform.platform(),
-            "cpu_threads": torch.get_num_threads(),
-            "device": device,
-        },
-        "settings": settings,
-        "tables": [],
-        "plots": [],
-        "videos": [],
-        "notes": [],
-    }
 
 
 def _finite(value: Any) -> Any:
@@ -268,7 +235,7 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
 
     settings = asdict(options) | {"env_id": env_id, "policy": policy}
     title = f"Train in imagination ({options.algo.upper()} inside {Path(options.ckpt).name})"
-    summary: dict[str, Any] = results_header(SUITE, title, settings, str(device))
+    summary: dict[str, Any] = new_results(SUITE, title, settings, str(device))
     summary |= {
         "policy": str(policy_path),
         "training": {
@@ -301,5 +268,5 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
     else:
         summary["notes"].append("no real-env evaluation (--eval-episodes 0)")
     summary["tables"] = summary_tables(summary)
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    write_results(out / SUMMARY_FILE, summary)
     return summary

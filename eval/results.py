@@ -10,66 +10,23 @@ Every results file is one JSON object with at least::
 Paths in ``plots`` and ``videos`` are relative to the JSON file's folder. ``lsswm report``
 reads any JSON with a ``"suite"`` field, so other suites (navigation) follow the same keys.
 Numbers that are not finite are written as null: the files are standard JSON.
+``new_results`` and ``write_results`` come from ``lsswm.agents.results`` (the agents layer
+writes results files too); this module adds reading, finding and the training-data notes.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
-import math
-import platform
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
+# The header and the writer live one layer down, shared with the agents' suites.
+from lsswm.agents.results import new_results, write_results  # noqa: F401 (re-exported)
 from lsswm.eval.errors import EvalError
 
-SCHEMA_VERSION = 1
 RESULTS_SUFFIX = ".json"
 # Notes that start with this are warnings about the evaluation itself (the report flags them).
 TRAINING_DATA_WARNING = "warning: evaluated on training data:"
-
-
-def environment_info(device: str | None = None) -> dict[str, Any]:
-    import torch
-
-    info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "cpu_threads": torch.get_num_threads(),
-        "device": device,
-    }
-    if device and device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
-
-
-def invoked_command() -> str | None:
-    """The `lsswm ...` command line of this process, when it was started as `lsswm`."""
-    program = Path(sys.argv[0]).name if sys.argv else ""
-    if program in ("lsswm", "main.py", "__main__.py"):
-        return "lsswm " + shlex.join(sys.argv[1:])
-    return None
-
-
-def new_results(
-    suite: str, title: str, settings: dict[str, Any], device: str | None = None
-) -> dict:
-    return {
-        "suite": suite,
-        "schema_version": SCHEMA_VERSION,
-        "title": title,
-        "command": invoked_command(),
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "environment": environment_info(device),
-        "settings": settings,
-        "tables": [],
-        "plots": [],
-        "videos": [],
-        "notes": [],
-    }
 
 
 def overlaps_training(overlap: dict[str, Any] | None) -> bool:
@@ -101,33 +58,6 @@ def seed_overlap_notes(records: list[dict[str, Any]]) -> list[str]:
     """One ``seed_overlap_note`` per model record that was evaluated on its training data."""
     notes = [seed_overlap_note(r.get("name", "?"), r.get("seed_overlap")) for r in records]
     return [note for note in notes if note]
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN/inf by None and numpy scalars/arrays by plain Python, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        return _finite(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_results(path: str | Path, results: dict[str, Any]) -> Path:
-    if "suite" not in results:
-        raise ValueError("results need a 'suite' field")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_finite(results), indent=1, allow_nan=False)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text + "\n", encoding="utf-8")
-    temporary.replace(path)
-    return path
 
 
 def read_results(path: str | Path) -> dict[str, Any]:

@@ -139,9 +139,10 @@ def test_report_links_survive_spaces_in_paths(tmp_path):
 
 
 def test_report_renders_train_in_imagination_results(tmp_path):
-    from lsswm.agents.train_imagination import SUITE, results_header, summary_tables
+    from lsswm.agents.results import new_results as agents_new_results
+    from lsswm.agents.train_imagination import SUITE, summary_tables
 
-    summary = results_header(SUITE, "Train in imagination (PPO inside m)", {}, "cpu")
+    summary = agents_new_results(SUITE, "Train in imagination (PPO inside m)", {}, "cpu")
     # One schema: the agents-side header has every key of the eval-side one.
     assert set(new_results("x", "t", {})) <= set(summary)
     summary["settings"] = {"algo": "ppo", "policy": "MlpPolicy", "timesteps": 64, "env_id": "E"}
