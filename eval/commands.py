@@ -108,6 +108,21 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
 
 
+def _generation_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of the generation suites that come from _generation_options."""
+    from lsswm.worldmodel.checkpoint import resolve_device
+
+    return {
+        "tokenizer": args.tokenizer,
+        "device": str(resolve_device(args.device)),
+        "batch_size": args.batch_size,
+        "denoising_steps": args.denoising_steps,
+        "seed": args.seed,
+        "settings": _settings(args),
+        "progress": not args.no_progress,
+    }
+
+
 # ---- lsswm eval recall ---------------------------------------------------------------------
 def configure_recall(parser: argparse.ArgumentParser) -> None:
     parser.description = (
@@ -186,9 +201,8 @@ def _episode_options(args: argparse.Namespace) -> Any:
 def run_recall(args: argparse.Namespace) -> int:
     from lsswm.eval.episodes import evaluation_episodes
     from lsswm.eval.recall import RecallOptions, default_lengths, print_tables, run_recall_suite
-    from lsswm.worldmodel.checkpoint import resolve_device
 
-    device = str(resolve_device(args.device))
+    generation = _generation_arguments(args)
     source = _episode_options(args)
     lengths = default_lengths(args.protocol, source.environment())
     episodes, spec = evaluation_episodes(source, args.protocol, args.ckpt, lengths)
@@ -201,20 +215,7 @@ def run_recall(args: argparse.Namespace) -> int:
         lpips_weights=args.lpips_weights,
         fvd_i3d=args.fvd_i3d,
     )
-    results = run_recall_suite(
-        args.ckpt,
-        episodes,
-        spec,
-        args.out,
-        options=options,
-        tokenizer=args.tokenizer,
-        device=device,
-        batch_size=args.batch_size,
-        denoising_steps=args.denoising_steps,
-        seed=args.seed,
-        settings=_settings(args),
-        progress=not args.no_progress,
-    )
+    results = run_recall_suite(args.ckpt, episodes, spec, args.out, options=options, **generation)
     print_tables(results)
     print(f"wrote {args.out}/recall_{spec.protocol}.json")
     return 0
@@ -235,9 +236,8 @@ def run_crafter_recall(args: argparse.Namespace) -> int:
     from lsswm.eval.crafter_recall import run_crafter_suite
     from lsswm.eval.episodes import evaluation_episodes
     from lsswm.eval.recall import print_tables
-    from lsswm.worldmodel.checkpoint import resolve_device
 
-    device = str(resolve_device(args.device))
+    generation = _generation_arguments(args)
     source = _episode_options(args)
     episodes, spec = evaluation_episodes(source, "crafter", args.ckpt, CRAFTER_DEFAULTS)
     results = run_crafter_suite(
@@ -245,15 +245,9 @@ def run_crafter_recall(args: argparse.Namespace) -> int:
         episodes,
         spec,
         args.out,
-        tokenizer=args.tokenizer,
-        device=device,
-        batch_size=args.batch_size,
-        denoising_steps=args.denoising_steps,
-        seed=args.seed,
         videos=args.videos,
         video_format=args.video_format,
-        settings=_settings(args),
-        progress=not args.no_progress,
+        **generation,
     )
     print_tables(results)
     print(f"wrote {args.out}/crafter_recall.json")
