@@ -262,7 +262,7 @@ def run_crafter_suite(
     from lsswm.eval.generation import evaluate_checkpoints
     from lsswm.eval.plots import plot_metric_vs_distance
     from lsswm.eval.results import new_results, seed_overlap_notes, write_results
-    from lsswm.eval.videos import write_comparison_video
+    from lsswm.eval.videos import write_episode_videos
 
     records, kept = evaluate_checkpoints(
         checkpoints,
@@ -308,14 +308,8 @@ def run_crafter_suite(
             "no item was gathered during the contexts: the kept rate is undefined; use a "
             "longer --context or the crafter-gather policy"
         )
-    for index, episode in enumerate(episodes[:videos]):
-        generated = {name: frames[index] for name, frames in kept.items() if index < len(frames)}
-        path = write_comparison_video(
-            out / "videos" / f"crafter_recall_{episode.name}.{video_format}",
-            episode.frames[: episode.context],
-            episode.truth,
-            generated,
-        )
-        results["videos"].append(str(path.relative_to(out)))
+    results["videos"] += write_episode_videos(
+        out, "crafter_recall", episodes[:videos], kept, video_format
+    )
     write_results(out / "crafter_recall.json", results)
     return results

@@ -189,7 +189,7 @@ def write_recall_outputs(
 ) -> dict[str, Any]:
     """Tables, plots, videos and the JSON; returns the results dict (also printed)."""
     from lsswm.eval.plots import plot_metric_vs_distance
-    from lsswm.eval.videos import write_comparison_video
+    from lsswm.eval.videos import write_episode_videos
 
     out.mkdir(parents=True, exist_ok=True)
     stem = f"recall_{spec.protocol}"
@@ -225,15 +225,9 @@ def write_recall_outputs(
             "recall against distance needs state/agent_pos and state/agent_dir (Memory Maze); "
             "these episodes have none"
         )
-    for index, episode in enumerate(episodes[: options.videos]):
-        generated = {name: frames[index] for name, frames in kept.items() if index < len(frames)}
-        path = write_comparison_video(
-            out / "videos" / f"{stem}_{episode.name}.{options.video_format}",
-            episode.frames[: episode.context],
-            episode.truth,
-            generated,
-        )
-        results["videos"].append(str(path.relative_to(out)))
+    results["videos"] += write_episode_videos(
+        out, stem, episodes[: options.videos], kept, options.video_format
+    )
     write_results(out / f"{stem}.json", results)
     return results
 

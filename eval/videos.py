@@ -9,10 +9,14 @@ mp4 needs imageio-ffmpeg; without it the video is written as a gif.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lsswm.eval.episodes import EvalEpisode
 
 STRIP = 16  # px; panel sizes stay multiples of 16 for H.264 encoders
 GAP = 16
@@ -85,3 +89,26 @@ def write_comparison_video(
         colours = [TRUTH_COLOUR] + [MODEL_COLOUR] * len(names)
         frames.append(compose_frame(panels, colours, scale))
     return write_video(path, np.stack(frames), fps=fps)
+
+
+def write_episode_videos(
+    out: Path,
+    stem: str,
+    episodes: Sequence[EvalEpisode],
+    generated: Mapping[str, Sequence[np.ndarray]],
+    video_format: str,
+) -> list[str]:
+    """One comparison video per episode, out/videos/<stem>_<episode name>.<video_format>:
+    its context and truth beside each model's frames (``generated[model][i]`` for episode
+    i; a model with fewer is left out). Returns the paths relative to ``out``."""
+    paths = []
+    for index, episode in enumerate(episodes):
+        frames = {name: made[index] for name, made in generated.items() if index < len(made)}
+        path = write_comparison_video(
+            out / "videos" / f"{stem}_{episode.name}.{video_format}",
+            episode.frames[: episode.context],
+            episode.truth,
+            frames,
+        )
+        paths.append(str(path.relative_to(out)))
+    return paths
