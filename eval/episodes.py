@@ -262,25 +262,16 @@ def dataset_episodes(
     found = []
     for position in positions:
         episode = dataset[position]
+        kept_frames = -(-episode.num_frames // frame_stride)
         if protocol == "retrieval-reverse":
-            kept_frames = -(-episode.num_frames // frame_stride)
             if kept_frames < context:
                 _warn(f"{episode.folder.name}: {kept_frames} frames, fewer than {context}; skipped")
                 continue
             view = slice(0, (context - 1) * frame_stride + 1, frame_stride)
-            raw = EvalEpisode(
-                name=episode.folder.name,
-                frames=np.array(episode["frames"][view]),
-                actions=np.array(episode["actions"][view]),
-                context=context,
-                state={key: np.array(value[view]) for key, value in episode.state.items()},
-                seed=episode.meta.get("seed"),
-                source=str(Path(root)),
-            )
+            raw = _stored_episode(episode, view, context, root)
             found.append(reversed_return(raw, context, generate))
             continue
         split = _dataset_split(episode.meta, protocol, context, frame_stride)
-        kept_frames = -(-episode.num_frames // frame_stride)
         if kept_frames <= split:
             _warn(
                 f"{episode.folder.name}: {kept_frames} frames, not more than the "
@@ -288,24 +279,26 @@ def dataset_episodes(
             )
             continue
         end = (min(kept_frames, split + generate) - 1) * frame_stride + 1
-        view = slice(0, end, frame_stride)
-        found.append(
-            EvalEpisode(
-                name=episode.folder.name,
-                frames=np.array(episode["frames"][view]),
-                actions=np.array(episode["actions"][view]),
-                context=split,
-                state={key: np.array(value[view]) for key, value in episode.state.items()},
-                seed=episode.meta.get("seed"),
-                source=str(Path(root)),
-            )
-        )
+        found.append(_stored_episode(episode, slice(0, end, frame_stride), split, root))
     if not found:
         raise EvalError(
             f"none of the {len(positions)} episodes of {root} from position {first} is longer "
             f"than the context ({context} frames); pass a smaller --context"
         )
     return found
+
+
+def _stored_episode(episode: Any, view: slice, context: int, root: str | Path) -> EvalEpisode:
+    """The frames, actions and state of a dataset episode at ``view`` as an EvalEpisode."""
+    return EvalEpisode(
+        name=episode.folder.name,
+        frames=np.array(episode["frames"][view]),
+        actions=np.array(episode["actions"][view]),
+        context=context,
+        state={key: np.array(value[view]) for key, value in episode.state.items()},
+        seed=episode.meta.get("seed"),
+        source=str(Path(root)),
+    )
 
 
 @dataclass(frozen=True)
