@@ -179,7 +179,40 @@ class ExploreBasedPolicy(BasePolicy):
         self.explorer.reset(seed, obs, info)
 
 
-class RetrievalPolicy(ExploreBasedPolicy):
+class RetracingPolicy(ExploreBasedPolicy):
+    """Base of the policies that record the cells they pass, then drive back through them.
+
+    ``path`` holds the cells entered since the outbound part began (``record``);
+    ``turn_back`` starts the return along them in reverse, and ``drive`` steers it, taking
+    the shortest detour back onto the path after a slide off it.
+    """
+
+    def __init__(self, env: Any, noise: float) -> None:
+        super().__init__(env, noise)
+        self.driver = CellPathDriver()
+
+    def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
+        super().reset(seed, obs, info)
+        state = maze_state(info, self.name)
+        self.layout = np.asarray(state["maze_layout"])
+        self.path: list[Cell] = [cell_of(state["agent_pos"])]
+        self.returning = False
+
+    def record(self, cell: Cell) -> None:
+        if cell != self.path[-1]:
+            self.path.append(cell)
+
+    def turn_back(self) -> None:
+        self.returning = True
+        self.driver.follow(self.path[::-1])
+
+    def drive(self, pos: np.ndarray, direction: np.ndarray, cell: Cell) -> int:
+        if not self.driver.finished and not self.driver.on_track(cell):
+            self.driver.rejoin(self.layout, cell)
+        return self.driver.action(pos, direction)
+
+
+class RetrievalPolicy(RetracingPolicy):
     """Context path by ``explore``, then back to the start through the reversed cell path.
 
     Options: ``context`` (context steps; default half of the step cap, or 400), ``noise``
@@ -200,31 +233,22 @@ class RetrievalPolicy(ExploreBasedPolicy):
         if self.context < 1:
             raise PolicyError(f"retrieval:context must be at least 1, got {context}")
         super().__init__(env, noise)
-        self.driver = CellPathDriver()
 
     def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
         super().reset(seed, obs, info)
-        state = maze_state(info, self.name)
-        self.layout = np.asarray(state["maze_layout"])
         self.t = 0
-        self.cells: list[Cell] = [cell_of(state["agent_pos"])]
-        self.returning = False
         self.returned_frame: int | None = None
         self.done = False
 
     def act(self, obs: Any, info: Mapping[str, Any]) -> int:
         pos, direction, cell = maze_pose(info, self.name)
         if not self.returning:
-            if cell != self.cells[-1]:
-                self.cells.append(cell)
+            self.record(cell)
             if self.t < self.context:
                 self.t += 1
                 return self.explorer.act(obs, info)
-            self.returning = True
-            self.driver.follow(self.cells[::-1])
-        if not self.driver.on_track(cell) and not self.driver.finished:
-            self.driver.rejoin(self.layout, cell)
-        action = self.driver.action(pos, direction)
+            self.turn_back()
+        action = self.drive(pos, direction, cell)
         if self.driver.finished:
             self.done = True
             self.returned_frame = self.t
@@ -236,8 +260,8 @@ class RetrievalPolicy(ExploreBasedPolicy):
             "context_steps": self.context,
             "return_start_frame": self.context,
             "returned_frame": self.returned_frame,
-            "start_cell": list(self.cells[0]),
-            "context_cell_path": [list(c) for c in self.cells],
+            "start_cell": list(self.path[0]),
+            "context_cell_path": [list(c) for c in self.path],
         }
 
 
@@ -296,7 +320,7 @@ class LookAroundPolicy(ExploreBasedPolicy):
         return {"spins": self.spins, "turns": self.turns, "turn_steps": self.turn_steps}
 
 
-class OutAndBackPolicy(ExploreBasedPolicy):
+class OutAndBackPolicy(RetracingPolicy):
     """Drive out to an explore goal, then back to where the leg started, by the same cells.
 
     Every return views the outbound places again, from the opposite heading on the way back
@@ -308,34 +332,24 @@ class OutAndBackPolicy(ExploreBasedPolicy):
 
     def __init__(self, env: Any, noise: float = 0.1, max_steps: int | None = None) -> None:
         super().__init__(env, noise)
-        self.driver = CellPathDriver()
 
     def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
         super().reset(seed, obs, info)
-        state = maze_state(info, self.name)
-        self.layout = np.asarray(state["maze_layout"])
-        self.leg: list[Cell] = [cell_of(state["agent_pos"])]
-        self.returning = False
         self.legs = 0
 
     def act(self, obs: Any, info: Mapping[str, Any]) -> int:
         pos, direction, cell = maze_pose(info, self.name)
         if self.returning:
-            if self.driver.finished:
-                self.returning = False
-                self.leg = [cell]
-                self.explorer.goal = None
-                self.legs += 1
-            else:
-                if not self.driver.on_track(cell):
-                    self.driver.rejoin(self.layout, cell)
-                return self.driver.action(pos, direction)
-        if cell != self.leg[-1]:
-            self.leg.append(cell)
+            if not self.driver.finished:
+                return self.drive(pos, direction, cell)
+            self.returning = False
+            self.path = [cell]
+            self.explorer.goal = None
+            self.legs += 1
+        self.record(cell)
         goal = self.explorer.goal
-        if goal is not None and cell == goal and len(self.leg) > 1:
-            self.returning = True
-            self.driver.follow(self.leg[::-1])
+        if goal is not None and cell == goal and len(self.path) > 1:
+            self.turn_back()
             return self.driver.action(pos, direction)
         return self.explorer.act(obs, info)
 
