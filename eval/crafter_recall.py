@@ -279,12 +279,7 @@ def run_crafter_suite(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = new_results("crafter-recall", "Crafter inventory recall", settings or {}, device)
-    results["episodes"] = spec.to_json() | {
-        "evaluated": [
-            {"name": e.name, "seed": e.seed, "context": e.context, "generate": e.generate}
-            for e in episodes
-        ]
-    }
+    results["episodes"] = spec.to_json(evaluated=episodes)
     results["inventory_region"] = dict(
         zip(
             ("row0", "row1", "col0", "col1"),

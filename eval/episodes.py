@@ -91,8 +91,16 @@ class EpisodeSpec:
     frame_stride: int = 1
     retrieval_mode: str | None = None  # "reverse" or "drive" for retrieval
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+    def to_json(self, evaluated: list[EvalEpisode] | None = None) -> dict[str, Any]:
+        """The fields; with ``evaluated``, the results' "episodes" record: also the name,
+        seed, context and generate of each episode actually evaluated."""
+        record = {k: v for k, v in self.__dict__.items()}
+        if evaluated is not None:
+            record["evaluated"] = [
+                {"name": e.name, "seed": e.seed, "context": e.context, "generate": e.generate}
+                for e in evaluated
+            ]
+        return record
 
     def seeds(self) -> list[int]:
         return [] if self.seed_base is None else [self.seed_base + i for i in range(self.episodes)]

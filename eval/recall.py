@@ -197,12 +197,7 @@ def write_recall_outputs(
     title = f"Recall ({spec.protocol}{mode}, {spec.context} context / {spec.generate} generated)"
     results = new_results("recall", title, settings, device)
     results["protocol"] = spec.protocol
-    results["episodes"] = spec.to_json() | {
-        "evaluated": [
-            {"name": e.name, "seed": e.seed, "context": e.context, "generate": e.generate}
-            for e in episodes
-        ]
-    }
+    results["episodes"] = spec.to_json(evaluated=episodes)
     results["models"] = records
     results["tables"] = comparison_tables(records, options.window)
     results["notes"] = seed_overlap_notes(records) + list(options.notes)
