@@ -68,6 +68,19 @@ class WorldModelConfigError(ValueError):
     user_facing = True
 
 
+def reject_unknown_fields(
+    cls: type, data: dict[str, Any], error: type[Exception], what: str
+) -> None:
+    """Raise ``error`` when ``data`` has keys that are not fields of dataclass ``cls``: a
+    config or checkpoint written by another lsswm version."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise error(
+            f"unknown {what} fields {unknown}; this checkpoint or config was written by a "
+            "different lsswm version"
+        )
+
+
 @dataclass(frozen=True)
 class WorldModelConfig:
     variant: str = "hybrid"
@@ -263,13 +276,7 @@ class WorldModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorldModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise WorldModelConfigError(
-                f"unknown world model config fields {unknown}; this checkpoint or config was "
-                "written by a different lsswm version"
-            )
+        reject_unknown_fields(cls, data, WorldModelConfigError, "world model config")
         return cls(**{**LEGACY_DEFAULTS, **data})
 
     @classmethod

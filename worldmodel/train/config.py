@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lsswm.worldmodel.config import RECALL_RECIPE, VARIANTS, WorldModelConfig, parse_scan_blocks
+from lsswm.worldmodel.config import (
+    RECALL_RECIPE,
+    VARIANTS,
+    WorldModelConfig,
+    parse_scan_blocks,
+    reject_unknown_fields,
+)
 from lsswm.worldmodel.tokenizer import TokenizerConfig
 
 
@@ -555,14 +561,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Inverse of config_to_dict; unknown keys are an error (a newer/older lsswm wrote it)."""
+    reject_unknown_fields(cls, data, TrainConfigError, cls.__name__)
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise TrainConfigError(
-            f"unknown {cls.__name__} fields {unknown}; the config was written by a different "
-            "lsswm version"
-        )
     values = {}
     for name, value in data.items():
         hint = hints[name]
