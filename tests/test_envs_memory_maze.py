@@ -196,8 +196,15 @@ def _shape_advice(message: str) -> bool:
     )
 
 
-def test_env_checkers_pass_on_images(env_checkers) -> None:
-    env = make("lsswm/MemoryMaze-9x9-v0", render_mode="rgb_array")
+@pytest.mark.parametrize(
+    "env_id",
+    [
+        "lsswm/MemoryMaze-9x9-v0",
+        pytest.param("lsswm/MemoryMaze-9x9-ExtraObs-v0", marks=pytest.mark.slow),
+    ],
+)
+def test_env_checkers_pass(env_checkers, env_id: str) -> None:
+    env = make(env_id, render_mode="rgb_array")
     try:
         env_checkers(env, gymnasium_checker=True, allowed=_shape_advice)
     finally:
@@ -213,15 +220,6 @@ def test_sb3_checker_and_observation_layout_on_extra_obs(env_checkers) -> None:
         assert set(observation) == {"image", *env.unwrapped.state_spec}
         for key, value in info["state"].items():
             np.testing.assert_array_equal(observation[key], value)
-    finally:
-        env.close()
-
-
-@pytest.mark.slow
-def test_gymnasium_checker_on_extra_obs(env_checkers) -> None:
-    env = make("lsswm/MemoryMaze-9x9-ExtraObs-v0", render_mode="rgb_array")
-    try:
-        env_checkers(env, gymnasium_checker=True, allowed=_shape_advice)
     finally:
         env.close()
 
