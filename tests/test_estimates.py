@@ -54,3 +54,28 @@ def test_assumed_rates_say_which_machine_and_short_runs_get_no_quick_hint(capsys
     assert seconds == 30 < QUICK_HINT_AFTER_S
     err = capsys.readouterr().err
     assert err == "x: this will take about 30 s on 2 CPU cores (30 steps at ~1 s/step, assumed)\n"
+
+
+def test_collect_from_the_command_line_prints_its_estimate_first(tmp_path, capsys):
+    from lsswm.cli.main import main
+
+    argv = ["collect", "--env", TOY, "--episodes", "2", "--steps", "5", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "data")]) == 0
+    err = capsys.readouterr().err
+    first = err.splitlines()[0]
+    assert first.startswith("collect: this will take about ") and DURATION.search(first)
+    assert "10 env steps at ~" in first and "for a quick look" not in first
+    # Resumed with nothing left to record: no estimate.
+    assert main([*argv, "--out", str(tmp_path / "data")]) == 0
+    assert "this will take" not in capsys.readouterr().err
+
+
+def test_a_long_collection_shows_the_laptop_sized_flags(capsys):
+    from lsswm.collect.collector import CollectConfig, announce_estimate
+
+    config = CollectConfig("lsswm/MemoryMaze-9x9-v0", 100, 1000, "explore", "unused", workers=2)
+    seconds = announce_estimate(config, pending=100)
+    assert 15 * 60 < seconds < 30 * 60  # 100,000 steps at 50 steps/s on 2 workers
+    line = capsys.readouterr().err
+    assert "100000 env steps at ~0.02 s/step on 2 workers, assumed" in line
+    assert line.rstrip().endswith("for a quick look use --episodes 2 --steps 200")
