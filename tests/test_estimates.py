@@ -79,3 +79,34 @@ def test_a_long_collection_shows_the_laptop_sized_flags(capsys):
     line = capsys.readouterr().err
     assert "100000 env steps at ~0.02 s/step on 2 workers, assumed" in line
     assert line.rstrip().endswith("for a quick look use --episodes 2 --steps 200")
+
+
+def _tiny_config(tmp_path, *overrides):
+    from lsswm.worldmodel.train.config import apply_overrides, train_preset
+
+    changes = [f"run_dir={tmp_path / 'run'}", "system.device=cpu", *overrides]
+    return apply_overrides(train_preset("tiny"), changes)
+
+
+def test_train_estimate_counts_the_steps_left_after_a_checkpoint(tmp_path, capsys):
+    from lsswm.worldmodel.train.commands import announce_train_estimate
+
+    config = _tiny_config(tmp_path)
+    announce_train_estimate(config)
+    line = capsys.readouterr().err
+    # 300 steps of 64 window-frames at 0.4 s per step, + 10 s.
+    assert line.startswith("train: this will take about 2 min on 2 CPU cores (300 training")
+    step = tmp_path / "run" / "checkpoints" / "step_00000250"
+    step.mkdir(parents=True)
+    (step / "train_state.pt").write_bytes(b"")
+    announce_train_estimate(config)
+    assert "(50 training steps at ~0.4 s/step" in capsys.readouterr().err
+
+
+def test_train_without_a_documented_rate_says_so(tmp_path, capsys):
+    from lsswm.worldmodel.train.commands import announce_train_estimate
+
+    announce_train_estimate(_tiny_config(tmp_path, "model.d_model=128"))
+    line = capsys.readouterr().err
+    assert line.startswith("train: 300 training steps to run; no documented rate")
+    assert "the progress bar shows the ETA" in line
