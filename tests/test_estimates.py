@@ -110,3 +110,31 @@ def test_train_without_a_documented_rate_says_so(tmp_path, capsys):
     line = capsys.readouterr().err
     assert line.startswith("train: 300 training steps to run; no documented rate")
     assert "the progress bar shows the ETA" in line
+
+
+def test_navigation_estimate_and_the_planners_measured_rate(capsys):
+    from lsswm.agents.planner_config import PlannerConfig
+    from lsswm.eval.navigation import NavigationOptions, _StepTimer, announce_estimate
+
+    options = NavigationOptions(
+        agents=["random", "planner"], episodes=10, max_steps=500, ckpt="unused"
+    )
+    seconds = announce_estimate(options)
+    line = capsys.readouterr().err
+    assert "5000 random steps at ~0.02 s/step, assumed" in line
+    assert "5000 planner steps at ~0.1 s/step, assumed" in line
+    assert line.rstrip().endswith("for a quick look use --episodes 2 --max-steps 200")
+    assert 8 * 60 < seconds < 15 * 60
+    # Four times the imagined frames per real step: four times the planning time.
+    heavy = PlannerConfig(population=64)
+    assert heavy.assumed_seconds_per_step() == pytest.approx(4 * 0.083)
+
+    lines = []
+    timer = _StepTimer("planner", options, lines.append, clock=iter([10.0, 10.4]).__next__)
+    for _ in range(1 + timer.window + 3):
+        timer.step()  # the clock is read at step 1 and at step 1 + window (4)
+    # 0.1 s per step after the first, 4995 steps and 9 resets left: about 8 min.
+    assert lines == [
+        "planner: the rest will take about 8 min on this machine (4995 steps at ~0.1 s/step, "
+        "measured; + ~9 s set-up)"
+    ]
