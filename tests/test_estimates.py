@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import types
 
 import pytest
 
@@ -137,4 +138,25 @@ def test_navigation_estimate_and_the_planners_measured_rate(capsys):
     assert lines == [
         "planner: the rest will take about 8 min on this machine (4995 steps at ~0.1 s/step, "
         "measured; + ~9 s set-up)"
+    ]
+
+
+def test_recall_generation_estimate_is_measured_on_the_first_chunk():
+    from lsswm.eval.generation import _GenerationTimer
+
+    def episode(context, generate):
+        return types.SimpleNamespace(
+            context=context, generate=generate, frames=[None] * (context + generate)
+        )
+
+    batches = [[episode(20, 10)] * 2, [episode(20, 10)]]
+    lines = []
+    timer = _GenerationTimer("tiny", batches, chunk=5, write=lines.append)
+    timer.observed(4.0)  # 2 episodes x 20 frames: 0.1 s per observed frame and episode
+    timer.imagined_chunk(1.0)  # 0.5 s per chunk and episode
+    timer.imagined_chunk(1.0)  # reported once
+    # 3 episodes x (20 x 0.1 + 2 chunks x 0.5) = 9 s over 90 frames
+    assert lines == [
+        "tiny: observe+generate: this will take about 9 s on this machine "
+        "(90 frames at ~0.1 s/frame, measured)"
     ]
