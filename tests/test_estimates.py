@@ -160,3 +160,14 @@ def test_recall_generation_estimate_is_measured_on_the_first_chunk():
         "tiny: observe+generate: this will take about 9 s on this machine "
         "(90 frames at ~0.1 s/frame, measured)"
     ]
+
+
+def test_train_in_imagination_estimate(capsys):
+    from lsswm.agents.train_imagination import ImaginationTrainingOptions, announce_estimate
+
+    announce_estimate(ImaginationTrainingOptions(ckpt="", out=""), "lsswm/MemoryMaze-9x9-v0")
+    line = capsys.readouterr().err
+    assert line.startswith("train-in-imagination: this will take about ")
+    assert "20000 imagined steps at ~0.03 s/step, assumed" in line
+    assert "3000 real env steps" in line
+    assert "for a quick look use --timesteps 2048" in line
