@@ -171,3 +171,21 @@ def test_train_in_imagination_estimate(capsys):
     assert "20000 imagined steps at ~0.03 s/step, assumed" in line
     assert "3000 real env steps" in line
     assert "for a quick look use --timesteps 2048" in line
+
+
+def test_memory_synthetic_prints_its_estimate_before_running(tmp_path, capsys, monkeypatch):
+    from lsswm.cli.main import main
+    from lsswm.experiments import memory_synthetic
+
+    ran = []
+    monkeypatch.setattr(memory_synthetic, "run_synthetic_memory", lambda run, out: ran.append(1))
+    out = str(tmp_path / "synthetic")
+    assert main(["experiment", "memory-synthetic", "--out", out]) == 0
+    line = capsys.readouterr().err
+    # 3000 steps of each model at 0.43 + 0.23 + 0.14 s, and 3 x 100 s of scoring: ~45 min.
+    assert line.startswith("memory-synthetic: this will take about 45 min on 2 CPU cores")
+    assert "3000 hybrid training steps at ~0.43 s/step" in line
+    assert line.rstrip().endswith("for a quick look use --budget smoke")
+    assert main(["experiment", "memory-synthetic", "--out", out, "--budget", "smoke"]) == 0
+    assert re.match(r"memory-synthetic: this will take about \d+ s ", capsys.readouterr().err)
+    assert ran == [1, 1]
