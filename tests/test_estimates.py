@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shlex
 import types
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,7 @@ from lsswm.cli.estimate import (
 
 TOY = "lsswm.collect.toy_env:lsswm-toy/ToyGrid-v0"
 DURATION = re.compile(r"about \d+(\.\d)? (s|min|h|days) ")
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -189,3 +192,33 @@ def test_memory_synthetic_prints_its_estimate_before_running(tmp_path, capsys, m
     assert main(["experiment", "memory-synthetic", "--out", out, "--budget", "smoke"]) == 0
     assert re.match(r"memory-synthetic: this will take about \d+ s ", capsys.readouterr().err)
     assert ran == [1, 1]
+
+
+def readme_commands() -> list[tuple[list[str], str]]:
+    """The README's command block as (argv, comment) per command; continuation lines and
+    comment-only lines belong to the command above them."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("## The commands", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands: list[list[str]] = []
+    for line in block.splitlines():
+        code, _, comment = line.partition("#")
+        if line.startswith("lsswm "):
+            commands.append([code, comment])
+        elif commands:
+            commands[-1][0] += " " + code
+            commands[-1][1] += " " + comment
+    return [(shlex.split(code.replace("\\", " ")), comment) for code, comment in commands]
+
+
+def test_every_readme_command_parses_and_says_how_long_it_takes():
+    from lsswm.cli.main import build_parser, build_registry
+
+    parser = build_parser(build_registry())
+    commands = readme_commands()
+    assert len(commands) > 15
+    timed = re.compile(r"\d+(\.\d+)?(-\d+)? ?(s|min)\b|seconds|minutes")
+    for argv, comment in commands:
+        assert argv[0] == "lsswm"
+        parser.parse_args(argv[1:])  # a wrong flag exits (SystemExit fails the test)
+        if argv[1] != "play":  # interactive: runs until closed
+            assert timed.search(comment), f"no duration for: {shlex.join(argv)}"
