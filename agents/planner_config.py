@@ -82,6 +82,22 @@ class PlannerConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def assumed_seconds_per_step(self) -> float:
+        """Planning seconds per real step assumed for time estimates: the defaults' 0.083 s
+        on the 2-core CPU with the `tiny` model (docs/agents.md, `lsswm bench planner`),
+        scaled by the imagined frames per real step (population x horizon x iterations x
+        denoising steps / replan_every). That scaling is rough: it gave 0.21 s for the
+        setting measured at 0.168 s and 8 s for the old defaults measured at 4.8 s."""
+        default = PlannerConfig()
+        return PLANNER_SECONDS_PER_STEP * self._work() / default._work()
+
+    def _work(self) -> float:
+        denoising = self.denoising_steps if self.denoising_steps is not None else 10
+        return self.population * self.horizon * self.iterations * denoising / self.replan_every
+
+
+PLANNER_SECONDS_PER_STEP = 0.083  # the defaults, act() alone (docs/agents.md)
+
 
 def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
     default = PlannerConfig()

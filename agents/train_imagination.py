@@ -123,7 +123,47 @@ def summary_tables(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return tables
 
 
-def _progress_callback(total: int, enabled: bool) -> Any:
+# Seconds per imagined step (model step, policy, PPO update) assumed for the estimate, on the
+# 2-core CPU with the `tiny` model: 53 imagined steps/s at 2 denoising steps and 4 envs,
+# 8192 steps in about 3 minutes at 1 denoising step (docs/agents.md); None: the model's 10.
+def assumed_seconds_per_imagined_step(denoising_steps: int | None) -> float:
+    return 0.01 + 0.005 * (denoising_steps if denoising_steps is not None else 10)
+
+
+def evaluation_part(options: ImaginationTrainingOptions, env_id: str | None) -> Any:
+    """The real-env test after training (policy, and random unless skipped), assumed env rate."""
+    from lsswm.cli.estimate import Part
+    from lsswm.envs.speed import RESET_SECONDS, assumed_step_seconds
+
+    agents = 1 + int(options.eval_random)
+    episodes = options.eval_episodes * agents
+    seconds = assumed_step_seconds(env_id or "") + RESET_SECONDS / options.eval_max_steps
+    return Part(episodes * options.eval_max_steps, "real env steps", seconds)
+
+
+def announce_estimate(options: ImaginationTrainingOptions, env_id: str | None) -> None:
+    from lsswm.cli.estimate import Part, print_estimate
+
+    parts = [
+        Part(
+            options.timesteps,
+            "imagined steps",
+            assumed_seconds_per_imagined_step(options.denoising_steps),
+        )
+    ]
+    if options.eval_episodes:
+        parts.append(evaluation_part(options, env_id))
+    print_estimate(
+        parts,
+        quick="--timesteps 2048 --eval-episodes 1 --eval-max-steps 200",
+        label="train-in-imagination",
+    )
+
+
+def _progress_callback(total: int, enabled: bool, after: Any = None) -> Any:
+    """The tqdm bar over imagined steps; once the first rollout and its update are done, the
+    measured rate gives the estimate of the rest (plus ``after``, a Part for the real-env
+    test)."""
     import_gym_quietly()
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
@@ -137,6 +177,23 @@ def _progress_callback(total: int, enabled: bool) -> Any:
                 desc="imagined steps",
                 unit="step",
                 disable=not enabled,
+                file=sys.stderr,
+            )
+            self.started = time.perf_counter()
+            self.rollouts = 0
+
+        def _on_rollout_start(self) -> None:
+            self.rollouts += 1
+            done = self.model.num_timesteps
+            if self.rollouts != 2 or not done or done >= total:
+                return
+            from lsswm.cli.estimate import Part, estimate_line
+
+            seconds = (time.perf_counter() - self.started) / done
+            parts = [Part(total - done, "imagined steps", seconds, measured=True)]
+            parts += [after] if after is not None else []
+            tqdm.write(
+                estimate_line(parts, label="train-in-imagination", remaining=True),
                 file=sys.stderr,
             )
 
@@ -225,8 +282,12 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
     if options.algo == "ppo":
         algorithm_kwargs |= {"batch_size": options.batch_size, "n_epochs": options.n_epochs}
     agent = algorithm_class(policy, venv, **algorithm_kwargs)
+    announce_estimate(options, env_id)
+    after = evaluation_part(options, env_id) if options.eval_episodes else None
     start = time.perf_counter()
-    agent.learn(options.timesteps, callback=_progress_callback(options.timesteps, options.progress))
+    agent.learn(
+        options.timesteps, callback=_progress_callback(options.timesteps, options.progress, after)
+    )
     train_seconds = time.perf_counter() - start
     policy_path = out / POLICY_FILE
     agent.save(policy_path)
@@ -248,21 +309,36 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
         "real_env": None,
     }
     if real_env is not None:
+        from tqdm import tqdm
+
         seeds = [options.eval_seed_base + i for i in range(options.eval_episodes)]
         agents = [f"sb3:{policy_path}"] + (["random"] if options.eval_random else [])
         evaluation: dict[str, Any] = {"score_name": SCORE_NAMES[env_kind(real_env)], "seeds": seeds}
+        bar = tqdm(
+            total=len(agents) * len(seeds) * options.eval_max_steps,
+            desc=f"real {env_id}",
+            unit="step",
+            disable=not options.progress,
+            file=sys.stderr,
+        )
         for name in agents:
             actor = make_agent(name, real_env, seed=options.seed)
-            scores = [
-                run_episode(real_env, actor, seed, options.eval_max_steps).score for seed in seeds
-            ]
+            scores = []
+            for seed in seeds:
+                outcome = run_episode(
+                    real_env, actor, seed, options.eval_max_steps, on_step=lambda: bar.update(1)
+                )
+                # An episode that ends early leaves its unplayed steps to the bar's total.
+                bar.update(options.eval_max_steps - outcome.steps)
+                scores.append(outcome.score)
             label = "trained in imagination" if name.startswith("sb3:") else name
             evaluation[label] = {"scores": scores, "mean": float(np.mean(scores))}
-            print(
+            tqdm.write(
                 f"real {env_id}, {label}: {evaluation['score_name']} "
                 f"{np.mean(scores):.2f} over {len(seeds)} episodes",
                 file=sys.stderr,
             )
+        bar.close()
         real_env.close()
         summary["real_env"] = evaluation
     else:

@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 
+from lsswm.cli.estimates import BEFORE_RUN
 from lsswm.cli.registry import CommandRegistry
 
 # Order is the data-flow order of the project; it is also the order in `lsswm --help`.
@@ -86,7 +87,7 @@ def build_parser(registry: CommandRegistry) -> argparse.ArgumentParser:
             )
         command.configure(sub)
         _show_every_default(sub)
-        sub.set_defaults(_handler=command.run)
+        sub.set_defaults(_handler=command.run, _command=(command.group, command.name))
     return parser
 
 
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        announce = BEFORE_RUN.get(getattr(args, "_command", None))
+        if announce is not None:
+            announce(args)
         result = handler(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lsswm.cli.estimate import Part, print_estimate
 from lsswm.collect.dataset import scan_episode_folders
 from lsswm.collect.episode_store import (
     TRASH_PREFIX,
@@ -182,7 +183,8 @@ def collect(config: CollectConfig) -> CollectSummary:
     if not pending:
         log(f"{out}: all {config.episodes} episodes present and valid; nothing to do")
         return summary
-    progress = _Progress(config, done=config.episodes - len(pending))
+    announce_estimate(config, len(pending))
+    progress = _Progress(config, done=config.episodes - len(pending), pending=len(pending))
     last_save = time.monotonic()
     start = time.monotonic()
 
@@ -213,6 +215,32 @@ def collect(config: CollectConfig) -> CollectSummary:
         progress.close()
         summary.seconds = time.monotonic() - start
     return summary
+
+
+def announce_estimate(config: CollectConfig, pending: int) -> float:
+    """Print how long recording ``pending`` episodes should take (lsswm.envs.speed's assumed
+    rates; the workers share the machine's cores) and return the seconds."""
+    from lsswm.envs.speed import RESET_SECONDS, WORKER_START_SECONDS, assumed_step_seconds
+
+    workers = max(1, min(config.workers, pending, os.cpu_count() or 1))
+    rounds = -(-pending // workers)  # episodes one worker records, at most
+    where = f"on {workers} worker{'s' if workers > 1 else ''}"
+    part = Part(
+        pending * config.steps,
+        "env steps",
+        assumed_step_seconds(config.env_id),
+        parallel=workers,
+        where=where,
+    )
+    quick = None
+    if pending > 2 or config.steps > 200:
+        quick = f"--episodes {min(pending, 2)} --steps {min(config.steps, 200)}"
+    return print_estimate(
+        [part],
+        overhead_s=WORKER_START_SECONDS + rounds * RESET_SECONDS,
+        quick=quick,
+        label="collect",
+    )
 
 
 def run_backend(
@@ -278,7 +306,7 @@ def run_local(
 class _Progress:
     """tqdm bar over episodes with the live env steps/s as postfix."""
 
-    def __init__(self, config: CollectConfig, done: int) -> None:
+    def __init__(self, config: CollectConfig, done: int, pending: int = 0) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -293,6 +321,9 @@ class _Progress:
         self.start = time.monotonic()
         self.finished_steps = 0
         self.live_steps = 0
+        # Steps still to record, at most (episodes can end before the cap): the ETA in the
+        # postfix comes from the live step rate, long before the first episode completes.
+        self.planned_steps = pending * config.steps
 
     def set_live_steps(self, steps: int) -> None:
         self.live_steps = max(self.live_steps, steps)
@@ -306,7 +337,11 @@ class _Progress:
     def _postfix(self) -> None:
         steps = max(self.live_steps, self.finished_steps)
         rate = steps / max(time.monotonic() - self.start, 1e-9)
-        self.bar.set_postfix_str(f"{steps} env steps, {rate:.1f} steps/s", refresh=False)
+        text = f"{steps} env steps, {rate:.1f} steps/s"
+        if rate > 0 and self.planned_steps > steps:
+            left = (self.planned_steps - steps) / rate
+            text += f", ETA ~{self.bar.format_interval(left)}"
+        self.bar.set_postfix_str(text, refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:

@@ -146,6 +146,7 @@ def env_episodes(
     policy_name = env_policy(protocol, context, frame_stride)
     kept = context if protocol == "retrieval-reverse" else context + generate
     max_steps = (kept - 1) * frame_stride  # T+1 frames for T steps
+    _announce_recording(env_id, episodes, max_steps)
     env = make_env(env_id)
     try:
         policy = make_policy(policy_name, env, max_steps=max_steps)
@@ -172,6 +173,20 @@ def env_episodes(
     if not found:
         raise EvalError(f"no usable {protocol} episode of {env_id}; use a shorter --context")
     return found
+
+
+def _announce_recording(env_id: str, episodes: int, max_steps: int) -> None:
+    """Print how long recording the evaluation episodes should take (assumed env rates)."""
+    from lsswm.cli.estimate import Part, print_estimate
+    from lsswm.envs.speed import RESET_SECONDS, assumed_step_seconds
+
+    quick = "--episodes 2" if episodes > 2 else None
+    print_estimate(
+        [Part(episodes * max_steps, "env steps", assumed_step_seconds(env_id))],
+        overhead_s=RESET_SECONDS * episodes,
+        quick=quick,
+        label="recording evaluation episodes",
+    )
 
 
 def _episode_of(arrays: dict[str, np.ndarray], seed: int, env_id: str, context: int):

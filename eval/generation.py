@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -243,11 +244,21 @@ def generate_episodes(
         total=total, desc=f"{loaded.name}: observe+generate", unit="frame", disable=not progress
     )
     generator = torch.Generator(device=device)
+    timer = _GenerationTimer(
+        loaded.name,
+        [
+            [episodes[i] for i in members[start : start + batch_size]]
+            for _, members in sorted(groups.items())
+            for start in range(0, len(members), batch_size)
+        ],
+        model.config.chunk_size,
+        write=lambda line: tqdm.write(line, file=sys.stderr),
+    )
     for batch_number, (context, members) in enumerate(sorted(groups.items())):
         for start in range(0, len(members), batch_size):
             chosen = [episodes[i] for i in members[start : start + batch_size]]
             generator.manual_seed(seed * 1_000_003 + batch_number * 10_007 + start)
-            made = _generate_batch(model, chosen, context, generator, denoising_steps, bar)
+            made = _generate_batch(model, chosen, context, generator, denoising_steps, bar, timer)
             for i, frames in zip(members[start : start + batch_size], made, strict=True):
                 results[i] = frames
     bar.close()
@@ -266,6 +277,40 @@ def _action_tensor(actions: list[np.ndarray], length: int, device: Any) -> Any:
     return stacked.long() if stacked.dim() == 2 else stacked.float()
 
 
+class _GenerationTimer:
+    """Times the first batch's observation and first imagined chunk, then prints the
+    measured estimate of the whole generation: batches cost in proportion to their episodes,
+    observation to the context length, imagination to the chunks."""
+
+    def __init__(self, name: str, batches: list[list[EvalEpisode]], chunk: int, write: Any) -> None:
+        self.name, self.batches, self.chunk, self.write = name, batches, chunk, write
+        self.observe_seconds: float | None = None
+        self.reported = False
+
+    def observed(self, seconds: float) -> None:
+        if self.observe_seconds is None:
+            self.observe_seconds = seconds
+
+    def imagined_chunk(self, seconds: float) -> None:
+        if self.reported or self.observe_seconds is None:
+            return
+        self.reported = True
+        from lsswm.cli.estimate import Part, estimate_line
+
+        first = self.batches[0]
+        per_observed = self.observe_seconds / (len(first) * max(1, first[0].context))
+        per_chunk = seconds / len(first)  # per episode of the batch
+        total = 0.0
+        for batch in self.batches:
+            chunks = -(-max(e.generate for e in batch) // self.chunk)
+            total += len(batch) * (batch[0].context * per_observed + chunks * per_chunk)
+        frames = sum(len(e.frames) for batch in self.batches for e in batch)
+        part = Part(frames, "frames", total / max(1, frames), measured=True)
+        self.write(
+            estimate_line([part], quick="--episodes 2", label=f"{self.name}: observe+generate")
+        )
+
+
 def _generate_batch(
     model: Any,
     chosen: list[EvalEpisode],
@@ -273,25 +318,32 @@ def _generate_batch(
     generator: Any,
     denoising_steps: int | None,
     bar: Any,
+    timer: _GenerationTimer | None = None,
 ) -> list[np.ndarray]:
     import torch
 
     device = next(model.parameters()).device
     stream = model.start_stream(len(chosen))
     frames = torch.as_tensor(np.stack([e.frames[:context] for e in chosen]), device=device)
+    begun = time.perf_counter()
     stream.observe_frames(
         frames, _action_tensor([e.actions[:context] for e in chosen], context, device)
     )
+    if timer is not None:
+        timer.observed(time.perf_counter() - begun)
     bar.update(context * len(chosen))  # the bar's total counts observed frames too
     longest = max(e.generate for e in chosen)
     future = _action_tensor([e.actions[context:] for e in chosen], longest, device)
     step = model.config.chunk_size
     pieces = []
     for begin in range(0, longest, step):
+        begun = time.perf_counter()
         out = stream.imagine(
             future[:, begin : begin + step], denoising_steps=denoising_steps, generator=generator
         )
         pieces.append(out.frames.cpu())
+        if timer is not None:
+            timer.imagined_chunk(time.perf_counter() - begun)
         # Count only frames that belong to some episode (not the padding).
         bar.update(sum(min(step, max(0, e.generate - begin)) for e in chosen))
     made = torch.cat(pieces, dim=1).numpy()

@@ -147,6 +147,7 @@ def run_navigation(options: NavigationOptions) -> dict[str, Any]:
     results["agents"] = []
     if ckpt is not None:
         _warn_on_seen_seeds(ckpt, seeds, results["notes"])
+    announce_estimate(options)
     for name in options.agents:
         agent = make_agent(
             name, env, ckpt=ckpt, planner=options.planner, device=options.device, seed=0
@@ -174,6 +175,76 @@ def run_navigation(options: NavigationOptions) -> dict[str, Any]:
     return results
 
 
+def assumed_seconds_per_step(name: str, options: NavigationOptions) -> float:
+    """One real step of agent ``name``: the env's assumed rate (lsswm.envs.speed), plus the
+    planner's assumed planning time (PlannerConfig.assumed_seconds_per_step)."""
+    from lsswm.envs.speed import assumed_step_seconds
+
+    seconds = assumed_step_seconds(options.env_id)
+    if name == "planner":
+        seconds += options.planner.assumed_seconds_per_step()
+    return seconds
+
+
+def announce_estimate(options: NavigationOptions) -> float:
+    """Print the suite's expected duration from assumed rates; the planner's measured rate
+    follows once it has taken a few steps (_StepTimer)."""
+    from lsswm.cli.estimate import Part, print_estimate
+    from lsswm.envs.speed import RESET_SECONDS
+
+    steps = options.episodes * options.max_steps
+    parts = [
+        Part(steps, f"{name} steps", assumed_seconds_per_step(name, options))
+        for name in options.agents
+    ]
+    quick = None
+    if options.episodes > 2 or options.max_steps > 200:
+        quick = f"--episodes {min(options.episodes, 2)} --max-steps {min(options.max_steps, 200)}"
+    overhead = RESET_SECONDS * options.episodes * len(options.agents)
+    return print_estimate(parts, overhead_s=overhead, quick=quick, label="navigation")
+
+
+class _StepTimer:
+    """Times an agent's real steps once it is warm (step 1 to 1 + n of its first episode,
+    n covering two plans) and prints the measured estimate of the rest of its episodes:
+    always for the planner, for other agents when the rest takes over a minute."""
+
+    def __init__(
+        self, name: str, options: NavigationOptions, write: Any, clock: Any = time.perf_counter
+    ) -> None:
+        self.name, self.write, self.clock = name, write, clock
+        self.total = options.episodes * options.max_steps
+        self.episodes = options.episodes
+        self.window = max(4, 2 * options.planner.replan_every)
+        self.steps = 0
+        self.first: float | None = None
+        self.done = False
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.done:
+            return
+        if self.steps == 1:
+            self.first = self.clock()
+        elif self.first is not None and self.steps == 1 + self.window:
+            self.done = True
+            self._report((self.clock() - self.first) / self.window)
+
+    def episode_end(self) -> None:
+        # Only the first episode's steps are timed (a reset is not a step).
+        self.done = True
+
+    def _report(self, seconds: float) -> None:
+        from lsswm.cli.estimate import Part, estimate_line
+        from lsswm.envs.speed import RESET_SECONDS
+
+        left = self.total - self.steps
+        overhead = RESET_SECONDS * (self.episodes - 1)
+        part = Part(left, "steps", seconds, measured=True)
+        if self.name == "planner" or part.seconds + overhead > 60:
+            self.write(estimate_line([part], overhead_s=overhead, label=self.name, remaining=True))
+
+
 def _run_agent(
     name: str,
     agent: Any,
@@ -193,13 +264,20 @@ def _run_agent(
         disable=not options.progress,
         file=sys.stderr,
     )
+    timer = _StepTimer(name, options, lambda line: tqdm.write(line, file=sys.stderr))
+
+    def on_step() -> None:
+        bar.update(1)
+        timer.step()
+
     episodes, video = [], None
     start = time.perf_counter()
     for index, seed in enumerate(seeds):
         keep = options.video and index == 0
         outcome = run_episode(
-            env, agent, seed, options.max_steps, keep_frames=keep, on_step=lambda: bar.update(1)
+            env, agent, seed, options.max_steps, keep_frames=keep, on_step=on_step
         )
+        timer.episode_end()
         bar.set_postfix(score=outcome.score)
         episodes.append(
             {

@@ -12,6 +12,7 @@ from lsswm.cli.main import build_parser, build_registry, main
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = ("envs", "collect", "worldmodel", "agents", "eval", "experiments")
+CLI_LEAVES = ("lsswm.cli.registry", "lsswm.cli.estimate")
 
 
 def test_subpackages_import_from_their_folders():
@@ -24,9 +25,10 @@ def test_subpackages_import_from_their_folders():
 
 def test_lower_layers_never_import_higher_ones():
     # Data flows envs -> collect -> worldmodel -> agents -> eval -> experiments; a module may
-    # import its own layer and the ones before it, never one after it. `lsswm.cli.registry`
-    # is the one exception: a dependency-free leaf that every layer's commands.py registers
-    # into. Subpackages (worldmodel/train/) belong to their folder's layer.
+    # import its own layer and the ones before it, never one after it. The exceptions are
+    # the dependency-free leaves of cli/ (CLI_LEAVES): `lsswm.cli.registry`, which every
+    # layer's commands.py registers into, and `lsswm.cli.estimate`, the start-of-run time
+    # estimate. Subpackages (worldmodel/train/) belong to their folder's layer.
     import ast
 
     for index, layer in enumerate(LAYERS):
@@ -40,10 +42,28 @@ def test_lower_layers_never_import_higher_ones():
                 elif isinstance(node, ast.ImportFrom) and node.module:
                     names = [node.module]
                 for name in names:
-                    if name == "lsswm.cli.registry":
+                    if name in CLI_LEAVES:
                         continue
                     top = ".".join(name.split(".")[:2])
                     assert top not in forbidden, f"{path.relative_to(REPO)} imports {name}"
+
+
+def test_the_cli_leaves_import_only_the_standard_library():
+    # What makes them safe to import from every layer: they pull in nothing of the project
+    # (and nothing heavy).
+    import ast
+
+    for leaf in CLI_LEAVES:
+        path = REPO / "cli" / f"{leaf.rsplit('.', 1)[-1]}.py"
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top == "__future__", (path.name, name)
 
 
 def test_the_model_never_imports_its_training():

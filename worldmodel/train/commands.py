@@ -128,6 +128,81 @@ def build_tokenizer_config(args: argparse.Namespace) -> Any:
     return config
 
 
+# Documented rates of whole training steps (data, forward, backward, EMA, checkpoints) per
+# window-frame of a step (frames x batch), for a preset's own model and frame size:
+# - cpu, tiny: 0.4 s per 64-frame step on the 2-core CPU (docs/agents.md: 1500 steps of
+#   curriculum 16:1200:4,32:300:2 in about 10 minutes);
+# - cpu, memory: 1.09 s per 320-frame step (docs/training.md, the memory experiment);
+# - cuda, small: the docs' estimate, 20,000 steps in under an hour (not yet measured).
+TRAIN_SECONDS_PER_FRAME = {
+    ("cpu", "tiny"): 0.4 / 64,
+    ("cpu", "memory"): 1.09 / 320,
+    ("cuda", "small"): 0.18 / 1024,
+}
+
+
+def announce_train_estimate(config: Any) -> None:
+    """Print how long the rest of this run's curriculum should take (stderr, rank 0 only)."""
+    import os
+
+    from lsswm.cli.estimate import Part, print_estimate, print_no_estimate
+    from lsswm.worldmodel.checkpoint import latest_checkpoint, resolve_device
+    from lsswm.worldmodel.train.config import train_preset
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    done = 0
+    try:
+        latest = latest_checkpoint(config.run_dir)
+        done = int(latest.name.split("_")[-1]) if latest is not None else 0
+    except (OSError, ValueError):
+        pass  # a damaged run folder: the trainer names the problem
+    remaining, frames, start = 0, 0, 0
+    for stage in config.curriculum:
+        left = max(0, min(stage.steps, start + stage.steps - done))
+        remaining += left
+        frames += left * stage.frames * stage.batch_size
+        start += stage.steps
+    if remaining == 0:
+        return
+    try:
+        device = resolve_device(config.system.device).type
+    except Exception:  # no such device: the trainer reports it
+        return
+    rate = None
+    try:
+        preset = train_preset(config.preset)
+    except Exception:  # a --config file may name any preset
+        preset = None
+    same_model = preset is not None and (
+        config.model.d_model == preset.model.d_model
+        and config.model.n_layers == preset.model.n_layers
+        and config.data.image_size == preset.data.image_size
+        and config.tokenizer == preset.tokenizer
+    )
+    if same_model:
+        rate = TRAIN_SECONDS_PER_FRAME.get((device, config.preset))
+    quick = "--preset tiny --set curriculum=16:40:4" if config.preset != "tiny" else None
+    label = "train"
+    if rate is None:
+        print_no_estimate(
+            remaining,
+            "training steps",
+            f"no documented rate for this model and frame size on {device}",
+            quick=quick,
+            label=label,
+        )
+        return
+    per_step = rate * frames / remaining
+    print_estimate(
+        [Part(remaining, "training steps", per_step)],
+        overhead_s=10,
+        quick=quick or "--set curriculum=16:40:4",
+        label=label,
+        machine="on one GPU" if device == "cuda" else None,
+    )
+
+
 def run_train(args: argparse.Namespace) -> int:
     from lsswm.worldmodel.train.loop import train
 
@@ -146,6 +221,8 @@ def run_train(args: argparse.Namespace) -> int:
                 "tokenizer and the dataset (pass --data to see them)",
                 file=sys.stderr,
             )
+    elif config.run_dir:
+        announce_train_estimate(config)
     return _run_training(config, args.print_config, train)
 
 
