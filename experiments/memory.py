@@ -363,8 +363,21 @@ def evaluate_experiment(
     }
     for name, variant, past in imagined_runs:
         start = time.perf_counter()
-        frames = recall.imagine(
-            models[variant], sequences, context, window, budget.denoising_steps, past, progress=bar
+        model_path = Path(configs[variant].run_dir) / "world_model.safetensors"
+        frames = cached_imagination(
+            out / "imagined",
+            model_path,
+            past,
+            f"{budget.frames}f{context}c{budget.denoising_steps}d",
+            lambda variant=variant, past=past: recall.imagine(
+                models[variant],
+                sequences,
+                context,
+                window,
+                budget.denoising_steps,
+                past,
+                progress=bar,
+            ),
         )
         imagined_frames[name] = frames
         imagined[name] = scored(frames)
@@ -422,6 +435,26 @@ def evaluate_experiment(
         "video_sequence": row,
         "notes": notes,
     }
+
+
+def cached_imagination(
+    folder: Path, model_path: Path, past: str, settings: str, compute: Any
+) -> torch.Tensor:
+    """Imagined frames of one model and ablation, kept in `folder` under the model's weights
+    hash and the evaluation settings, so a re-run (or scoring a model while the others still
+    train) imagines each once."""
+    from lsswm.worldmodel.checkpoint import read_metadata
+
+    digest = read_metadata(model_path)["weights_sha256"][:16]
+    path = folder / f"{model_path.parent.name}-{past}-{settings}-{digest}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    frames = compute()
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save(frames, partial)
+    partial.replace(path)
+    return frames
 
 
 def memory_bars(imagined: dict[str, Any], probes: dict[str, Any], window: int) -> dict[str, Any]:
