@@ -21,8 +21,33 @@ from lsswm.agents.errors import AgentError
 from lsswm.worldmodel.frame_model import FrameWorldModel
 
 
-def load_frame_world_model(path: str | Path, device: str | torch.device = "cpu") -> FrameWorldModel:
-    """A world model checkpoint saved with its tokenizer, in eval mode on ``device``."""
+def takes_poses(path: str | Path) -> bool:
+    """Whether the checkpoint was trained on camera poses (``data.actions=pose``)."""
+    from lsswm.worldmodel.checkpoint import TrainingMetadata, read_metadata
+
+    return TrainingMetadata.from_metadata(read_metadata(path)).data.actions == "pose"
+
+
+def pose_from_state(state: Any) -> np.ndarray:
+    """A Memory Maze state (info["state"]: agent_pos, agent_dir, maze_layout) -> the (4,)
+    pose action a ``data.actions=pose`` model was trained on (the trainer's pose_actions)."""
+    from lsswm.worldmodel.train.data import pose_actions
+
+    if state is None or any(k not in state for k in ("agent_pos", "agent_dir", "maze_layout")):
+        raise AgentError(
+            "a pose-conditioned model needs the env's info['state'] with agent_pos, agent_dir "
+            "and maze_layout (a Memory Maze env such as lsswm/MemoryMaze-9x9-v0)"
+        )
+    size = int(np.asarray(state["maze_layout"]).shape[-1])
+    return pose_actions(np.asarray(state["agent_pos"]), np.asarray(state["agent_dir"]), size)
+
+
+def load_frame_world_model(
+    path: str | Path, device: str | torch.device = "cpu", allow_poses: bool = False
+) -> FrameWorldModel:
+    """A world model checkpoint saved with its tokenizer, in eval mode on ``device``.
+    allow_poses: accept a pose-conditioned model (for callers that feed it the real env's
+    poses, like ``lsswm play``; planners choose env actions and cannot)."""
     from lsswm.worldmodel.checkpoint import TrainingMetadata, load_world_model, read_metadata
 
     train_data = TrainingMetadata.from_metadata(read_metadata(path)).data
@@ -31,7 +56,7 @@ def load_frame_world_model(path: str | Path, device: str | torch.device = "cpu")
             f"{path} was trained on every {train_data.frame_stride}th frame, so one model "
             "step is several env steps; agents need a checkpoint trained with data.frame_stride=1"
         )
-    if train_data.actions == "pose":
+    if train_data.actions == "pose" and not allow_poses:
         raise AgentError(
             f"{path} was trained with pose actions (data.actions=pose); agents choose env "
             "actions, so they need a checkpoint trained with data.actions=dataset"

@@ -66,6 +66,9 @@ class PlaySession:
 
     model: Any  # FrameWorldModel
     env_id: str = DEFAULT_ENV
+    # A pose-conditioned model (data.actions=pose) is given the real env's camera pose after
+    # each action instead of the action: the paper's Memory Maze protocol.
+    poses: bool = False
     context: int = 4
     denoising_steps: int | None = None
     seed: int = 0
@@ -97,7 +100,7 @@ class PlaySession:
         check_model_fits(
             self.model,
             env_image_shape(self.env),
-            describe_space(self.env.action_space),
+            None if self.poses else describe_space(self.env.action_space),
             f"env {self.env_id}",
         )
         self.reset(self.seed)
@@ -111,24 +114,32 @@ class PlaySession:
 
         return to_model_frames(np.asarray(frame)[None], self.model)[0]
 
+    def _model_action(self, action: int, info: Any) -> Any:
+        """What the model is conditioned on: the env action, or the pose it led to."""
+        if not self.poses:
+            return action
+        from lsswm.agents.model_io import pose_from_state
+
+        return pose_from_state(info.get("state"))
+
     def reset(self, seed: int) -> PlayStatus:
         """A new maze (``seed``): the model observes ``context`` real frames, the first one
         from the reset (null action), then left turns."""
         import torch
 
         self.seed = int(seed)
-        observation, _ = self.on_env_thread(lambda: self.env.reset(seed=self.seed))
-        frames, actions = [observation], [0]
+        observation, info = self.on_env_thread(lambda: self.env.reset(seed=self.seed))
+        frames, actions = [observation], [self._model_action(0, info)]
         for _ in range(self.context - 1):
-            observation, *_ = self.on_env_thread(self.env.step, LEFT)
+            observation, _, _, _, info = self.on_env_thread(self.env.step, LEFT)
             frames.append(observation)
-            actions.append(LEFT)
+            actions.append(self._model_action(LEFT, info))
         model_frames = np.stack([self._model_frame(f) for f in frames])
         self.stream = self.model.start_stream(1)
         with torch.no_grad():
             self.stream.observe_frames(
                 torch.as_tensor(model_frames[None], device=self.device),
-                torch.as_tensor([actions], device=self.device),
+                torch.as_tensor(np.asarray(actions)[None], device=self.device),
             )
         self.real = list(model_frames)
         self.imagined = list(model_frames)  # the context is real on both sides
@@ -146,10 +157,11 @@ class PlaySession:
         if not 0 <= index < len(ACTION_NAMES):
             raise AgentError(f"action {action!r}: choose one of {', '.join(ACTION_NAMES)}")
         start = time.perf_counter()
-        observation, reward, terminated, truncated, _ = self.on_env_thread(self.env.step, index)
+        observation, reward, terminated, truncated, info = self.on_env_thread(self.env.step, index)
+        action_in = np.asarray(self._model_action(index, info))[None, None]
         with torch.no_grad():
             out = self.stream.imagine(
-                torch.tensor([[index]], device=self.device), self.denoising_steps
+                torch.as_tensor(action_in, device=self.device), self.denoising_steps
             )
         self.real.append(self._model_frame(observation))
         self.imagined.append(out.frames[0, -1].cpu().numpy())
@@ -285,8 +297,8 @@ def run_play(
     record_dir: str = "runs/play",
     open_browser: bool = True,
 ) -> None:
-    from lsswm.agents.model_io import load_frame_world_model
-    from lsswm.worldmodel.checkpoint import resolve_device
+    from lsswm.agents.model_io import load_frame_world_model, takes_poses
+    from lsswm.worldmodel.checkpoint import resolve_checkpoint_path, resolve_device
 
     try:
         import gradio  # noqa: F401
@@ -295,8 +307,16 @@ def run_play(
             "lsswm play needs Gradio: pip install 'lsswm[play]' (or bash scripts/setup.sh "
             "with LSSWM_EXTRAS=test,play)"
         ) from error
-    model = load_frame_world_model(ckpt, resolve_device(device))
-    session = PlaySession(model, env_id, context, denoising_steps, seed)
+    path = resolve_checkpoint_path(ckpt)
+    model = load_frame_world_model(path, resolve_device(device), allow_poses=True)
+    session = PlaySession(
+        model,
+        env_id,
+        poses=takes_poses(path),
+        context=context,
+        denoising_steps=denoising_steps,
+        seed=seed,
+    )
     app = build_app(session, record_dir)
     try:
         app.launch(server_name=host, server_port=port, inbrowser=open_browser)

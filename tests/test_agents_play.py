@@ -118,3 +118,26 @@ def test_play_command_loads_the_checkpoint_and_launches(maze_model, tmp_path, mo
     argv = ["play", "--ckpt", str(ckpt), "--port", "7999", "--no-browser", "--device", "cpu"]
     assert main(argv) == 0
     assert launched == {"server_name": "127.0.0.1", "server_port": 7999, "inbrowser": False}
+
+
+def test_a_pose_model_is_driven_by_the_real_env_poses(tiny_frame_model, tmp_path):
+    """A data.actions=pose model (the shipped Memory Maze models) plays too: each action
+    steps the real env, and the model imagines the view at the pose the env reached."""
+    from lsswm.agents.model_io import load_frame_world_model, pose_from_state, takes_poses
+
+    model = tiny_frame_model(image_size=32, pose=True)
+    ckpt = tmp_path / "pose.safetensors"
+    train_data = '{"actions": "pose", "frame_stride": 1, "image_size": 32}'
+    save_world_model(ckpt, model, {"train_data": train_data})
+    assert takes_poses(ckpt)
+    with pytest.raises(AgentError, match="pose actions"):
+        load_frame_world_model(ckpt)  # planners cannot feed poses
+    play = PlaySession(load_frame_world_model(ckpt, allow_poses=True), poses=True, context=2)
+    try:
+        play.act("forward")
+        assert len(play.imagined) == 3 and play.imagined[-1].shape == (32, 32, 3)
+        _, info = play.on_env_thread(lambda: play.env.reset(seed=0))
+        pose = pose_from_state(info["state"])
+        assert pose.shape == (4,) and np.all(np.abs(pose) <= 1.0)
+    finally:
+        play.close()
