@@ -11,7 +11,6 @@ import importlib
 import os
 import sys
 
-from lsswm.cli.estimates import BEFORE_RUN
 from lsswm.cli.registry import CommandRegistry
 
 # Order is the data-flow order of the project; it is also the order in `lsswm --help`.
@@ -87,7 +86,7 @@ def build_parser(registry: CommandRegistry) -> argparse.ArgumentParser:
             )
         command.configure(sub)
         _show_every_default(sub)
-        sub.set_defaults(_handler=command.run, _command=(command.group, command.name))
+        sub.set_defaults(_handler=command.run)
     return parser
 
 
@@ -100,9 +99,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        announce = BEFORE_RUN.get(getattr(args, "_command", None))
-        if announce is not None:
-            announce(args)
         result = handler(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -22,16 +22,18 @@ def configure_memory(parser: argparse.ArgumentParser) -> None:
         "--budget",
         choices=("full", "smoke"),
         default="full",
-        help="full: ~30 min on 2 CPU cores; smoke: a minutes-long check",
+        help="full: ~80 min on 2 CPU cores (three models side by side); smoke: ~2 min",
     )
     parser.add_argument("--workers", type=int, default=2, help="collection worker processes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_set_option(parser, "override fields of both training runs (as in lsswm train)")
+    add_set_option(parser, "override fields of every training run (as in lsswm train)")
 
 
 def run_memory(args: argparse.Namespace) -> int:
+    from lsswm.experiments.estimates import memory_maze
     from lsswm.experiments.memory import run_memory_experiment
 
+    memory_maze(args)
     summary = run_memory_experiment(
         args.out, args.budget, args.workers, config_overrides(args), progress=not args.no_progress
     )
@@ -78,8 +80,10 @@ def configure_memory_synthetic(parser: argparse.ArgumentParser) -> None:
 def run_memory_synthetic(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from lsswm.experiments.estimates import memory_synthetic
     from lsswm.experiments.memory_synthetic import budget_config, run_synthetic_memory
 
+    memory_synthetic(args)
     run = budget_config(
         args.budget,
         variants=tuple(args.variants),

@@ -222,3 +222,16 @@ def test_every_readme_command_parses_and_says_how_long_it_takes():
         parser.parse_args(argv[1:])  # a wrong flag exits (SystemExit fails the test)
         if argv[1] != "play":  # interactive: runs until closed
             assert timed.search(comment), f"no duration for: {shlex.join(argv)}"
+
+
+def test_memory_experiment_prints_its_estimate_before_running(tmp_path, capsys, monkeypatch):
+    from lsswm.cli.main import main
+    from lsswm.experiments import memory
+
+    ran = []
+    monkeypatch.setattr(memory, "run_memory_experiment", lambda *a, **k: ran.append(1) or {})
+    assert main(["experiment", "memory", "--out", str(tmp_path / "maze")]) == 0
+    line = capsys.readouterr().err.splitlines()[0]
+    # 2400 steps of three models side by side at ~1.95 s/step, plus data and scoring: ~85 min.
+    assert re.match(r"experiment memory: this will take about (8\d|9\d) min", line), line
+    assert "--budget smoke" in line and ran == [1]

@@ -1,0 +1,86 @@
+"""Start-of-run time estimates of the experiment commands (lsswm.cli.estimate's one line).
+
+Rates are what the committed runs took on the project's shared 2-core CPU (upper bounds):
+docs/results/memory-synthetic/summary.json and docs/results/memory-maze/training.json.
+Work already on disk (trained models, finished training steps) is not counted again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from lsswm.cli.estimate import Part, print_estimate
+
+# Synthetic: seconds per training step of each model, one thread each (3000 steps in 1279 s,
+# 694 s and 430 s); variants named hybrid-* cost what the hybrid costs.
+SYNTHETIC_SECONDS_PER_STEP = {"hybrid": 0.43, "causal-window": 0.23, "causal": 0.14}
+# Scoring one model at the full budget (64 held-out 36-frame episodes): about 100 s.
+SYNTHETIC_SCORING_SECONDS = 100.0
+SYNTHETIC_SCORED_FRAMES = 64 * 36
+
+# Memory Maze: the three models train side by side, so the wall time per step is the slowest
+# model's with three processes on two cores (causal: 4666 s for 2400 steps); collection ran
+# at ~200 env steps/s on 2 workers, the tokenizer at ~0.045 s/step, scoring ~2 min.
+MAZE_SECONDS_PER_STEP = 1.95
+MAZE_SECONDS_PER_ENV_STEP = 0.01
+MAZE_TOKENIZER_SECONDS_PER_STEP = 0.045
+MAZE_SCORING_SECONDS = 120.0
+
+
+def memory_synthetic(args: argparse.Namespace) -> float:
+    from lsswm.experiments.memory_synthetic import budget_config
+
+    run = budget_config(
+        args.budget,
+        variants=tuple(args.variants),
+        n_views=args.views,
+        state_size=args.state_size,
+        seed=args.seed,
+        threads=args.threads,
+        **({} if args.steps is None else {"steps": args.steps}),
+    )
+    models = Path(args.out) / "models"
+    parts = []
+    for name in run.variants:
+        if (models / f"{name}.safetensors").exists() and (models / f"{name}.json").exists():
+            continue  # trained before: only scored (or skipped) this time
+        rate = SYNTHETIC_SECONDS_PER_STEP.get(name, SYNTHETIC_SECONDS_PER_STEP["hybrid"])
+        parts.append(Part(run.steps, f"{name} training steps", rate))
+    share = run.eval_episodes * run.task.frames / SYNTHETIC_SCORED_FRAMES
+    parts.append(
+        Part(len(run.variants), "models to score", SYNTHETIC_SCORING_SECONDS * share, per="model")
+    )
+    quick = "--budget smoke" if args.budget != "smoke" else None
+    return print_estimate(parts, quick=quick, label="memory-synthetic")
+
+
+def memory_maze(args: argparse.Namespace) -> float:
+    from lsswm.experiments.memory import BUDGETS, VARIANTS
+    from lsswm.worldmodel.train.config import parse_curriculum
+
+    budget = BUDGETS[args.budget]
+    out = Path(args.out)
+    total_steps = sum(stage.steps for stage in parse_curriculum(budget.curriculum))
+    left = max(total_steps - _trained_steps(out / variant) for variant in VARIANTS)
+    env_steps = (budget.train_episodes + budget.eval_episodes) * budget.episode_steps
+    parts = [
+        Part(env_steps, "env steps", MAZE_SECONDS_PER_ENV_STEP, parallel=2, where="on 2 workers"),
+        Part(budget.tokenizer_steps, "tokenizer steps", MAZE_TOKENIZER_SECONDS_PER_STEP),
+        Part(left, "training steps of 3 models side by side", MAZE_SECONDS_PER_STEP),
+    ]
+    quick = "--budget smoke" if args.budget != "smoke" else None
+    return print_estimate(
+        parts, overhead_s=MAZE_SCORING_SECONDS, quick=quick, label="experiment memory"
+    )
+
+
+def _trained_steps(run_dir: Path) -> int:
+    """The step of a run's newest checkpoint folder (0 without one)."""
+    steps = [
+        int(match.group(1))
+        for path in (run_dir / "checkpoints").glob("step_*")
+        if (match := re.fullmatch(r"step_(\d+)", path.name))
+    ]
+    return max(steps, default=0)
