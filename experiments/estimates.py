@@ -68,7 +68,7 @@ def memory_maze(args: argparse.Namespace) -> float:
     parts = [
         Part(env_steps, "env steps", MAZE_SECONDS_PER_ENV_STEP, parallel=2, where="on 2 workers"),
         Part(budget.tokenizer_steps, "tokenizer steps", MAZE_TOKENIZER_SECONDS_PER_STEP),
-        Part(left, "training steps of 3 models side by side", MAZE_SECONDS_PER_STEP),
+        Part(left, "training steps of 3 models side by side", MAZE_SECONDS_PER_STEP, per="step"),
     ]
     quick = "--budget smoke" if args.budget != "smoke" else None
     return print_estimate(
