@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Below this, the quick-look flags are not worth a mention.
 QUICK_HINT_AFTER_S = 120.0
@@ -101,23 +102,13 @@ def print_estimate(
     parts: Sequence[Part],
     *,
     overhead_s: float = 0.0,
-    quick: str | None = None,
-    label: str | None = None,
-    remaining: bool = False,
-    machine: str | None = None,
     write: Callable[[str], None] | None = None,
+    **line_options: Any,
 ) -> float:
-    """Print the estimate line to stderr (or through ``write``, e.g. ``tqdm.write`` while a
-    bar is on screen) and return the estimated seconds."""
-    line = estimate_line(
-        parts,
-        overhead_s=overhead_s,
-        quick=quick,
-        label=label,
-        remaining=remaining,
-        machine=machine,
-    )
-    _emit(line, write)
+    """Print the estimate line (estimate_line's options: quick, label, remaining, machine) to
+    stderr, or through ``write`` (e.g. ``tqdm.write`` while a bar is on screen); return the
+    estimated seconds."""
+    _emit(estimate_line(parts, overhead_s=overhead_s, **line_options), write)
     return estimate_seconds(parts, overhead_s)
 
 

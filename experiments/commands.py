@@ -83,7 +83,6 @@ def run_memory_synthetic(args: argparse.Namespace) -> int:
     from lsswm.experiments.estimates import memory_synthetic
     from lsswm.experiments.memory_synthetic import budget_config, run_synthetic_memory
 
-    memory_synthetic(args)
     run = budget_config(
         args.budget,
         variants=tuple(args.variants),
@@ -94,6 +93,7 @@ def run_memory_synthetic(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         **({} if args.steps is None else {"steps": args.steps}),
     )
+    memory_synthetic(run, Path(args.out), args.budget)
     run_synthetic_memory(run, Path(args.out))
     return 0
 

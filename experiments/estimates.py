@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import Any
 
 from lsswm.cli.estimate import Part, print_estimate
 
@@ -29,19 +30,9 @@ MAZE_TOKENIZER_SECONDS_PER_STEP = 0.045
 MAZE_SCORING_SECONDS = 120.0
 
 
-def memory_synthetic(args: argparse.Namespace) -> float:
-    from lsswm.experiments.memory_synthetic import budget_config
-
-    run = budget_config(
-        args.budget,
-        variants=tuple(args.variants),
-        n_views=args.views,
-        state_size=args.state_size,
-        seed=args.seed,
-        threads=args.threads,
-        **({} if args.steps is None else {"steps": args.steps}),
-    )
-    models = Path(args.out) / "models"
+def memory_synthetic(run: Any, out: Path, budget: str) -> float:
+    """The estimate of `lsswm experiment memory-synthetic` for its SyntheticMemoryConfig."""
+    models = Path(out) / "models"
     parts = []
     for name in run.variants:
         if (models / f"{name}.safetensors").exists() and (models / f"{name}.json").exists():
@@ -52,7 +43,7 @@ def memory_synthetic(args: argparse.Namespace) -> float:
     parts.append(
         Part(len(run.variants), "models to score", SYNTHETIC_SCORING_SECONDS * share, per="model")
     )
-    quick = "--budget smoke" if args.budget != "smoke" else None
+    quick = "--budget smoke" if budget != "smoke" else None
     return print_estimate(parts, quick=quick, label="memory-synthetic")
 
 
