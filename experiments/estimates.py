@@ -8,7 +8,6 @@ Work already on disk (trained models, finished training steps) is not counted ag
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +48,13 @@ def memory_synthetic(run: Any, out: Path, budget: str) -> float:
 
 def memory_maze(args: argparse.Namespace) -> float:
     from lsswm.experiments.memory import BUDGETS, VARIANTS
+    from lsswm.worldmodel.checkpoint import latest_step
     from lsswm.worldmodel.train.config import parse_curriculum
 
     budget = BUDGETS[args.budget]
     out = Path(args.out)
     total_steps = sum(stage.steps for stage in parse_curriculum(budget.curriculum))
-    left = max(total_steps - _trained_steps(out / variant) for variant in VARIANTS)
+    left = max(total_steps - latest_step(out / variant) for variant in VARIANTS)
     env_steps = (budget.train_episodes + budget.eval_episodes) * budget.episode_steps
     parts = [
         Part(env_steps, "env steps", MAZE_SECONDS_PER_ENV_STEP, parallel=2, where="on 2 workers"),
@@ -65,13 +65,3 @@ def memory_maze(args: argparse.Namespace) -> float:
     return print_estimate(
         parts, overhead_s=MAZE_SCORING_SECONDS, quick=quick, label="experiment memory"
     )
-
-
-def _trained_steps(run_dir: Path) -> int:
-    """The step of a run's newest checkpoint folder (0 without one)."""
-    steps = [
-        int(match.group(1))
-        for path in (run_dir / "checkpoints").glob("step_*")
-        if (match := re.fullmatch(r"step_(\d+)", path.name))
-    ]
-    return max(steps, default=0)

@@ -21,7 +21,7 @@ bootstrap intervals over episodes (eval.distance.bin_by_distance). References an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +45,23 @@ class EvalSequences:
     cells: np.ndarray  # (N, T, 2) int64 maze cell
     headings: np.ndarray  # (N, T) radians
     episodes: np.ndarray  # (N,) held-out episode index
+    _distances: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __len__(self) -> int:
         return int(self.frames.size(0))
 
-    def subset(self, rows: np.ndarray) -> EvalSequences:
-        index = torch.from_numpy(np.asarray(rows))
-        return EvalSequences(
-            self.frames[index],
-            self.actions[index],
-            self.cells[rows],
-            self.headings[rows],
-            self.episodes[rows],
-        )
+    def distances(self, context: int) -> np.ndarray:
+        """(N, T - context) frames back to the last context frame showing the same view
+        (eval.distance.view_distances), computed once per context: every score, reference
+        and video choice reads them."""
+        if context not in self._distances:
+            self._distances[context] = np.stack(
+                [
+                    view_distances(cells, headings, context)
+                    for cells, headings in zip(self.cells, self.headings, strict=True)
+                ]
+            )
+        return self._distances[context]
 
 
 def evaluation_sequences(data_config: Any, frames: int, every: int) -> EvalSequences:
@@ -83,16 +87,6 @@ def evaluation_sequences(data_config: Any, frames: int, every: int) -> EvalSeque
         cells=np.floor(positions).astype(np.int64),
         headings=np.arctan2(directions[..., 1], directions[..., 0]),
         episodes=np.asarray(episodes, np.int64),
-    )
-
-
-def sequence_distances(sequences: EvalSequences, context: int) -> np.ndarray:
-    """(N, T - context) frames back to the last context frame showing the same view."""
-    return np.stack(
-        [
-            view_distances(cells, headings, context)
-            for cells, headings in zip(sequences.cells, sequences.headings, strict=True)
-        ]
     )
 
 
@@ -187,7 +181,7 @@ def probe(
 def last_sighting_frames(sequences: EvalSequences, context: int) -> torch.Tensor:
     """The true frame of each target's last sighting in the context (the target itself where
     it has none: those frames fall in the unseen bin, which the table leaves blank)."""
-    distances = sequence_distances(sequences, context)
+    distances = sequences.distances(context)
     out = sequences.frames[:, context:].clone()
     for i, j in zip(*np.nonzero(distances != UNSEEN), strict=True):
         out[i, j] = sequences.frames[i, context + j - distances[i, j]]
@@ -206,7 +200,7 @@ def score(
     the per-episode means that paired comparisons use. blank_unseen: leave the unseen bin's
     metrics empty (the copy reference has nothing to copy there)."""
     truth = sequences.frames[:, context:]
-    distances = sequence_distances(sequences, context).reshape(-1)
+    distances = sequences.distances(context).reshape(-1)
     flat = generated.reshape(-1, *generated.shape[2:]).numpy()
     values = scorer(flat, truth.reshape(-1, *truth.shape[2:]).numpy())
     episodes = np.repeat(sequences.episodes, truth.size(1))
@@ -247,7 +241,7 @@ def gain(
 def best_revisit_sequence(sequences: EvalSequences, context: int, window: int) -> int:
     """The sequence whose imagined frames hold the most views last seen beyond the window
     (the one the side-by-side video shows)."""
-    distances = sequence_distances(sequences, context)
+    distances = sequences.distances(context)
     return int(np.argmax((distances > window).sum(axis=1)))
 
 

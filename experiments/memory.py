@@ -38,6 +38,12 @@ ENV_ID = "lsswm/MemoryMaze-9x9-v0"
 POLICY = "lookaround"
 EVAL_SEED_BASE = 100_000
 VARIANTS = ("hybrid", "causal-window", "causal")
+# (row name, model, past ablation of maze_recall.with_past): what is imagined and probed.
+SCORED_RUNS = (
+    *((v, v, "full") for v in VARIANTS),
+    ("hybrid, context cut to window", "hybrid", "window"),
+    ("hybrid, far past shuffled", "hybrid", "shuffled"),
+)
 
 
 @dataclass(frozen=True)
@@ -218,8 +224,7 @@ def validation_loss(model: Any, sequences: Any, seed: int = 0, batch_size: int =
     evaluation sequences, with the same noise for every model: a lower-is-better fit."""
     generator = torch.Generator().manual_seed(seed)
     total, count = 0.0, 0
-    frames = len(sequences)
-    for start in range(0, frames, batch_size):
+    for start in range(0, len(sequences), batch_size):
         part = slice(start, start + batch_size)
         latents = model.tokenizer.encode(sequences.frames[part])
         shape = latents.shape[:2]
@@ -335,21 +340,15 @@ def evaluate_experiment(
     sequences = recall.evaluation_sequences(data_config, budget.frames, budget.frames - context)
     notes: list[str] = []
     scorer = FrameScorer(None, "cpu", notes)
-    models = {
-        v: load_world_model(Path(c.run_dir) / "world_model.safetensors").eval()
-        for v, c in configs.items()
-    }
+    model_paths = {v: Path(c.run_dir) / "world_model.safetensors" for v, c in configs.items()}
+    models = {v: load_world_model(path).eval() for v, path in model_paths.items()}
     truth = sequences.frames[:, context:]
 
     def scored(frames: torch.Tensor, blank_unseen: bool = False) -> dict[str, Any]:
         return recall.score(frames, sequences, context, window, scorer, blank_unseen)
 
-    imagined_runs = [(v, v, "full") for v in VARIANTS] + [
-        ("hybrid, context cut to window", "hybrid", "window"),
-        ("hybrid, far past shuffled", "hybrid", "shuffled"),
-    ]
     bar = tqdm(
-        total=len(sequences) * len(imagined_runs),
+        total=len(sequences) * len(SCORED_RUNS),
         desc="imagine held-out sequences",
         unit="seq",
         disable=not progress,
@@ -361,12 +360,11 @@ def evaluate_experiment(
             models["hybrid"].tokenizer.decode_uint8(models["hybrid"].tokenizer.encode(truth))
         ),
     }
-    for name, variant, past in imagined_runs:
+    for name, variant, past in SCORED_RUNS:
         start = time.perf_counter()
-        model_path = Path(configs[variant].run_dir) / "world_model.safetensors"
         frames = cached_imagination(
             out / "imagined",
-            model_path,
+            model_paths[variant],
             past,
             f"{budget.frames}f{context}c{budget.denoising_steps}d",
             lambda variant=variant, past=past: recall.imagine(
@@ -388,10 +386,7 @@ def evaluate_experiment(
         )
     bar.close()
     probes = {}
-    for name, variant, past in [(v, v, "full") for v in VARIANTS] + [
-        ("hybrid, context cut to window", "hybrid", "window"),
-        ("hybrid, far past shuffled", "hybrid", "shuffled"),
-    ]:
+    for name, variant, past in SCORED_RUNS:
         probes[name] = scored(recall.probe(models[variant], sequences, context, window, past))
     runs = {}
     for variant, config in configs.items():

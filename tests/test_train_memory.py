@@ -43,7 +43,7 @@ def toy_sequences(episodes: int = 2, per_episode: int = 2, frames: int = 8) -> r
 
 def test_last_sighting_copies_the_frame_one_turn_back():
     sequences = toy_sequences()
-    distances = recall.sequence_distances(sequences, context=5)
+    distances = sequences.distances(context=5)
     assert distances[0].tolist() == [4, 4, 4]  # frames 5, 6, 7 show views of frames 1, 2, 3
     copied = recall.last_sighting_frames(sequences, context=5)
     assert copied[1, :, 0, 0, 0].tolist() == [11, 12, 13]

@@ -101,3 +101,12 @@ def test_training_metadata_round_trips_and_run_folders_resolve(tmp_path, tiny_co
         resolve_checkpoint_path(tmp_path)
     assert resolve_device("cpu") == torch.device("cpu")
     assert isinstance(resolve_device("auto"), torch.device)
+
+
+def test_checkpoint_steps_come_from_the_folder_names(tmp_path):
+    from lsswm.worldmodel.checkpoint import CheckpointError, checkpoint_step, latest_step
+
+    assert checkpoint_step(tmp_path / "checkpoints" / "step_00000200") == 200
+    assert latest_step(tmp_path) == 0  # no checkpoints yet
+    with pytest.raises(CheckpointError, match="not a checkpoint folder"):
+        checkpoint_step(tmp_path / "latest.json")

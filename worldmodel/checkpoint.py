@@ -290,6 +290,20 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return candidates[-1][1] if candidates else None
 
 
+def checkpoint_step(folder: str | Path) -> int:
+    """The training step of a checkpoint folder (RUN/checkpoints/step_00000200 -> 200)."""
+    match = STEP_DIR.fullmatch(Path(folder).name)
+    if match is None:
+        raise CheckpointError(f"{folder} is not a checkpoint folder (step_NNNNNNNN)")
+    return int(match.group(1))
+
+
+def latest_step(run_dir: str | Path) -> int:
+    """The step of a run's newest complete checkpoint; 0 when it has none."""
+    latest = latest_checkpoint(run_dir)
+    return 0 if latest is None else checkpoint_step(latest)
+
+
 def resolve_checkpoint_path(path: str | Path) -> Path:
     """A .safetensors file, or a training run folder: its exported model
     (RUN/world_model.safetensors, EMA weights), else its latest checkpoint's EMA weights,

@@ -34,6 +34,7 @@ from lsswm.worldmodel.checkpoint import (
     LATEST_NAME,
     STATE_FILE,
     STEP_DIR,
+    checkpoint_step,
     latest_checkpoint,
 )
 
@@ -204,7 +205,7 @@ def resumable_checkpoint(
         ),
         reverse=True,
     )
-    limit = int(STEP_DIR.fullmatch(latest.name).group(1))
+    limit = checkpoint_step(latest)
     candidates = [latest] + [path for step, path in older if step < limit]
     skipped = []
     for folder in candidates:

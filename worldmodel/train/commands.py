@@ -143,20 +143,19 @@ TRAIN_SECONDS_PER_FRAME = {
 
 def announce_train_estimate(config: Any) -> None:
     """Print how long the rest of this run's curriculum should take (stderr, rank 0 only)."""
+    import contextlib
     import os
 
     from lsswm.cli.estimate import Part, print_estimate, print_no_estimate
-    from lsswm.worldmodel.checkpoint import latest_checkpoint, resolve_device
+    from lsswm.worldmodel.checkpoint import latest_step, resolve_device
     from lsswm.worldmodel.train.config import train_preset
 
     if int(os.environ.get("RANK", "0")) != 0:
         return
     done = 0
-    try:
-        latest = latest_checkpoint(config.run_dir)
-        done = int(latest.name.split("_")[-1]) if latest is not None else 0
-    except (OSError, ValueError):
-        pass  # a damaged run folder: the trainer names the problem
+    # A damaged run folder (CheckpointError is a ValueError): the trainer names the problem.
+    with contextlib.suppress(OSError, ValueError):
+        done = latest_step(config.run_dir)
     remaining, frames, start = 0, 0, 0
     for stage in config.curriculum:
         left = max(0, min(stage.steps, start + stage.steps - done))
