@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from lsswm.collect.revisits import ATTENTION_WINDOW, place_keys
+from lsswm.eval.confidence import episode_mean_interval, episode_means
 
 UNSEEN = -1
 HEADING_BINS = 4
@@ -129,7 +130,6 @@ def bin_by_distance(
     "episodes", and per metric "<metric>_ci95" (its 95% bootstrap interval over episodes, see
     eval.confidence) and "<metric>_by_episode" {episode: mean} for paired comparisons.
     """
-    from lsswm.eval.confidence import episode_mean_interval, episode_means
 
     distances = np.asarray(distances)
     bounds = [*map(float, edges), math.inf]
