@@ -20,11 +20,17 @@ from lsswm.eval.perceptual import (
 
 
 def lpips_packages():
-    """(lpips, torchvision), or skip: they are the optional extra lsswm[metrics]."""
+    """(lpips, torchvision), or skip: they are the optional extra lsswm[metrics], which
+    scripts/test.sh does not install, because its torchvision must be the build made for the
+    installed torch. For CPU torch that build comes only from download.pytorch.org, and a
+    machine that reaches only PyPI gets the CUDA build, which cannot load beside CPU torch."""
     try:
         return import_lpips()
     except MetricUnavailable as error:
-        pytest.skip(str(error))
+        pytest.skip(
+            "the [metrics] extra (lpips + torchvision built for this torch) is not installed "
+            f"here; a CPU torchvision comes only from download.pytorch.org ({error})"
+        )
 
 
 def fixed_pairs() -> tuple[np.ndarray, np.ndarray]:
