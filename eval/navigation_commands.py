@@ -127,7 +127,9 @@ def _configure_reward(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=float, default=0.5, help="precision/recall threshold (0.5)"
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]"
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampler noise seed")
     parser.add_argument("--out", default="runs/eval/reward", help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines")
@@ -169,7 +171,9 @@ def _configure_plan_video(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", default=default.env_id, help="environment id")
     parser.add_argument("--seed", type=int, default=default.seed, help="env seed (held out)")
     parser.add_argument("--steps", type=int, default=default.steps, help="real steps")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]"
+    )
     parser.add_argument("--fps", type=int, default=default.fps)
     parser.add_argument("--out", default="runs/plan-video", help="output folder")
     add_planner_arguments(parser)
