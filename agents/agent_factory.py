@@ -121,4 +121,9 @@ def make_planning_agent(
         from lsswm.agents.critic import load_critic
 
         critic = load_critic(config.critic, resolve_device(device))
-    return PlanningAgent(model, config, seed=seed, critic=critic)
+    prior = None
+    if config.prior:
+        from lsswm.agents.policy_prior import load_prior
+
+        prior = load_prior(config.prior, resolve_device(device))
+    return PlanningAgent(model, config, seed=seed, critic=critic, prior=prior)

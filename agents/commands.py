@@ -1,4 +1,4 @@
-"""CLI: ``lsswm agents train-in-imagination``, ``train-critic``, ``lsswm play`` and
+"""CLI: ``lsswm agents train-in-imagination``, ``train-critic``, ``fit-critic``, ``lsswm play`` and
 ``lsswm bench planner``.
 
 Cheap to import: torch, SB3 and the envs are imported when the command runs.
@@ -32,6 +32,22 @@ def register(registry: CommandRegistry) -> None:
         "of predicted rewards): the planner's value beyond its horizon",
         _configure_critic,
         _run_critic,
+        group="agents",
+    )
+    registry.add(
+        "fit-critic",
+        "fit a critic to the real returns of a dataset's episodes, read from the features of "
+        "frames imagined from real contexts: the planner's value beyond its horizon",
+        _configure_fit_critic,
+        _run_fit_critic,
+        group="agents",
+    )
+    registry.add(
+        "fit-prior",
+        "fit a policy prior for the planner: the dataset's next action from the world "
+        "model's features of the real frames (behaviour cloning)",
+        _configure_fit_prior,
+        _run_fit_prior,
         group="agents",
     )
     registry.describe_group("bench", "speed and memory benchmarks")
@@ -79,6 +95,91 @@ def _run_critic(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.no_progress,
         )
+    )
+    return 0
+
+
+def _configure_fit_critic(parser: argparse.ArgumentParser) -> None:
+    from lsswm.agents.critic_returns import ReturnsCriticOptions
+
+    default = ReturnsCriticOptions(ckpt="", data="", out="")
+    parser.add_argument("--ckpt", required=True, help="world model checkpoint")
+    parser.add_argument("--data", required=True, help="dataset whose episodes give the returns")
+    parser.add_argument("--val-data", default="", help="held-out dataset for the fit's report")
+    parser.add_argument("--out", default="runs/critic", help="output folder")
+    parser.add_argument("--device", default=default.device)
+    parser.add_argument(
+        "--inputs",
+        choices=("features", "latents"),
+        default=default.inputs,
+        help="what the critic reads of an imagined frame: pooled features, or its latents",
+    )
+    parser.add_argument(
+        "--targets",
+        choices=("returns", "shortest-path"),
+        default=default.targets,
+        help="value targets: the data's real discounted returns, or (Memory Maze) the "
+        "privileged discounted shortest-path value of reaching the current target",
+    )
+    for name in ("episodes", "val_episodes", "horizon", "min_context", "stride"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(default, name))
+    for name in ("denoising_steps", "epochs", "batch", "hidden", "seed"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(default, name))
+    for name in ("discount", "lr"):
+        parser.add_argument(f"--{name}", type=float, default=getattr(default, name))
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _run_fit_critic(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
+
+    names = {f.name for f in fields(ReturnsCriticOptions)} - {"progress"}
+    options = ReturnsCriticOptions(
+        **{name: getattr(args, name) for name in names}, progress=not args.no_progress
+    )
+    summary = fit_returns_critic(options)
+    fit = summary["val_fit"] or summary["train_fit"]
+    which = "held-out" if summary["val_fit"] else "training"
+    print(
+        f"critic: {which} R^2 {fit['all']['r2']:.3f}, Pearson {fit['all']['pearson']:.3f} over "
+        f"{fit['all']['frames']} imagined frames; wrote {args.out}/critic.safetensors"
+    )
+    return 0
+
+
+def _configure_fit_prior(parser: argparse.ArgumentParser) -> None:
+    from lsswm.agents.policy_prior import PriorOptions
+
+    default = PriorOptions(ckpt="", data="", out="")
+    parser.add_argument("--ckpt", required=True, help="world model checkpoint (discrete actions)")
+    parser.add_argument("--data", required=True, help="dataset whose actions are cloned")
+    parser.add_argument("--val-data", default="", help="held-out dataset for the accuracy")
+    parser.add_argument("--out", default="runs/prior", help="output folder")
+    parser.add_argument("--device", default=default.device)
+    for name in ("episodes", "epochs", "batch", "hidden", "seed"):
+        parser.add_argument(f"--{name}", type=int, default=getattr(default, name))
+    parser.add_argument("--lr", type=float, default=default.lr)
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _run_fit_prior(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from lsswm.agents.policy_prior import PriorOptions, fit_policy_prior
+
+    names = {f.name for f in fields(PriorOptions)} - {"progress"}
+    options = PriorOptions(
+        **{name: getattr(args, name) for name in names}, progress=not args.no_progress
+    )
+    summary = fit_policy_prior(options)
+    which = "held-out" if summary["val_accuracy"] is not None else "training"
+    accuracy = summary["val_accuracy"] if which == "held-out" else summary["train_accuracy"]
+    majority = summary["val_majority_accuracy"] or summary["train_majority_accuracy"]
+    print(
+        f"prior: {which} accuracy {accuracy:.3f} (always the most common action: "
+        f"{majority:.3f}); wrote {args.out}/prior.safetensors"
     )
     return 0
 

@@ -35,12 +35,18 @@ from torch import Tensor, nn
 CRITIC_META_KEY = "lsswm_critic"
 
 
+CRITIC_INPUTS = ("features", "latents")
+
+
 @dataclass(frozen=True)
 class CriticConfig:
-    feature_dim: int
+    feature_dim: int  # size of one input vector
     hidden: int = 128
     discount: float = 0.97
     lambda_: float = 0.95
+    # What the critic reads of an imagined frame: the pooled final features, or the frame's
+    # predicted clean latents (flattened), which keep where things are in the view.
+    inputs: str = "features"
 
 
 class Critic(nn.Module):
@@ -60,6 +66,15 @@ class Critic(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return self.net(features.float()).squeeze(-1)
+
+
+def critic_inputs(imagined: Any, inputs: str = "features") -> Tensor:
+    """(B, n, dim) inputs of a critic for the imagined frames of one ``imagine`` call."""
+    if inputs not in CRITIC_INPUTS:
+        raise ValueError(f"critic inputs {inputs!r}: choose one of {', '.join(CRITIC_INPUTS)}")
+    if inputs == "latents":
+        return imagined.latents.flatten(2).float()
+    return imagined.features.float()
 
 
 def lambda_returns(

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lsswm.agents.critic import critic_inputs
 from lsswm.agents.errors import AgentError
 from lsswm.agents.planner_config import PlannerConfig
 
@@ -52,11 +53,18 @@ class Planner:
     ``select`` and ``imagine`` (the world model's, or a stand-in's)."""
 
     def __init__(
-        self, num_actions: int, config: PlannerConfig, seed: int = 0, critic: Any = None
+        self,
+        num_actions: int,
+        config: PlannerConfig,
+        seed: int = 0,
+        critic: Any = None,
+        prior: Any = None,
     ) -> None:
         self.num_actions = num_actions
         self.config = config
         self.critic = critic  # V(features of the last imagined frame), or None
+        self.prior = prior  # pi(action | features of the last real frame), or None
+        self._prior_probs: torch.Tensor | None = None
         self.generator = torch.Generator()  # candidate sequences
         self._noise: dict[str, torch.Generator] = {}  # imagination noise, one per device
         self.reset(seed)
@@ -68,6 +76,29 @@ class Planner:
             self._seed = seed
         self._previous = None
         self._previous_probs: torch.Tensor | None = None
+        self._memory: list[torch.Tensor] = []  # latents of the episode's recent real frames
+        self._prior_probs = None
+
+    def observed(self, features: torch.Tensor) -> None:
+        """The pooled features after the last real frame: the policy prior reads them."""
+        if self.prior is not None:
+            self._prior_probs = self.prior(features.float()).detach().cpu().view(-1)
+
+    def remember(self, latents: torch.Tensor) -> None:
+        """Keep a real frame's latents for the novelty bonus (the last novelty_memory)."""
+        self._memory.append(latents.detach().flatten().float().cpu())
+        del self._memory[: -self.config.novelty_memory]
+
+    def novelty(self, imagined: torch.Tensor) -> torch.Tensor:
+        """(P,) episodic novelty of each candidate's imagined latents (P, n, dim): the mean
+        over its frames of the mean distance to the k nearest remembered real frames,
+        relative to the population's mean (so the bonus is scale-free)."""
+        memory = torch.stack(self._memory)
+        distances = torch.cdist(imagined.flatten(0, 1), memory)  # (P * n, M)
+        k = min(self.config.novelty_neighbours, len(memory))
+        nearest = distances.topk(k, largest=False).values.mean(1).view(imagined.shape[:2])
+        per_candidate = nearest.mean(1)
+        return per_candidate / per_candidate.mean().clamp_min(1e-8)
 
     def _noise_generator(self, device: torch.device) -> torch.Generator:
         if str(device) not in self._noise:
@@ -98,10 +129,19 @@ class Planner:
         probs[: len(kept)] = mix * kept + (1 - mix) * uniform[: len(kept)]
         return probs
 
+    def _first_probs(self) -> torch.Tensor:
+        """The first iteration's distribution: the warm start, with the policy prior (when
+        there is one) mixed in at every step."""
+        probs = self._initial_probs()
+        if self._prior_probs is None:
+            return probs
+        weight = self.config.prior_weight
+        return (1 - weight) * probs + weight * self._prior_probs[None, :]
+
     def plan(self, stream: Any) -> Plan:
         config = self.config
         horizon, population = config.horizon, config.population
-        probs = self._initial_probs()
+        probs = self._first_probs()
         best_return, best_actions, best_rewards = -math.inf, None, None
         imagined = 0
         for iteration in range(config.iterations):
@@ -139,12 +179,15 @@ class Planner:
         alive = torch.cumprod(torch.cat([torch.ones_like(terminate[:, :1]), 1 - terminate], 1), 1)
         discounts = self.config.discount ** torch.arange(rewards.size(1), dtype=torch.float32)
         returns = (rewards * alive[:, :-1] * discounts).sum(1)
-        features = getattr(out, "features", None)
-        if self.critic is not None and features is not None:
+        if self.critic is not None and getattr(out, "features", None) is not None:
             # Value beyond the horizon: what the critic expects after the last imagined frame.
-            value = self.critic(features[:, -1]).float().cpu()
+            inputs = getattr(getattr(self.critic, "config", None), "inputs", "features")
+            value = self.critic(critic_inputs(out, inputs)[:, -1]).float().cpu()
             horizon = rewards.size(1)
             returns = returns + self.config.discount**horizon * alive[:, -1] * value
+        if self.config.novelty > 0 and self._memory:
+            imagined = critic_inputs(out, "latents").cpu()
+            returns = returns + self.config.novelty * self.novelty(imagined)
         return returns, rewards
 
     def _update(
@@ -199,7 +242,12 @@ class PlanningAgent:
     """
 
     def __init__(
-        self, model: Any, config: PlannerConfig, seed: int = 0, critic: Any = None
+        self,
+        model: Any,
+        config: PlannerConfig,
+        seed: int = 0,
+        critic: Any = None,
+        prior: Any = None,
     ) -> None:
         if model.config.action_kind != "discrete":
             raise AgentError(
@@ -208,7 +256,7 @@ class PlanningAgent:
             )
         self.model = model
         self.config = config
-        self.planner = Planner(model.config.action_size, config, seed, critic)
+        self.planner = Planner(model.config.action_size, config, seed, critic, prior)
         self.counter = ForwardCounter(getattr(model, "world_model", None))
         self.stream: Any = None
         self._queue: list[int] = []
@@ -238,9 +286,14 @@ class PlanningAgent:
         frame = torch.as_tensor(frame)
         device = _device_of(self.stream)
         with torch.no_grad():
-            self.stream.observe_frames(
+            out = self.stream.observe_frames(
                 frame.to(device)[None, None], torch.tensor([[action]], device=device)
             )
+            if getattr(out, "features", None) is not None and out.features.size(1):
+                self.planner.observed(out.features[0, -1])
+            tokenizer = getattr(self.stream, "tokenizer", None)
+            if self.config.novelty > 0 and tokenizer is not None:
+                self.planner.remember(tokenizer.encode(frame.to(device)[None, None])[0, 0])
 
     @torch.no_grad()
     def act(self, obs: Any, info: Mapping[str, Any]) -> int:

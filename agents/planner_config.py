@@ -35,30 +35,53 @@ class PlannerConfig:
         added to each candidate's score; empty: none.
     warm_start: weight of the previous call's final distribution (shifted by the executed
         actions) in the first iteration's distribution; 0: start uniform every call.
+    novelty: weight of an episodic novelty bonus (as in NGU's episodic memory): each
+        candidate's imagined latents are compared with the latents of the last
+        ``novelty_memory`` real frames of the episode; the mean distance to their
+        ``novelty_neighbours`` nearest, divided by the population's mean, is added to its
+        score times ``novelty``. Views not seen lately score higher, so a planner with no
+        reward in sight moves on instead of circling. 0: off.
+    prior: path of a policy prior (agents/policy_prior.py, ``lsswm agents fit-prior``);
+        ``prior_weight`` of its action probabilities after the last real frame is mixed into
+        the first iteration's distribution at every step (as TD-MPC2 samples candidates
+        from its policy); empty: none.
     """
 
-    # Defaults sized for Memory Maze's 4 Hz on 2 CPU cores with the `tiny` model (docs/agents.md,
-    # `lsswm bench planner`): one batch of 16 candidates per call, warm-started from the last
-    # plan's distribution, one denoising step per imagined frame, a plan every 2 real steps.
+    # The settings of the navigation results in docs/agents.md (issue 11, session 4), sized for
+    # Memory Maze's 4 Hz on 2 CPU cores with the shipped 0.52M models (`lsswm bench planner`:
+    # 0.15 s per real step for the hybrid, 0.06 for causal-window): one batch of 32
+    # candidates per call, warm-started from the last plan's distribution, a horizon of 3
+    # (reward prediction is reliable up to 3 steps ahead, AUROC >= 0.94), one denoising step
+    # per imagined frame, a new plan every real step.
     method: str = "cem"
-    horizon: int = 8
-    population: int = 16
+    horizon: int = 3
+    population: int = 32
     iterations: int = 1
     elites: int = 4
     temperature: float = 0.5
     smoothing: float = 0.1
-    replan_every: int = 2
+    replan_every: int = 1
     denoising_steps: int | None = 1
     discount: float = 0.97
     warm_start: float = 0.5
     critic: str = ""  # a critic checkpoint (lsswm agents train-critic): value beyond horizon
+    novelty: float = 0.0
+    prior: str = ""
+    prior_weight: float = 0.5
+    novelty_memory: int = 256
+    novelty_neighbours: int = 5
 
     def __post_init__(self) -> None:
         if self.method not in PLANNING_METHODS:
             raise AgentError(
                 f"unknown planning method {self.method!r}; use one of {', '.join(PLANNING_METHODS)}"
             )
-        for name in ("horizon", "population", "iterations", "elites", "replan_every"):
+        if not 0.0 <= self.prior_weight <= 1.0:
+            raise AgentError(f"planner prior_weight must be in [0, 1], got {self.prior_weight}")
+        if self.novelty < 0:
+            raise AgentError(f"planner novelty must be >= 0, got {self.novelty}")
+        names = ("horizon", "population", "iterations", "elites", "replan_every")
+        for name in (*names, "novelty_memory", "novelty_neighbours"):
             if getattr(self, name) < 1:
                 raise AgentError(f"planner {name} must be >= 1, got {getattr(self, name)}")
         if self.elites > self.population:
@@ -83,11 +106,11 @@ class PlannerConfig:
         return dataclasses.asdict(self)
 
     def assumed_seconds_per_step(self) -> float:
-        """Planning seconds per real step assumed for time estimates: the defaults' 0.083 s
-        on the 2-core CPU with the `tiny` model (docs/agents.md, `lsswm bench planner`),
+        """Planning seconds per real step assumed for time estimates: the defaults' 0.15 s
+        on the 2-core CPU with the shipped hybrid (docs/agents.md, `lsswm bench planner`),
         scaled by the imagined frames per real step (population x horizon x iterations x
-        denoising steps / replan_every). That scaling is rough: it gave 0.21 s for the
-        setting measured at 0.168 s and 8 s for the old defaults measured at 4.8 s."""
+        denoising steps / replan_every). That scaling is rough (the observe pass and the
+        per-chunk overhead do not scale with it)."""
         default = PlannerConfig()
         return PLANNER_SECONDS_PER_STEP * self._work() / default._work()
 
@@ -96,7 +119,7 @@ class PlannerConfig:
         return self.population * self.horizon * self.iterations * denoising / self.replan_every
 
 
-PLANNER_SECONDS_PER_STEP = 0.083  # the defaults, act() alone (docs/agents.md)
+PLANNER_SECONDS_PER_STEP = 0.15  # the defaults, act() alone, shipped hybrid (docs/agents.md)
 
 
 def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +148,26 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--critic",
         default=default.critic,
-        help="critic checkpoint (lsswm agents train-critic): value beyond the horizon",
+        help="critic checkpoint (lsswm agents train-critic or fit-critic): value beyond the "
+        "horizon",
+    )
+    group.add_argument(
+        "--prior",
+        default=default.prior,
+        help="policy prior checkpoint (lsswm agents fit-prior) the candidates are sampled from",
+    )
+    group.add_argument(
+        "--prior-weight",
+        type=float,
+        default=default.prior_weight,
+        help="weight of the policy prior in the first iteration's distribution",
+    )
+    group.add_argument(
+        "--novelty",
+        type=float,
+        default=default.novelty,
+        help="weight of the episodic novelty bonus (imagined views unlike the episode's "
+        "recent real ones score higher); 0: off",
     )
 
 
@@ -142,4 +184,7 @@ def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
         discount=args.discount,
         warm_start=args.warm_start,
         critic=args.critic or "",
+        novelty=args.novelty,
+        prior=args.prior or "",
+        prior_weight=args.prior_weight,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
+from itertools import pairwise
 
 import numpy as np
 
@@ -56,6 +57,30 @@ def action_towards(state: Mapping[str, np.ndarray], goal_xy: np.ndarray) -> int:
     else:
         waypoint = np.asarray(goal_xy, dtype=np.float64)
     return steer(position, np.asarray(state["agent_dir"], dtype=np.float64), waypoint)
+
+
+# Memory Maze's ball: about 0.25 cells per step at top speed, 18.4 degrees per turning step.
+CELLS_PER_STEP = 0.25
+RADIANS_PER_TURN_STEP = np.radians(18.4)
+
+
+def steps_to_goal(state: Mapping[str, np.ndarray], goal_xy: np.ndarray) -> float:
+    """Env steps the shortest path to ``goal_xy`` takes at best: its length through the next
+    cells' centres at top speed, plus the turn toward the first waypoint (inf if unreachable).
+    An estimate (the ball accelerates and arcs), used as a privileged value target."""
+    position = np.asarray(state["agent_pos"], dtype=np.float64)
+    goal = np.asarray(goal_xy, dtype=np.float64)
+    path = shortest_path(np.asarray(state["maze_layout"]), _cell(position), _cell(goal))
+    if not path:
+        return float("inf")
+    points = [position, *(np.array(c, dtype=np.float64) + 0.5 for c in path[1:-1]), goal]
+    length = sum(float(np.linalg.norm(b - a)) for a, b in pairwise(points))
+    wanted, heading = points[1] - points[0], np.asarray(state["agent_dir"], dtype=np.float64)
+    turn = 0.0
+    if np.any(wanted):
+        cross = heading[0] * wanted[1] - heading[1] * wanted[0]
+        turn = abs(float(np.arctan2(cross, float(heading @ wanted))))
+    return length / CELLS_PER_STEP + turn / RADIANS_PER_TURN_STEP
 
 
 class TargetSeekingPolicy:

@@ -9,8 +9,7 @@ label is the real reward (a hit: reward > 0) and the score is the model's predic
   imagines frames t-k+1..t with the real actions and predicts the reward of frame t.
 
 Open loop, every start s (after ``min_context`` frames, every ``stride``-th frame) is a
-row: the states after observing frame s are gathered per chunk phase (rows must be at the
-same point of the chunk cycle to share one stream) and imagined as one batch.
+row, imagined by ``agents.open_loop`` (one stream over the episode, as the planner's).
 
 Metrics per k: AUROC (rank-based, ties averaged), and precision / recall of "predicted
 reward > threshold" (a fixed threshold, 0.5 by default, chosen before seeing the data:
@@ -156,53 +155,9 @@ def observed_rewards(model: Any, episode: RewardEpisode, device: str) -> np.ndar
     return out.rewards[0].float().cpu().numpy()
 
 
-@torch.no_grad()
-def open_loop_rewards(
-    model: Any,
-    episode: RewardEpisode,
-    horizon: int,
-    min_context: int,
-    stride: int,
-    denoising_steps: int | None,
-    generator: torch.Generator,
-    device: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted rewards (S, horizon) imagined from S starts with the real actions, and the
-    starts s (S,): row i, column k-1 predicts frame starts[i] + k."""
-    from lsswm.agents.model_io import to_model_frames
-    from lsswm.worldmodel.stream import WorldModelStream
-
-    frames = torch.as_tensor(to_model_frames(episode.frames, model), device=device)
-    actions = torch.as_tensor(episode.actions, device=device)
-    length = len(frames)
-    last = length - 1 - horizon
-    starts = [s for s in range(min_context - 1, last + 1) if (s - min_context + 1) % stride == 0]
-    if not starts:
-        return np.zeros((0, horizon), np.float32), np.zeros(0, np.int64)
-    commit = model.config.commit_frames
-    stream = model.start_stream(1)
-    by_phase: dict[int, list[tuple[int, Any]]] = {}
-    observed = 0
-    for start in starts:
-        stream.observe_frames(
-            frames[None, observed : start + 1], actions[None, observed : start + 1]
-        )
-        observed = start + 1
-        by_phase.setdefault(observed % commit, []).append((start, stream.clone()))
-    predicted = np.zeros((len(starts), horizon), np.float32)
-    index_of = {s: i for i, s in enumerate(starts)}
-    for rows in by_phase.values():
-        batch = WorldModelStream.concat([state for _, state in rows])
-        future = torch.stack([actions[s + 1 : s + 1 + horizon] for s, _ in rows])
-        out = batch.imagine(future, denoising_steps, generator=generator, decode=False)
-        values = out.rewards.float().cpu().numpy()
-        for row, (start, _) in enumerate(rows):
-            predicted[index_of[start]] = values[row]
-    return predicted, np.asarray(starts, np.int64)
-
-
 def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
     from lsswm.agents.model_io import load_frame_world_model
+    from lsswm.agents.open_loop import open_loop
     from lsswm.eval.plots import _pyplot, _save
     from lsswm.eval.results import new_results, write_results
     from lsswm.eval.tables import make_table, text_table
@@ -225,9 +180,10 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
         keep = slice(options.min_context, None)  # the same frames as the open-loop targets
         scores[0].append(observed[keep])
         labels[0].append(hits[keep])
-        predicted, starts = open_loop_rewards(
+        ahead = open_loop(
             model,
-            episode,
+            episode.frames,
+            episode.actions,
             options.horizon,
             options.min_context,
             options.stride,
@@ -236,8 +192,8 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
             options.device,
         )
         for k in range(1, options.horizon + 1):
-            scores[k].append(predicted[:, k - 1])
-            labels[k].append(hits[starts + k])
+            scores[k].append(ahead.rewards[:, k - 1])
+            labels[k].append(hits[ahead.starts + k])
     rows, curve = [], []
     for k in range(options.horizon + 1):
         score = np.concatenate(scores[k]) if scores[k] else np.zeros(0)

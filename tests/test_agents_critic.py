@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 
 from lsswm.agents.critic import lambda_returns, load_critic
@@ -63,3 +64,108 @@ def test_train_critic_command_writes_a_loadable_critic(tmp_path, tiny_frame_mode
     assert critic(torch.zeros(2, 32)).shape == (2,)
     history = json.loads((out / "critic_training.json").read_text())["history"]
     assert len(history) == 3 and all(row["loss"] >= 0 for row in history)
+
+
+def test_discounted_returns_by_hand():
+    from lsswm.agents.critic_returns import discounted_returns, truncation_tail
+
+    rewards = np.array([0.0, 0.0, 1.0, 0.0, 2.0], np.float32)
+    # G_t = r_{t+1} + 0.5 * G_{t+1}; nothing follows the last frame.
+    expected = [0.5 + 0.125 * 2, 1.0 + 0.25 * 2, 0.0 + 0.5 * 2, 2.0, 0.0]
+    assert np.allclose(discounted_returns(rewards, 0.5), expected)
+    assert truncation_tail(0.5) == 5  # 0.5**5 < 0.05 <= 0.5**4
+
+
+def test_fit_critic_command_fits_every_uncut_imagined_frame(tmp_path, tiny_frame_model):
+    from lsswm.cli.main import main
+    from lsswm.worldmodel.checkpoint import save_world_model
+    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=24, image_size=16)
+    ckpt = tmp_path / "tiny.safetensors"
+    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    out = tmp_path / "critic"
+    argv = ["agents", "fit-critic", "--ckpt", str(ckpt), "--data", str(data), "--out", str(out)]
+    argv += ["--val-data", str(data), "--horizon", "3", "--min-context", "4", "--stride", "2"]
+    argv += ["--discount", "0.5", "--epochs", "2", "--no-progress"]
+    assert main(argv) == 0
+    critic = load_critic(out / "critic.safetensors")
+    assert critic(torch.zeros(2, 32)).shape == (2,)
+    summary = json.loads((out / "critic_training.json").read_text())
+    # 25 frames per episode; starts 3, 5, .., 21 (imagining 3 ahead within the episode);
+    # frames start + k count when they lie before the last 5 (truncation tail at 0.5): < 20.
+    per_episode = sum(s + k < 20 for s in range(3, 22, 2) for k in (1, 2, 3))
+    assert summary["train_frames"] == 2 * per_episode
+    by_depth = summary["val_fit"]["by_depth"]
+    assert sorted(by_depth) == ["1", "2", "3"]
+    assert sum(row["frames"] for row in by_depth.values()) == 2 * per_episode
+    assert len(summary["history"]) == 2 and "val_mse" in summary["history"][0]
+
+
+def test_shortest_path_targets_need_maze_state(tmp_path, tiny_frame_model):
+    import pytest
+
+    from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
+    from lsswm.agents.errors import AgentError
+    from lsswm.worldmodel.checkpoint import save_world_model
+    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "data", episodes=1, steps=12, image_size=16)
+    ckpt = tmp_path / "tiny.safetensors"
+    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    options = ReturnsCriticOptions(
+        ckpt=str(ckpt), data=str(data), out=str(tmp_path / "c"), horizon=2, min_context=2
+    )
+    options.targets, options.progress = "shortest-path", False
+    with pytest.raises(AgentError, match=r"state/.*--targets returns"):
+        fit_returns_critic(options)
+
+
+def test_novelty_bonus_is_the_relative_distance_to_remembered_frames():
+    from lsswm.agents.planner_config import PlannerConfig
+
+    planner = Planner(3, PlannerConfig(novelty=1.0, novelty_memory=2, novelty_neighbours=1))
+    for value in (5.0, 0.0, 1.0):  # only the last 2 frames are kept: 0 and 1
+        planner.remember(torch.full((2, 2), value))
+    assert len(planner._memory) == 2
+    # Candidates of 2 frames each, as flat latents of size 4; nearest distances to {0, 1}:
+    near = torch.full((1, 2, 4), 1.0)  # 0 and 0
+    far = torch.full((1, 2, 4), 3.0)  # |3 - 1| * 2 = 4 per frame
+    bonus = planner.novelty(torch.cat([near, far, far]))
+    assert torch.allclose(bonus, torch.tensor([0.0, 1.5, 1.5]))
+
+
+def test_policy_prior_is_mixed_into_the_first_distribution():
+    from lsswm.agents.planner_config import PlannerConfig
+
+    def prior(features):  # always action 2
+        return torch.nn.functional.one_hot(torch.tensor(2), 3).float().expand_as(features)
+
+    config = PlannerConfig(horizon=2, warm_start=0.0, prior_weight=0.75)
+    planner = Planner(3, config, prior=prior)
+    assert torch.allclose(planner._first_probs(), torch.full((2, 3), 1 / 3))  # nothing seen
+    planner.observed(torch.zeros(3))
+    expected = torch.tensor([0.25 / 3, 0.25 / 3, 0.25 / 3 + 0.75])
+    assert torch.allclose(planner._first_probs(), expected.expand(2, 3))
+    planner.reset(0)  # a new episode forgets the last frame's prior
+    assert torch.allclose(planner._first_probs(), torch.full((2, 3), 1 / 3))
+
+
+def test_fit_prior_command_clones_the_next_action(tmp_path, tiny_frame_model):
+    from lsswm.agents.policy_prior import load_prior
+    from lsswm.cli.main import main
+    from lsswm.worldmodel.checkpoint import save_world_model
+    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=12, image_size=16)
+    ckpt = tmp_path / "tiny.safetensors"
+    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    out = tmp_path / "prior"
+    argv = ["agents", "fit-prior", "--ckpt", str(ckpt), "--data", str(data), "--out", str(out)]
+    assert main([*argv, "--val-data", str(data), "--epochs", "2", "--no-progress"]) == 0
+    prior = load_prior(out / "prior.safetensors")
+    probs = prior(torch.zeros(4, 32))
+    assert probs.shape == (4, 6) and torch.allclose(probs.sum(-1), torch.ones(4))
+    summary = json.loads((out / "prior_training.json").read_text())
+    assert summary["train_frames"] == 2 * 12  # 13 frames per episode: 12 "next actions"
+    assert 0.0 <= summary["val_accuracy"] <= 1.0 and len(summary["history"]) == 2

@@ -86,6 +86,21 @@ def test_shortest_path_and_headings():
     assert [heading_bin(d) for d in ([1, 0], [0, 1], [-1, 0], [0, -1], [1, 0.9])] == [0, 1, 2, 3, 0]
 
 
+def test_steps_to_goal_counts_path_length_and_turn():
+    from lsswm.envs.maze_oracle import CELLS_PER_STEP, RADIANS_PER_TURN_STEP, steps_to_goal
+
+    layout = np.array([[1, 1, 1], [0, 0, 1], [1, 1, 1]], dtype=np.uint8)  # layout[y, x]
+    state = {"agent_pos": np.array([0.5, 0.5]), "agent_dir": np.array([1.0, 0.0])}
+    state["maze_layout"] = layout
+    # Along the top row, then down the right column to (2.5, 2.5): 2 + 2 cells, facing +x.
+    assert np.isclose(steps_to_goal(state, np.array([2.5, 2.5])), 4 / CELLS_PER_STEP)
+    # Facing away from the first waypoint adds a half turn.
+    back = {**state, "agent_dir": np.array([-1.0, 0.0])}
+    expected = 4 / CELLS_PER_STEP + np.pi / RADIANS_PER_TURN_STEP
+    assert np.isclose(steps_to_goal(back, np.array([2.5, 2.5])), expected)
+    assert steps_to_goal(state, np.array([0.5, 1.5])) == float("inf")  # a wall cell
+
+
 def test_revisit_distance_on_a_known_trajectory():
     # cells along x: A A B B A C A with a constant heading: A is revisited at frames 4 and 6
     xs = [0.5, 0.5, 1.5, 1.5, 0.5, 2.5, 0.5]

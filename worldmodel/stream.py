@@ -49,6 +49,7 @@ class StreamOutput:
     prediction: Tensor  # (B, n, h, w, C) v-prediction (zero-noise frames: uninformative)
     rewards: Tensor  # (B, n)
     termination_logits: Tensor  # (B, n)
+    features: Tensor | None = None  # (B, n, D) pooled final features (e.g. for a policy prior)
 
 
 @dataclass
@@ -195,14 +196,14 @@ class WorldModelStream:
         self._check(latents, actions)
         if latents.size(1) == 0:
             empty = latents.new_zeros(self.batch_size, 0)
-            return StreamOutput(latents, empty, empty)
+            return StreamOutput(latents, empty, empty, latents.new_zeros(self.batch_size, 0, 0))
         if noise_levels is None:
             noise_levels = latents.new_zeros(latents.shape[:2])
         known = self.pending_count
         latents = torch.cat([self.pending_latents[:, :known], latents], dim=1)
         actions = torch.cat([self.pending_actions[:, :known], actions.to(self.pending_actions)], 1)
         levels = torch.cat([self.pending_levels[:, :known], noise_levels.to(latents.dtype)], 1)
-        predictions, rewards, terminations = [], [], []
+        predictions, rewards, terminations, features = [], [], [], []
         start, total = 0, latents.size(1)
         while start < total:
             # Whole commit units in as few passes as memory allows, then any incomplete chunk
@@ -217,9 +218,13 @@ class WorldModelStream:
             predictions.append(out.prediction[:, skip:])
             rewards.append(out.rewards[:, skip:])
             terminations.append(out.termination_logits[:, skip:])
+            features.append(out.features[:, skip:])
             start = end
         return StreamOutput(
-            torch.cat(predictions, dim=1), torch.cat(rewards, dim=1), torch.cat(terminations, 1)
+            torch.cat(predictions, dim=1),
+            torch.cat(rewards, dim=1),
+            torch.cat(terminations, 1),
+            torch.cat(features, 1),
         )
 
     @torch.no_grad()

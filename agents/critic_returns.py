@@ -1,0 +1,240 @@
+"""A critic fitted to real returns, read from the features of imagined frames.
+
+The TD critic (``agents.critic``) bootstraps the model's own predicted rewards under random
+actions: where open-loop reward prediction is weak, so are its values. This critic takes its
+targets from the real episodes instead. For every start ``s`` of a real episode and every
+depth ``k = 1..H``, the model imagines frame ``s + k`` from the real context up to ``s`` with
+the real actions (``agents.open_loop``: one stream over the whole episode, exactly as the
+planner's stream), and the critic regresses
+
+    V(f_{s+k}) ~ G_{s+k} = sum_{j >= 1} discount^(j-1) * r_{s+k+j}
+
+the real discounted return after that frame. So it learns what the planner's imagined
+features say about the real future: the value of the dataset's behaviour policy (for
+``oracle-mix`` data, legs to the current target mixed with exploration) in the situation the
+features describe, whatever the model's reward head gets wrong. It is the planner's value
+beyond its horizon (``--critic``), at the planner's denoising steps.
+
+Frames whose return is cut by the episode's end (the last ``tail`` frames, where
+``discount**tail < 0.05``) are left out: their targets would be biased low.
+
+``targets="shortest-path"`` (Memory Maze data with its ``state/*`` arrays) replaces the
+behaviour's return by a privileged one, as an asymmetric actor-critic does: the discounted
+value of reaching the current target along the shortest path,
+``discount**(steps_to_goal - 1)`` (``envs.maze_oracle.steps_to_goal``). The true state is
+used only to make the targets; the critic still reads imagined features, so the planner acts
+from pixels and actions alone. It is the value of a good policy rather than of the data's,
+and free of the behaviour's randomness (which legs were oracle legs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lsswm.agents.critic import CRITIC_INPUTS, Critic, CriticConfig, save_critic
+from lsswm.agents.errors import AgentError
+
+
+@dataclass
+class ReturnsCriticOptions:
+    ckpt: str
+    data: str
+    out: str
+    val_data: str = ""  # held-out episodes for the fit's report (recommended)
+    episodes: int = 0  # 0: all of --data
+    val_episodes: int = 0
+    horizon: int = 8  # depths 1..H: the planner's horizon
+    min_context: int = 10
+    stride: int = 2  # every stride-th start of an episode
+    denoising_steps: int = 1  # the planner's
+    discount: float = 0.97  # the planner's
+    epochs: int = 30
+    batch: int = 512
+    lr: float = 1e-3
+    hidden: int = 128
+    inputs: str = "features"  # what the critic reads: "features" or "latents" (CRITIC_INPUTS)
+    targets: str = "returns"  # "returns" (real, of the data's behaviour) or "shortest-path"
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = True
+
+
+def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
+    """G_t = sum_{j>=1} discount^(j-1) r_{t+j} for every frame t (0 after the last frame)."""
+    returns = np.zeros(len(rewards), np.float64)
+    for t in range(len(rewards) - 2, -1, -1):
+        returns[t] = rewards[t + 1] + discount * returns[t + 1]
+    return returns.astype(np.float32)
+
+
+def truncation_tail(discount: float) -> int:
+    """Frames at an episode's end whose return is cut by more than 5%."""
+    return math.ceil(math.log(0.05) / math.log(discount)) if discount < 1 else 10**9
+
+
+VALUE_TARGETS = ("returns", "shortest-path")
+
+
+def shortest_path_values(episode: dict[str, Any], discount: float) -> np.ndarray:
+    """discount**(steps to the current target - 1) at every frame, from the episode's true
+    state (the target shown at frame t is the next one to reach)."""
+    from lsswm.envs.maze_oracle import steps_to_goal
+
+    keys = ("agent_pos", "agent_dir", "maze_layout", "target_pos")
+    missing = [k for k in keys if f"state/{k}" not in episode]
+    if missing:
+        raise AgentError(
+            f"shortest-path value targets need the dataset's state/{', state/'.join(missing)} "
+            "(Memory Maze episodes recorded by lsswm collect); use --targets returns"
+        )
+    arrays = {k: np.asarray(episode[f"state/{k}"]) for k in keys}
+    values = np.zeros(len(arrays["agent_pos"]), np.float32)
+    for t in range(len(values)):
+        state = {k: v[t] for k, v in arrays.items()}
+        steps = steps_to_goal(state, state["target_pos"])
+        values[t] = discount ** max(steps - 1.0, 0.0) if np.isfinite(steps) else 0.0
+    return values
+
+
+@dataclass
+class FeatureBank:
+    features: np.ndarray  # (N, D) imagined features
+    returns: np.ndarray  # (N,) real return after the imagined frame
+    depth: np.ndarray  # (N,) steps ahead it was imagined (1..H)
+
+
+def build_bank(
+    model: Any, root: str, count: int, options: ReturnsCriticOptions, generator: torch.Generator
+) -> FeatureBank:
+    """Imagined features at depths 1..H and the real returns, over ``count`` episodes."""
+    from lsswm.agents.open_loop import open_loop
+    from lsswm.collect.dataset import open_dataset
+
+    dataset = open_dataset(root)
+    total = len(dataset.records) if count <= 0 else min(count, len(dataset.records))
+    # Returns are cut by the episode's end; shortest-path values are not.
+    tail = truncation_tail(options.discount) if options.targets == "returns" else 0
+    features, returns, depths = [], [], []
+    for index, episode in enumerate(dataset):
+        if index >= total:
+            break
+        rewards = np.asarray(episode["rewards"], dtype=np.float32)
+        result = open_loop(
+            model,
+            np.array(episode["frames"]),  # copies: the dataset's arrays are read-only maps
+            np.array(episode["actions"]),
+            options.horizon,
+            options.min_context,
+            options.stride,
+            options.denoising_steps,
+            generator,
+            options.device,
+            keep_features=True,
+        )
+        inputs = result.latents if options.inputs == "latents" else result.features
+        assert inputs is not None
+        if options.targets == "returns":
+            targets = discounted_returns(rewards, options.discount)
+        else:
+            targets = shortest_path_values(episode, options.discount)
+        frame = result.starts[:, None] + np.arange(1, options.horizon + 1)[None]  # (S, H)
+        keep = frame < len(rewards) - tail
+        features.append(inputs[keep])
+        returns.append(targets[frame[keep]])
+        depths.append(np.broadcast_to(np.arange(1, options.horizon + 1), frame.shape)[keep])
+        if options.progress:
+            print(
+                f"{root}: episode {index + 1}/{total}, {int(keep.sum())} imagined frames",
+                file=sys.stderr,
+            )
+    if not features:
+        raise AgentError(f"{root} holds no episode long enough for the critic's targets")
+    return FeatureBank(np.concatenate(features), np.concatenate(returns), np.concatenate(depths))
+
+
+def fit_report(critic: Critic, bank: FeatureBank, horizon: int) -> dict[str, Any]:
+    """Correlation and R^2 of the critic's values with the real returns, overall and by depth."""
+    with torch.no_grad():
+        values = critic(torch.as_tensor(bank.features)).numpy()
+
+    def scores(mask: np.ndarray) -> dict[str, float]:
+        truth, guess = bank.returns[mask], values[mask]
+        variance = float(truth.var())
+        r2 = 1.0 - float(((guess - truth) ** 2).mean()) / variance if variance > 0 else math.nan
+        corr = float(np.corrcoef(truth, guess)[0, 1]) if truth.std() > 0 and guess.std() > 0 else 0
+        return {"frames": int(mask.sum()), "r2": r2, "pearson": corr}
+
+    report = {"all": scores(np.ones(len(values), bool))}
+    report["by_depth"] = {str(k): scores(bank.depth == k) for k in range(1, horizon + 1)}
+    report["mean_return"] = float(bank.returns.mean())
+    return report
+
+
+def fit_returns_critic(options: ReturnsCriticOptions) -> dict[str, Any]:
+    from lsswm.agents.model_io import load_frame_world_model
+
+    if options.inputs not in CRITIC_INPUTS:
+        raise AgentError(f"--inputs {options.inputs!r}: choose one of {', '.join(CRITIC_INPUTS)}")
+    if options.targets not in VALUE_TARGETS:
+        raise AgentError(f"--targets {options.targets!r}: choose one of {', '.join(VALUE_TARGETS)}")
+    torch.manual_seed(options.seed)
+    model = load_frame_world_model(options.ckpt, device=options.device)
+    generator = torch.Generator(device=options.device).manual_seed(options.seed)
+    train = build_bank(model, options.data, options.episodes, options, generator)
+    val = (
+        build_bank(model, options.val_data, options.val_episodes, options, generator)
+        if options.val_data
+        else None
+    )
+    config = CriticConfig(
+        feature_dim=train.features.shape[1],
+        hidden=options.hidden,
+        discount=options.discount,
+        inputs=options.inputs,
+    )
+    critic = Critic(config)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=options.lr)
+    inputs, targets = torch.as_tensor(train.features), torch.as_tensor(train.returns)
+    rng = torch.Generator().manual_seed(options.seed)
+    history = []
+    for epoch in range(options.epochs):
+        order = torch.randperm(len(inputs), generator=rng)
+        total = 0.0
+        for first in range(0, len(order), options.batch):
+            rows = order[first : first + options.batch]
+            loss = (critic(inputs[rows]) - targets[rows]).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+        entry = {"epoch": epoch + 1, "train_mse": total / len(order)}
+        if val is not None:
+            with torch.no_grad():
+                guess = critic(torch.as_tensor(val.features))
+            entry["val_mse"] = float((guess - torch.as_tensor(val.returns)).pow(2).mean())
+        history.append(entry)
+        if options.progress:
+            print(f"critic epoch {epoch + 1}/{options.epochs}: {entry}", file=sys.stderr)
+    critic.eval()
+    summary = {
+        "options": asdict(options),
+        "targets": options.targets,
+        "train_frames": len(train.returns),
+        "train_fit": fit_report(critic, train, options.horizon),
+        "val_fit": fit_report(critic, val, options.horizon) if val is not None else None,
+        "history": history,
+    }
+    out = Path(options.out)
+    extra = {"ckpt": options.ckpt, "targets": options.targets, "data": options.data}
+    extra["denoising_steps"] = options.denoising_steps
+    save_critic(out / "critic.safetensors", critic, extra)
+    (out / "critic_training.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
