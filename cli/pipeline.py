@@ -12,9 +12,9 @@ commands a user would type (they are printed as they run):
    real episodes, in the paper's retrieval protocol: the camera retraces its path backwards,
    so later generated frames show views last seen beyond the attention window; without the
    shipped files (a checkout without them), the tiny model is evaluated instead;
-4. run the navigation suite: random, oracle and the planning agent inside the tiny model
-   (the shipped models take camera poses, which a planner over discrete actions cannot
-   produce);
+4. run the navigation suite: random, oracle and the planning agent inside the shipped
+   discrete-action hybrid with its fitted critic (``pretrained/maze9/hybrid.safetensors``,
+   ``hybrid-critic.safetensors``); without them, inside the tiny model;
 5. gather everything into one report.
 
 Re-running resumes: collection and training pick up what is on disk.
@@ -31,7 +31,8 @@ from lsswm.cli.registry import CommandRegistry
 
 ENV_ID = "lsswm/MemoryMaze-9x9-v0"
 PRETRAINED = "pretrained/maze9"
-PRETRAINED_MODELS = ("hybrid.safetensors", "causal-window.safetensors")
+PRETRAINED_MODELS = ("hybrid-pose.safetensors", "causal-window-pose.safetensors")
+PRETRAINED_PLANNER = ("hybrid.safetensors", "hybrid-critic.safetensors")
 
 
 def recall_stage(args: argparse.Namespace, run: str, out: str) -> str:
@@ -49,6 +50,24 @@ def recall_stage(args: argparse.Namespace, run: str, out: str) -> str:
     return (
         f"eval recall --ckpt {run} --env {ENV_ID} --protocol reasoning --context 20 "
         f"--generate 10 --episodes 2 --videos 1 --denoising-steps 4 --out {out}"
+    )
+
+
+def navigation_stage(args: argparse.Namespace, run: str, out: str) -> str:
+    """The navigation command: the planner inside the shipped discrete-action hybrid with its
+    critic when they are present, else inside the tiny model just trained."""
+    pretrained = Path(getattr(args, "pretrained", PRETRAINED))
+    model, critic = (pretrained / name for name in PRETRAINED_PLANNER)
+    common = f"eval navigation --agent random oracle planner --env {ENV_ID} --episodes 1"
+    if model.is_file() and critic.is_file():
+        return (
+            f"{common} --max-steps 60 --ckpt {shlex.quote(str(model))} "
+            f"--critic {shlex.quote(str(critic))} --out {out}"
+        )
+    print(f"[demo] no shipped planner model in {pretrained}/: the planner uses the tiny model")
+    return (
+        f"{common} --max-steps 30 --ckpt {run} --population 8 --horizon 3 --iterations 1 "
+        f"--elites 2 --denoising-steps 2 --replan-every 3 --out {out}"
     )
 
 
@@ -70,8 +89,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pretrained",
         default=PRETRAINED,
-        help="folder of shipped checkpoints for the recall stage (hybrid.safetensors, "
-        "causal-window.safetensors); the tiny model is used where they are missing",
+        help="folder of shipped checkpoints: hybrid-pose.safetensors and "
+        "causal-window-pose.safetensors for the recall stage, hybrid.safetensors and "
+        "hybrid-critic.safetensors for the planner; the tiny model is used where they are missing",
     )
     parser.add_argument(
         "--stop-after",
@@ -102,12 +122,7 @@ def demo_stages(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
             f"--set curriculum=16:{args.train_steps}:4 log.checkpoint_every=20",
         ),
         ("eval", recall_stage(args, run, eval_recall)),
-        (
-            "navigation",
-            f"eval navigation --agent random oracle planner --env {ENV_ID} --episodes 1 "
-            f"--max-steps 30 --ckpt {run} --population 8 --horizon 3 --iterations 1 --elites 2 "
-            f"--denoising-steps 2 --replan-every 3 --out {eval_navigation}",
-        ),
+        ("navigation", navigation_stage(args, run, eval_navigation)),
         (
             "report",
             f"report {eval_recall} {eval_navigation} --out {shlex.quote(str(out / 'report.md'))}",

@@ -125,16 +125,23 @@ def test_console_script_runs():
     assert "usage: lsswm" in result.stdout
 
 
-def test_every_demo_stage_is_a_valid_lsswm_command():
+@pytest.mark.parametrize("shipped", [True, False], ids=["shipped-models", "tiny-fallback"])
+def test_every_demo_stage_is_a_valid_lsswm_command(shipped, tmp_path):
     # The demo is a list of ordinary subcommands: a renamed command or flag must fail here,
-    # not in front of a user.
+    # not in front of a user; with the shipped checkpoints and without them.
     import argparse
 
-    from lsswm.cli.pipeline import demo_stages
+    from lsswm.cli.pipeline import PRETRAINED, demo_stages
 
     parser = build_parser(build_registry())
-    options = argparse.Namespace(out="runs/x", episodes=2, steps=50, workers=1, train_steps=3)
+    pretrained = str(Path(__file__).parents[1] / PRETRAINED) if shipped else str(tmp_path)
+    options = argparse.Namespace(
+        out="runs/x", episodes=2, steps=50, workers=1, train_steps=3, pretrained=pretrained
+    )
     stages = demo_stages(options)
+    commands = " ".join(" ".join(argv) for _, argv in stages)
+    assert ("hybrid-critic.safetensors" in commands) is shipped
+    assert ("hybrid-pose.safetensors" in commands) is shipped
     assert stages[0][0] == "collect"
     for _, argv in stages:
         parsed = parser.parse_args(argv)
