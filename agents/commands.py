@@ -7,6 +7,7 @@ Cheap to import: torch, SB3 and the envs are imported when the command runs.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from lsswm.cli.registry import CommandRegistry
 
@@ -99,6 +100,16 @@ def _run_critic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _options_from_args(options_class: type, args: argparse.Namespace) -> Any:
+    """An options dataclass filled from same-named flags (``progress`` from --no-progress)."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(options_class)} - {"progress"}
+    return options_class(
+        **{name: getattr(args, name) for name in names}, progress=not args.no_progress
+    )
+
+
 def _configure_fit_critic(parser: argparse.ArgumentParser) -> None:
     from lsswm.agents.critic_returns import ReturnsCriticOptions
 
@@ -131,15 +142,9 @@ def _configure_fit_critic(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_fit_critic(args: argparse.Namespace) -> int:
-    from dataclasses import fields
-
     from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
 
-    names = {f.name for f in fields(ReturnsCriticOptions)} - {"progress"}
-    options = ReturnsCriticOptions(
-        **{name: getattr(args, name) for name in names}, progress=not args.no_progress
-    )
-    summary = fit_returns_critic(options)
+    summary = fit_returns_critic(_options_from_args(ReturnsCriticOptions, args))
     fit = summary["val_fit"] or summary["train_fit"]
     which = "held-out" if summary["val_fit"] else "training"
     print(
@@ -165,15 +170,9 @@ def _configure_fit_prior(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_fit_prior(args: argparse.Namespace) -> int:
-    from dataclasses import fields
-
     from lsswm.agents.policy_prior import PriorOptions, fit_policy_prior
 
-    names = {f.name for f in fields(PriorOptions)} - {"progress"}
-    options = PriorOptions(
-        **{name: getattr(args, name) for name in names}, progress=not args.no_progress
-    )
-    summary = fit_policy_prior(options)
+    summary = fit_policy_prior(_options_from_args(PriorOptions, args))
     which = "held-out" if summary["val_accuracy"] is not None else "training"
     accuracy = summary["val_accuracy"] if which == "held-out" else summary["train_accuracy"]
     majority = summary["val_majority_accuracy"] or summary["train_majority_accuracy"]

@@ -94,28 +94,18 @@ def lambda_returns(
 
 
 def save_critic(path: str | Path, critic: Critic, extra: dict[str, Any]) -> Path:
-    from safetensors.torch import save_file
+    from lsswm.agents.head_files import save_head
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {CRITIC_META_KEY: json.dumps({"config": asdict(critic.config), **extra})}
-    save_file({k: v.contiguous() for k, v in critic.state_dict().items()}, str(path), meta)
-    return path
+    return save_head(path, critic, CRITIC_META_KEY, extra)
 
 
 def load_critic(path: str | Path, device: str | torch.device = "cpu") -> Critic:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from lsswm.agents.head_files import read_head
 
-    from lsswm.agents.errors import AgentError
-
-    with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata() or {}
-    if CRITIC_META_KEY not in meta:
-        raise AgentError(f"{path} is not a critic checkpoint (lsswm agents train-critic)")
-    config = CriticConfig(**json.loads(meta[CRITIC_META_KEY])["config"])
-    critic = Critic(config)
-    critic.load_state_dict(load_file(str(path)))
+    what = "a critic checkpoint (lsswm agents train-critic or fit-critic)"
+    config, weights = read_head(path, CRITIC_META_KEY, what)
+    critic = Critic(CriticConfig(**config))
+    critic.load_state_dict(weights)
     return critic.to(device).eval()
 
 

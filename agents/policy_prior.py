@@ -57,25 +57,18 @@ class PolicyPrior(nn.Module):
 
 
 def save_prior(path: str | Path, prior: PolicyPrior, extra: dict[str, Any]) -> Path:
-    from safetensors.torch import save_file
+    from lsswm.agents.head_files import save_head
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {PRIOR_META_KEY: json.dumps({"config": asdict(prior.config), **extra})}
-    save_file({k: v.contiguous() for k, v in prior.state_dict().items()}, str(path), meta)
-    return path
+    return save_head(path, prior, PRIOR_META_KEY, extra)
 
 
 def load_prior(path: str | Path, device: str | torch.device = "cpu") -> PolicyPrior:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from lsswm.agents.head_files import read_head
 
-    with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata() or {}
-    if PRIOR_META_KEY not in meta:
-        raise AgentError(f"{path} is not a policy prior checkpoint (lsswm agents fit-prior)")
-    prior = PolicyPrior(PriorConfig(**json.loads(meta[PRIOR_META_KEY])["config"]))
-    prior.load_state_dict(load_file(str(path)))
+    what = "a policy prior checkpoint (lsswm agents fit-prior)"
+    config, weights = read_head(path, PRIOR_META_KEY, what)
+    prior = PolicyPrior(PriorConfig(**config))
+    prior.load_state_dict(weights)
     return prior.to(device).eval()
 
 

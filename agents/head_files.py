@@ -1,0 +1,40 @@
+"""Safetensors files of the agents' small networks (critic, policy prior): the weights, and
+the network's config plus provenance as JSON under one metadata key. They load without
+executing code."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from lsswm.agents.errors import AgentError
+
+
+def save_head(path: str | Path, network: nn.Module, key: str, extra: dict[str, Any]) -> Path:
+    """Write ``network``'s weights with ``{"config": asdict(network.config), **extra}``."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {key: json.dumps({"config": asdict(network.config), **extra})}
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(path), meta)
+    return path
+
+
+def read_head(path: str | Path, key: str, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config fields, weights) of a file written by :func:`save_head` under ``key``; a clear
+    error naming ``what`` (e.g. "a critic checkpoint (lsswm agents fit-critic)") otherwise."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    if not Path(path).is_file():
+        raise AgentError(f"{path} does not exist; expected {what}")
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+    if key not in meta:
+        raise AgentError(f"{path} is not {what}")
+    return json.loads(meta[key])["config"], load_file(str(path))
