@@ -70,11 +70,39 @@ def configure_memory_synthetic(parser: argparse.ArgumentParser) -> None:
         help="full: the documented run (about 10 min per model on 2 cores); smoke: 1 minute",
     )
     parser.add_argument("--views", type=int, default=12, help="views per full turn")
+    parser.add_argument(
+        "--latent",
+        default="2x2x8",
+        metavar="HxWxC",
+        help="each view's latent grid (4x4x16 is the Memory Maze tokenizer's)",
+    )
+    parser.add_argument(
+        "--scan-blocks",
+        default="",
+        metavar="HxW,...",
+        help="the hybrid's scan blocks, cycled over layers (2x2,4x4: the Memory Maze hybrid's); "
+        "empty: 1x1 and whole-frame in turn",
+    )
+    parser.add_argument("--frames", type=int, default=None, help="frames per episode")
+    parser.add_argument("--context", type=int, default=None, help="clean frames before scoring")
+    parser.add_argument("--batch-size", type=int, default=None, help="episodes per batch")
     parser.add_argument("--state-size", type=int, default=64, help="scan state size N")
     parser.add_argument("--steps", type=int, default=None, help="training steps per model")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def parse_grid(text: str, parts: int, flag: str) -> tuple[int, ...]:
+    """ "4x4x16" -> (4, 4, 16), with a clear error naming the flag."""
+    try:
+        values = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        values = ()
+    if len(values) != parts or min(values) < 1:
+        example = "4x4x16" if parts == 3 else "2x2"
+        raise SystemExit(f"{flag} {text!r}: expected {parts} positive integers like {example}")
+    return values
 
 
 def run_memory_synthetic(args: argparse.Namespace) -> int:
@@ -83,15 +111,23 @@ def run_memory_synthetic(args: argparse.Namespace) -> int:
     from lsswm.experiments.estimates import memory_synthetic
     from lsswm.experiments.memory_synthetic import budget_config, run_synthetic_memory
 
+    height, width, channels = parse_grid(args.latent, 3, "--latent")
+    blocks = [parse_grid(b, 2, "--scan-blocks") for b in args.scan_blocks.split(",") if b]
+    optional = {"steps": args.steps, "frames": args.frames, "context": args.context}
+    optional["batch_size"] = args.batch_size
     run = budget_config(
         args.budget,
         variants=tuple(args.variants),
         n_views=args.views,
+        height=height,
+        width=width,
+        channels=channels,
+        scan_blocks=tuple(blocks),
         state_size=args.state_size,
         seed=args.seed,
         threads=args.threads,
         progress=not args.no_progress,
-        **({} if args.steps is None else {"steps": args.steps}),
+        **{name: value for name, value in optional.items() if value is not None},
     )
     memory_synthetic(run, Path(args.out), args.budget)
     run_synthetic_memory(run, Path(args.out))

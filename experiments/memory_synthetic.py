@@ -61,11 +61,15 @@ class SyntheticMemoryConfig:
     threads: int = 2
     progress: bool = True
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    # The hybrid's scan blocks, cycled over its layers; empty: 1x1 and whole-frame blocks in
+    # turn. ((2, 2), (4, 4)) on 4x4 latents is the Memory Maze hybrid's layout.
+    scan_blocks: tuple[tuple[int, int], ...] = ()
 
     def base_model(self) -> WorldModelConfig:
         task = self.task
         discrete = task.action_kind == "discrete"
         small, whole = (1, 1), (task.height, task.width)
+        cycle = self.scan_blocks or (small, whole)
         return WorldModelConfig(
             variant="hybrid",
             latent_height=task.height,
@@ -76,7 +80,7 @@ class SyntheticMemoryConfig:
             d_model=self.d_model,
             n_layers=self.n_layers,
             n_heads=4,
-            scan_blocks=tuple(small if i % 2 == 0 else whole for i in range(self.n_layers)),
+            scan_blocks=tuple(cycle[i % len(cycle)] for i in range(self.n_layers)),
             ssm_state_size=self.state_size,
             **(RECALL_RECIPE | self.model_overrides),
         )

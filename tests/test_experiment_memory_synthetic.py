@@ -97,3 +97,25 @@ def test_full_budget_hybrid_recalls_far_above_causal_window(tmp_path):
     # The bar: at least 10 dB above causal-window on views last seen beyond the
     # window, with confidence intervals over held-out episodes that do not overlap.
     assert hybrid["ci95"][0] > window["ci95"][1] + 10.0, (hybrid, window)
+
+
+def test_cli_sets_the_maze_geometry(tmp_path, monkeypatch):
+    from lsswm.cli.main import main
+    from lsswm.experiments import memory_synthetic
+
+    runs = []
+    monkeypatch.setattr(memory_synthetic, "run_synthetic_memory", lambda run, out: runs.append(run))
+    argv = ["experiment", "memory-synthetic", "--out", str(tmp_path), "--budget", "smoke"]
+    argv += ["--views", "20", "--latent", "4x4x16", "--scan-blocks", "2x2,4x4", "--frames", "48"]
+    assert main([*argv, "--context", "24", "--batch-size", "8", "--variants", "hybrid"]) == 0
+    run = runs[0]
+    assert (run.task.n_views, run.task.latent_shape, run.task.frames) == (20, (4, 4, 16), 48)
+    assert (run.context, run.batch_size) == (24, 8)
+    assert run.base_model().scan_blocks == ((2, 2), (4, 4), (2, 2), (4, 4))
+    # Without --scan-blocks: 1x1 and whole-frame blocks in turn.
+    assert budget_config("smoke", height=4, width=4).base_model().scan_blocks[:2] == (
+        (1, 1),
+        (4, 4),
+    )
+    with pytest.raises(SystemExit, match="--latent '4x4': expected 3 positive integers"):
+        main(["experiment", "memory-synthetic", "--out", str(tmp_path), "--latent", "4x4"])
