@@ -86,6 +86,7 @@ def configure_memory_synthetic(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=None, help="frames per episode")
     parser.add_argument("--context", type=int, default=None, help="clean frames before scoring")
     parser.add_argument("--batch-size", type=int, default=None, help="episodes per batch")
+    parser.add_argument("--eval-episodes", type=int, default=None, help="held-out episodes")
     parser.add_argument("--state-size", type=int, default=64, help="scan state size N")
     parser.add_argument("--steps", type=int, default=None, help="training steps per model")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
@@ -114,7 +115,7 @@ def run_memory_synthetic(args: argparse.Namespace) -> int:
     height, width, channels = parse_grid(args.latent, 3, "--latent")
     blocks = [parse_grid(b, 2, "--scan-blocks") for b in args.scan_blocks.split(",") if b]
     optional = {"steps": args.steps, "frames": args.frames, "context": args.context}
-    optional["batch_size"] = args.batch_size
+    optional |= {"batch_size": args.batch_size, "eval_episodes": args.eval_episodes}
     run = budget_config(
         args.budget,
         variants=tuple(args.variants),
