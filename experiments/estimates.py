@@ -19,6 +19,17 @@ SYNTHETIC_SECONDS_PER_STEP = {"hybrid": 0.43, "causal-window": 0.23, "causal": 0
 # Scoring one model at the full budget (64 held-out 36-frame episodes): about 100 s.
 SYNTHETIC_SCORING_SECONDS = 100.0
 SYNTHETIC_SCORED_FRAMES = 64 * 36
+# The rates above are for the default task: batch 16 x 36 frames x a 2x2 latent grid. Other
+# geometries scale them by the tokens per step; that overestimated the 4x4x16 and 2x2x8
+# 20-view runs of docs/experiments.md section 13 by about 1.7x (1.15 against 0.66 s/step).
+SYNTHETIC_TOKENS_PER_STEP = 16 * 36 * 4
+
+
+def synthetic_token_ratio(run: Any) -> float:
+    """Tokens per training step of `run` against the default task's (rates scale with it)."""
+    task = run.task
+    return run.batch_size * task.frames * task.height * task.width / SYNTHETIC_TOKENS_PER_STEP
+
 
 # Memory Maze: the three models train side by side, so the wall time per step is the slowest
 # model's with three processes on two cores (causal: 4666 s for 2400 steps); collection ran
@@ -37,8 +48,10 @@ def memory_synthetic(run: Any, out: Path, budget: str) -> float:
         if (models / f"{name}.safetensors").exists() and (models / f"{name}.json").exists():
             continue  # trained before: only scored (or skipped) this time
         rate = SYNTHETIC_SECONDS_PER_STEP.get(name, SYNTHETIC_SECONDS_PER_STEP["hybrid"])
+        rate *= synthetic_token_ratio(run)
         parts.append(Part(run.steps, f"{name} training steps", rate))
-    share = run.eval_episodes * run.task.frames / SYNTHETIC_SCORED_FRAMES
+    tokens_per_frame = run.task.height * run.task.width / 4
+    share = run.eval_episodes * run.task.frames * tokens_per_frame / SYNTHETIC_SCORED_FRAMES
     parts.append(
         Part(len(run.variants), "models to score", SYNTHETIC_SCORING_SECONDS * share, per="model")
     )

@@ -191,7 +191,11 @@ def test_memory_synthetic_prints_its_estimate_before_running(tmp_path, capsys, m
     assert line.rstrip().endswith("for a quick look use --budget smoke")
     assert main(["experiment", "memory-synthetic", "--out", out, "--budget", "smoke"]) == 0
     assert re.match(r"memory-synthetic: this will take about \d+ s ", capsys.readouterr().err)
-    assert ran == [1, 1]
+    # The maze geometry: 4 times the tokens per step, 4 times the rate.
+    argv = ["experiment", "memory-synthetic", "--out", out, "--latent", "4x4x16"]
+    assert main([*argv, "--variants", "hybrid"]) == 0
+    assert "3000 hybrid training steps at ~1.7 s/step" in capsys.readouterr().err
+    assert ran == [1, 1, 1]
 
 
 def readme_commands() -> list[tuple[list[str], str]]:
