@@ -100,13 +100,10 @@ def save_critic(path: str | Path, critic: Critic, extra: dict[str, Any]) -> Path
 
 
 def load_critic(path: str | Path, device: str | torch.device = "cpu") -> Critic:
-    from lsswm.agents.head_files import read_head
+    from lsswm.agents.head_files import load_head
 
     what = "a critic checkpoint (lsswm agents train-critic or fit-critic)"
-    config, weights = read_head(path, CRITIC_META_KEY, what)
-    critic = Critic(CriticConfig(**config))
-    critic.load_state_dict(weights)
-    return critic.to(device).eval()
+    return load_head(path, CRITIC_META_KEY, what, Critic, CriticConfig, device)
 
 
 def sticky_actions(

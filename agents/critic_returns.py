@@ -137,9 +137,9 @@ def build_bank(
             options.denoising_steps,
             generator,
             options.device,
-            keep_features=True,
+            keep=options.inputs,
         )
-        inputs = result.latents if options.inputs == "latents" else result.features
+        inputs = result.inputs
         assert inputs is not None
         if options.targets == "returns":
             targets = discounted_returns(rewards, options.discount)

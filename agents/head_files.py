@@ -5,10 +5,12 @@ executing code."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from lsswm.agents.errors import AgentError
@@ -25,9 +27,24 @@ def save_head(path: str | Path, network: nn.Module, key: str, extra: dict[str, A
     return path
 
 
-def read_head(path: str | Path, key: str, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(config fields, weights) of a file written by :func:`save_head` under ``key``; a clear
-    error naming ``what`` (e.g. "a critic checkpoint (lsswm agents fit-critic)") otherwise."""
+def load_head(
+    path: str | Path,
+    key: str,
+    what: str,
+    network_class: Callable[[Any], nn.Module],
+    config_class: Callable[..., Any],
+    device: str | torch.device = "cpu",
+) -> Any:
+    """The network of a file written by :func:`save_head` under ``key``, in eval mode on
+    ``device``; a clear error naming ``what`` (e.g. "a critic checkpoint (lsswm agents
+    fit-critic)") for a missing file or another kind of file."""
+    config, weights = _read_head(path, key, what)
+    network = network_class(config_class(**config))
+    network.load_state_dict(weights)
+    return network.to(device).eval()
+
+
+def _read_head(path: str | Path, key: str, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
     from safetensors import safe_open
     from safetensors.torch import load_file
 

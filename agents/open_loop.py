@@ -23,8 +23,7 @@ import torch
 class OpenLoop:
     starts: np.ndarray  # (S,) int64: row i imagines frames starts[i] + 1 .. starts[i] + H
     rewards: np.ndarray  # (S, H) float32: predicted reward of frame starts[i] + k (column k-1)
-    features: np.ndarray | None  # (S, H, D) float32 pooled final features, when asked for
-    latents: np.ndarray | None = None  # (S, H, h*w*C) float32 predicted latents, likewise
+    inputs: np.ndarray | None  # (S, H, dim) float32 critic inputs (``keep``), when asked for
 
 
 @torch.no_grad()
@@ -38,13 +37,13 @@ def open_loop(
     denoising_steps: int | None,
     generator: torch.Generator,
     device: str | torch.device = "cpu",
-    keep_features: bool = False,
+    keep: str | None = None,
 ) -> OpenLoop:
     """Imagine ``horizon`` frames with the real actions from every start of one episode.
 
     ``frames`` (T, H, W, 3) uint8 at any size (resized to the model's), ``actions`` (T,) with
-    ``actions[t]`` leading to frame t. ``keep_features`` keeps what a critic reads of each
-    imagined frame: its pooled features and its flattened latents."""
+    ``actions[t]`` leading to frame t. ``keep`` ("features" or "latents",
+    ``agents.critic.CRITIC_INPUTS``) also keeps what a critic reads of each imagined frame."""
     from lsswm.agents.critic import critic_inputs
     from lsswm.agents.model_io import to_model_frames
     from lsswm.worldmodel.stream import WorldModelStream
@@ -53,9 +52,11 @@ def open_loop(
     actions_t = torch.as_tensor(actions, device=device)
     last = len(frames_t) - 1 - horizon
     starts = [s for s in range(min_context - 1, last + 1) if (s - min_context + 1) % stride == 0]
-    feature_dim = model.config.d_model
+    config = model.config
+    latent_dim = config.latent_height * config.latent_width * config.latent_channels
+    dim = latent_dim if keep == "latents" else config.d_model
     if not starts:
-        empty = np.zeros((0, horizon, feature_dim), np.float32) if keep_features else None
+        empty = np.zeros((0, horizon, dim), np.float32) if keep else None
         return OpenLoop(np.zeros(0, np.int64), np.zeros((0, horizon), np.float32), empty)
     commit = model.config.commit_frames
     stream = model.start_stream(1)
@@ -68,10 +69,7 @@ def open_loop(
         observed = start + 1
         by_phase.setdefault(observed % commit, []).append((start, stream.clone()))
     rewards = np.zeros((len(starts), horizon), np.float32)
-    features = np.zeros((len(starts), horizon, feature_dim), np.float32) if keep_features else None
-    config = model.config
-    latent_dim = config.latent_height * config.latent_width * config.latent_channels
-    latents = np.zeros((len(starts), horizon, latent_dim), np.float32) if keep_features else None
+    inputs = np.zeros((len(starts), horizon, dim), np.float32) if keep else None
     row_of = {s: i for i, s in enumerate(starts)}
     for rows in by_phase.values():
         batch = WorldModelStream.concat([state for _, state in rows])
@@ -79,7 +77,6 @@ def open_loop(
         out = batch.imagine(future, denoising_steps, generator=generator, decode=False)
         index = [row_of[start] for start, _ in rows]
         rewards[index] = out.rewards.float().cpu().numpy()
-        if features is not None and latents is not None:
-            features[index] = critic_inputs(out, "features").cpu().numpy()
-            latents[index] = critic_inputs(out, "latents").cpu().numpy()
-    return OpenLoop(np.asarray(starts, np.int64), rewards, features, latents)
+        if inputs is not None and keep is not None:
+            inputs[index] = critic_inputs(out, keep).cpu().numpy()
+    return OpenLoop(np.asarray(starts, np.int64), rewards, inputs)

@@ -64,7 +64,6 @@ class Planner:
         self.config = config
         self.critic = critic  # V(features of the last imagined frame), or None
         self.prior = prior  # pi(action | features of the last real frame), or None
-        self._prior_probs: torch.Tensor | None = None
         self.generator = torch.Generator()  # candidate sequences
         self._noise: dict[str, torch.Generator] = {}  # imagination noise, one per device
         self.reset(seed)
@@ -77,7 +76,7 @@ class Planner:
         self._previous = None
         self._previous_probs: torch.Tensor | None = None
         self._memory: list[torch.Tensor] = []  # latents of the episode's recent real frames
-        self._prior_probs = None
+        self._prior_probs: torch.Tensor | None = None  # the prior after the last real frame
 
     def observed(self, features: torch.Tensor) -> None:
         """The pooled features after the last real frame: the policy prior reads them."""
@@ -291,9 +290,8 @@ class PlanningAgent:
             )
             if getattr(out, "features", None) is not None and out.features.size(1):
                 self.planner.observed(out.features[0, -1])
-            tokenizer = getattr(self.stream, "tokenizer", None)
-            if self.config.novelty > 0 and tokenizer is not None:
-                self.planner.remember(tokenizer.encode(frame.to(device)[None, None])[0, 0])
+            if self.config.novelty > 0 and getattr(out, "latents", None) is not None:
+                self.planner.remember(out.latents[0, -1])
 
     @torch.no_grad()
     def act(self, obs: Any, info: Mapping[str, Any]) -> int:

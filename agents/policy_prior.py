@@ -63,13 +63,10 @@ def save_prior(path: str | Path, prior: PolicyPrior, extra: dict[str, Any]) -> P
 
 
 def load_prior(path: str | Path, device: str | torch.device = "cpu") -> PolicyPrior:
-    from lsswm.agents.head_files import read_head
+    from lsswm.agents.head_files import load_head
 
     what = "a policy prior checkpoint (lsswm agents fit-prior)"
-    config, weights = read_head(path, PRIOR_META_KEY, what)
-    prior = PolicyPrior(PriorConfig(**config))
-    prior.load_state_dict(weights)
-    return prior.to(device).eval()
+    return load_head(path, PRIOR_META_KEY, what, PolicyPrior, PriorConfig, device)
 
 
 @dataclass

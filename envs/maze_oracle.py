@@ -75,11 +75,7 @@ def steps_to_goal(state: Mapping[str, np.ndarray], goal_xy: np.ndarray) -> float
         return float("inf")
     points = [position, *(np.array(c, dtype=np.float64) + 0.5 for c in path[1:-1]), goal]
     length = sum(float(np.linalg.norm(b - a)) for a, b in pairwise(points))
-    wanted, heading = points[1] - points[0], np.asarray(state["agent_dir"], dtype=np.float64)
-    turn = 0.0
-    if np.any(wanted):
-        cross = heading[0] * wanted[1] - heading[1] * wanted[0]
-        turn = abs(float(np.arctan2(cross, float(heading @ wanted))))
+    turn = abs(heading_error(state["agent_dir"], points[1] - points[0]))
     return length / CELLS_PER_STEP + turn / RADIANS_PER_TURN_STEP
 
 
@@ -100,6 +96,17 @@ def _cell(xy: np.ndarray) -> tuple[int, int]:
     return int(np.floor(xy[0])), int(np.floor(xy[1]))
 
 
+def heading_error(heading: np.ndarray, wanted: np.ndarray) -> float:
+    """Signed angle (radians) from ``heading`` to the direction ``wanted``; > 0: to the left
+    (counter-clockwise). 0 when ``wanted`` is zero."""
+    heading = np.asarray(heading, dtype=np.float64)
+    wanted = np.asarray(wanted, dtype=np.float64)
+    if not np.any(wanted):
+        return 0.0
+    cross = heading[0] * wanted[1] - heading[1] * wanted[0]
+    return float(np.arctan2(cross, float(heading @ wanted)))
+
+
 def steer(
     position: np.ndarray,
     heading: np.ndarray,
@@ -113,9 +120,7 @@ def steer(
     wanted = np.asarray(waypoint, dtype=np.float64) - position
     if not np.any(wanted):
         return NOOP
-    heading = np.asarray(heading, dtype=np.float64)
-    cross = heading[0] * wanted[1] - heading[1] * wanted[0]
-    angle = float(np.arctan2(cross, float(heading @ wanted)))  # > 0: waypoint is to the left
+    angle = heading_error(heading, wanted)  # > 0: waypoint is to the left
     if abs(angle) < straight_below:
         return FORWARD
     if abs(angle) < turn_in_place_above:

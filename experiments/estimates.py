@@ -22,7 +22,8 @@ SYNTHETIC_SCORED_FRAMES = 64 * 36
 # The rates above are for the default task: batch 16 x 36 frames x a 2x2 latent grid. Other
 # geometries scale them by the tokens per step; that overestimated the 4x4x16 and 2x2x8
 # 20-view runs of docs/experiments.md section 13 by about 1.7x (1.15 against 0.66 s/step).
-SYNTHETIC_TOKENS_PER_STEP = 16 * 36 * 4
+SYNTHETIC_GRID_TOKENS = 4  # the default task's 2x2 latent grid
+SYNTHETIC_TOKENS_PER_STEP = 16 * 36 * SYNTHETIC_GRID_TOKENS
 
 
 def synthetic_token_ratio(run: Any) -> float:
@@ -50,7 +51,7 @@ def memory_synthetic(run: Any, out: Path, budget: str) -> float:
         rate = SYNTHETIC_SECONDS_PER_STEP.get(name, SYNTHETIC_SECONDS_PER_STEP["hybrid"])
         rate *= synthetic_token_ratio(run)
         parts.append(Part(run.steps, f"{name} training steps", rate))
-    tokens_per_frame = run.task.height * run.task.width / 4
+    tokens_per_frame = run.task.height * run.task.width / SYNTHETIC_GRID_TOKENS
     share = run.eval_episodes * run.task.frames * tokens_per_frame / SYNTHETIC_SCORED_FRAMES
     parts.append(
         Part(len(run.variants), "models to score", SYNTHETIC_SCORING_SECONDS * share, per="model")

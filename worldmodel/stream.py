@@ -50,6 +50,7 @@ class StreamOutput:
     rewards: Tensor  # (B, n)
     termination_logits: Tensor  # (B, n)
     features: Tensor | None = None  # (B, n, D) pooled final features (e.g. for a policy prior)
+    latents: Tensor | None = None  # (B, n, h, w, C) the observed frames' latents, as passed in
 
 
 @dataclass
@@ -194,9 +195,12 @@ class WorldModelStream:
         frame i). Returns the outputs for these frames; outputs of frames whose chunk is still
         incomplete are provisional (later frames of the chunk will change them)."""
         self._check(latents, actions)
+        observed = latents
         if latents.size(1) == 0:
             empty = latents.new_zeros(self.batch_size, 0)
-            return StreamOutput(latents, empty, empty, latents.new_zeros(self.batch_size, 0, 0))
+            return StreamOutput(
+                latents, empty, empty, latents.new_zeros(self.batch_size, 0, 0), observed
+            )
         if noise_levels is None:
             noise_levels = latents.new_zeros(latents.shape[:2])
         known = self.pending_count
@@ -225,6 +229,7 @@ class WorldModelStream:
             torch.cat(rewards, dim=1),
             torch.cat(terminations, 1),
             torch.cat(features, 1),
+            observed,
         )
 
     @torch.no_grad()
