@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lsswm.agents.head_files import head_mlp
+
 CRITIC_META_KEY = "lsswm_critic"
 
 
@@ -53,14 +55,7 @@ class Critic(nn.Module):
     def __init__(self, config: CriticConfig) -> None:
         super().__init__()
         self.config = config
-        self.net = nn.Sequential(
-            nn.LayerNorm(config.feature_dim),
-            nn.Linear(config.feature_dim, config.hidden),
-            nn.SiLU(),
-            nn.Linear(config.hidden, config.hidden),
-            nn.SiLU(),
-            nn.Linear(config.hidden, 1),
-        )
+        self.net = head_mlp(config.feature_dim, config.hidden, 1, hidden_layers=2)
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
 

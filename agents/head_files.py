@@ -16,6 +16,15 @@ from torch import nn
 from lsswm.agents.errors import AgentError
 
 
+def head_mlp(inputs: int, hidden: int, outputs: int, hidden_layers: int) -> nn.Sequential:
+    """LayerNorm, then ``hidden_layers`` x (Linear, SiLU), then a Linear to ``outputs``."""
+    layers: list[nn.Module] = [nn.LayerNorm(inputs)]
+    for index in range(hidden_layers):
+        layers += [nn.Linear(inputs if index == 0 else hidden, hidden), nn.SiLU()]
+    layers.append(nn.Linear(hidden if hidden_layers else inputs, outputs))
+    return nn.Sequential(*layers)
+
+
 def save_head(path: str | Path, network: nn.Module, key: str, extra: dict[str, Any]) -> Path:
     """Write ``network``'s weights with ``{"config": asdict(network.config), **extra}``."""
     from safetensors.torch import save_file

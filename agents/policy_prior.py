@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from lsswm.agents.errors import AgentError
+from lsswm.agents.head_files import head_mlp
 
 PRIOR_META_KEY = "lsswm_policy_prior"
 
@@ -44,12 +45,7 @@ class PolicyPrior(nn.Module):
     def __init__(self, config: PriorConfig) -> None:
         super().__init__()
         self.config = config
-        self.net = nn.Sequential(
-            nn.LayerNorm(config.feature_dim),
-            nn.Linear(config.feature_dim, config.hidden),
-            nn.SiLU(),
-            nn.Linear(config.hidden, config.num_actions),
-        )
+        self.net = head_mlp(config.feature_dim, config.hidden, config.num_actions, 1)
 
     def forward(self, features: Tensor) -> Tensor:
         """Action probabilities (..., num_actions)."""
