@@ -263,3 +263,24 @@ def test_oracle_mix_reaches_targets_often_and_is_reproducible(maze_env):
     assert hits >= 3 and hits > (explore.arrays["rewards"] > 0).sum()
     with pytest.raises(PolicyError, match="oracle-mix needs prob"):
         make_policy("oracle-mix:prob=2", maze_env)
+
+
+def test_oracle_mix_wander_legs_push_into_walls(maze_env):
+    # Without wander the data holds (almost) no step that pushes forward without moving;
+    # with every non-oracle leg a wander leg it holds many, reproducibly, and the oracle legs
+    # are the same legs as before (the wander draws come from their own stream).
+    def pinned_steps(data) -> int:
+        moved = np.linalg.norm(np.diff(data.arrays["state/agent_pos"], axis=0), axis=-1)
+        forward = np.isin(data.arrays["actions"][1:], (1, 4, 5))
+        return int((forward & (moved < 0.03)).sum())
+
+    plain = rollout_episode(maze_env, make_policy("oracle-mix", maze_env, 300), 5, 300)
+    wander = rollout_episode(maze_env, make_policy("oracle-mix:wander=1", maze_env, 300), 5, 300)
+    again = rollout_episode(maze_env, make_policy("oracle-mix:wander=1", maze_env, 300), 5, 300)
+    np.testing.assert_array_equal(wander.arrays["actions"], again.arrays["actions"])
+    info = wander.meta["policy_info"]
+    assert info["wander_legs"] >= 1 and info["explore_legs"] == 0
+    assert "wander_legs" not in plain.meta["policy_info"]
+    assert pinned_steps(wander) > pinned_steps(plain) + 5
+    with pytest.raises(PolicyError, match="wander must be in"):
+        make_policy("oracle-mix:wander=2", maze_env)
