@@ -116,14 +116,13 @@ def make_planning_agent(
     model = load_frame_world_model(ckpt, resolve_device(device))
     env_name = f"env {getattr(env.spec, 'id', type(env.unwrapped).__name__)}"
     check_model_fits(model, env_image_shape(env), describe_space(env.action_space), env_name)
-    critic = None
-    if config.critic:
-        from lsswm.agents.critic import load_critic
+    from lsswm.agents.critic import load_critic
 
-        critic = load_critic(config.critic, resolve_device(device))
+    critic = load_critic(config.critic, resolve_device(device)) if config.critic else None
+    motion = load_critic(config.motion, resolve_device(device)) if config.motion else None
     prior = None
     if config.prior:
         from lsswm.agents.policy_prior import load_prior
 
         prior = load_prior(config.prior, resolve_device(device))
-    return PlanningAgent(model, config, seed=seed, critic=critic, prior=prior)
+    return PlanningAgent(model, config, seed=seed, critic=critic, prior=prior, motion=motion)

@@ -127,10 +127,12 @@ def _configure_fit_critic(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--targets",
-        choices=("returns", "shortest-path"),
+        choices=("returns", "shortest-path", "motion"),
         default=default.targets,
         help="value targets: the data's real discounted returns, or (Memory Maze) the "
-        "privileged discounted shortest-path value of reaching the current target",
+        "privileged discounted shortest-path value of reaching the current target; motion: "
+        "not a value but a motion head (cells moved into each frame) for the planner's "
+        "--motion",
     )
     for name in ("episodes", "val_episodes", "horizon", "min_context", "stride"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(default, name))
@@ -234,6 +236,13 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--termination-threshold", type=float, default=default.termination_threshold
     )
+    parser.add_argument(
+        "--motion",
+        default=default.motion,
+        help="motion head (lsswm agents fit-critic --targets motion): its predicted movement "
+        "is added to the imagined reward, an exploration drive",
+    )
+    parser.add_argument("--motion-weight", type=float, default=default.motion_weight)
     parser.add_argument("--n-steps", type=int, default=default.n_steps, help="rollout per env")
     parser.add_argument("--batch-size", type=int, default=default.batch_size)
     parser.add_argument("--n-epochs", type=int, default=default.n_epochs)
@@ -274,6 +283,8 @@ def _run_train(args: argparse.Namespace) -> int:
             context_length=args.context_length,
             denoising_steps=args.denoising_steps,
             termination_threshold=args.termination_threshold,
+            motion=args.motion or "",
+            motion_weight=args.motion_weight,
             n_steps=args.n_steps,
             batch_size=args.batch_size,
             n_epochs=args.n_epochs,

@@ -25,6 +25,13 @@ value of reaching the current target along the shortest path,
 used only to make the targets; the critic still reads imagined features, so the planner acts
 from pixels and actions alone. It is the value of a good policy rather than of the data's,
 and free of the behaviour's randomness (which legs were oracle legs).
+
+``targets="motion"`` (Memory Maze data with ``state/agent_pos``) fits no value but a motion
+head: the distance in cells the agent really moved in the step into each imagined frame. The
+planner adds it up over its imagined steps (``--motion``), an exploration drive read from the
+model's own predictions: running into a wall or turning in place predicts no motion, so a
+planner that seeks motion runs along corridors instead of dithering. Like the shortest-path
+targets, the true state only makes the targets.
 """
 
 from __future__ import annotations
@@ -80,7 +87,7 @@ def truncation_tail(discount: float) -> int:
     return math.ceil(math.log(0.05) / math.log(discount)) if discount < 1 else 10**9
 
 
-VALUE_TARGETS = ("returns", "shortest-path")
+VALUE_TARGETS = ("returns", "shortest-path", "motion")
 
 
 def shortest_path_values(episode: dict[str, Any], discount: float) -> np.ndarray:
@@ -104,6 +111,20 @@ def shortest_path_values(episode: dict[str, Any], discount: float) -> np.ndarray
     return values
 
 
+def motion_targets(episode: dict[str, Any]) -> np.ndarray:
+    """Distance in cells the agent moved into every frame (0 at the first), from the
+    episode's true positions."""
+    if "state/agent_pos" not in episode:
+        raise AgentError(
+            "motion targets need the dataset's state/agent_pos (Memory Maze episodes recorded "
+            "by lsswm collect); use --targets returns"
+        )
+    positions = np.asarray(episode["state/agent_pos"], np.float64)
+    moved = np.zeros(len(positions), np.float32)
+    moved[1:] = np.linalg.norm(np.diff(positions, axis=0), axis=-1)
+    return moved
+
+
 @dataclass
 class FeatureBank:
     features: np.ndarray  # (N, D) imagined features
@@ -120,7 +141,7 @@ def build_bank(
 
     dataset = open_dataset(root)
     total = len(dataset.records) if count <= 0 else min(count, len(dataset.records))
-    # Returns are cut by the episode's end; shortest-path values are not.
+    # Returns are cut by the episode's end; shortest-path values and motion are not.
     tail = truncation_tail(options.discount) if options.targets == "returns" else 0
     features, returns, depths = [], [], []
     for index, episode in enumerate(dataset):
@@ -143,6 +164,8 @@ def build_bank(
         assert inputs is not None
         if options.targets == "returns":
             targets = discounted_returns(rewards, options.discount)
+        elif options.targets == "motion":
+            targets = motion_targets(episode)
         else:
             targets = shortest_path_values(episode, options.discount)
         frame = result.starts[:, None] + np.arange(1, options.horizon + 1)[None]  # (S, H)

@@ -18,6 +18,7 @@ a row copied in at other absolute frame positions keeps its relative geometry.)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,6 +62,9 @@ class ImaginedBatch:
         denoising_steps: sampler steps per generated frame (None: the model's default).
         termination_threshold: a row terminates when the predicted probability exceeds it.
         seed: seeds the context draws and the sampler noise.
+        motion: a motion head (``lsswm agents fit-critic --targets motion``) or None: its
+            predicted movement into each generated frame, times ``motion_weight``, is added
+            to the predicted reward (an exploration drive; the planner's ``--motion``).
     """
 
     def __init__(
@@ -74,6 +78,8 @@ class ImaginedBatch:
         denoising_steps: int | None = None,
         termination_threshold: float = 0.5,
         seed: int | None = None,
+        motion: Any = None,
+        motion_weight: float = 1.0,
     ) -> None:
         config = model.config
         if num_rows < 1:
@@ -101,6 +107,7 @@ class ImaginedBatch:
         self.horizon = horizon
         self.denoising_steps = denoising_steps
         self.termination_threshold = termination_threshold
+        self.motion, self.motion_weight = motion, motion_weight
         self.device = next(model.parameters()).device
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator(device=self.device)
@@ -161,9 +168,15 @@ class ImaginedBatch:
         if self.horizon is not None:
             truncated = (self.steps >= self.horizon) & ~terminated
         assert out.frames is not None  # a FrameWorldModel stream decodes
+        rewards = out.rewards[:, 0].float()
+        if self.motion is not None:
+            from lsswm.agents.critic import critic_inputs
+
+            moved = self.motion(critic_inputs(out, self.motion.config.inputs)[:, 0]).float()
+            rewards = rewards + self.motion_weight * moved.to(rewards.device)
         return ImaginedStep(
             frames=out.frames[:, 0].cpu().numpy(),
-            rewards=out.rewards[:, 0].float().cpu().numpy().astype(np.float32),
+            rewards=rewards.cpu().numpy().astype(np.float32),
             termination_probs=probs.astype(np.float32),
             terminated=terminated,
             truncated=truncated,

@@ -59,11 +59,13 @@ class Planner:
         seed: int = 0,
         critic: Any = None,
         prior: Any = None,
+        motion: Any = None,
     ) -> None:
         self.num_actions = num_actions
         self.config = config
         self.critic = critic  # V(features of the last imagined frame), or None
         self.prior = prior  # pi(action | features of the last real frame), or None
+        self.motion = motion  # cells moved into an imagined frame, from its features, or None
         self.generator = torch.Generator()  # candidate sequences
         self._noise: dict[str, torch.Generator] = {}  # imagination noise, one per device
         self.reset(seed)
@@ -184,6 +186,11 @@ class Planner:
             value = self.critic(critic_inputs(out, inputs)[:, -1]).float().cpu()
             horizon = rewards.size(1)
             returns = returns + self.config.discount**horizon * alive[:, -1] * value
+        if self.motion is not None and getattr(out, "features", None) is not None:
+            # Exploration drive: predicted movement, discounted like the rewards.
+            moved = self.motion(critic_inputs(out, self.motion.config.inputs)).float().cpu()
+            score = (moved * alive[:, :-1] * discounts).sum(1)
+            returns = returns + self.config.motion_weight * score
         if self.config.novelty > 0 and self._memory:
             imagined = critic_inputs(out, "latents").cpu()
             returns = returns + self.config.novelty * self.novelty(imagined)
@@ -247,6 +254,7 @@ class PlanningAgent:
         seed: int = 0,
         critic: Any = None,
         prior: Any = None,
+        motion: Any = None,
     ) -> None:
         if model.config.action_kind != "discrete":
             raise AgentError(
@@ -255,7 +263,7 @@ class PlanningAgent:
             )
         self.model = model
         self.config = config
-        self.planner = Planner(model.config.action_size, config, seed, critic, prior)
+        self.planner = Planner(model.config.action_size, config, seed, critic, prior, motion)
         self.counter = ForwardCounter(getattr(model, "world_model", None))
         self.stream: Any = None
         self._queue: list[int] = []

@@ -45,6 +45,11 @@ class PlannerConfig:
         ``prior_weight`` of its action probabilities after the last real frame is mixed into
         the first iteration's distribution at every step (as TD-MPC2 samples candidates
         from its policy); empty: none.
+    motion: path of a motion head (``lsswm agents fit-critic --targets motion``): its
+        predicted distance moved into each imagined frame, discounted and summed over the
+        horizon, is added to each candidate's score times ``motion_weight``. An exploration
+        drive: with no reward in sight the planner moves on along corridors instead of
+        turning in place or pushing into walls; empty: none.
     """
 
     # The settings of the navigation results in docs/agents.md (issue 11, session 4), sized for
@@ -70,6 +75,8 @@ class PlannerConfig:
     prior_weight: float = 0.5
     novelty_memory: int = 256
     novelty_neighbours: int = 5
+    motion: str = ""
+    motion_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.method not in PLANNING_METHODS:
@@ -80,6 +87,8 @@ class PlannerConfig:
             raise AgentError(f"planner prior_weight must be in [0, 1], got {self.prior_weight}")
         if self.novelty < 0:
             raise AgentError(f"planner novelty must be >= 0, got {self.novelty}")
+        if self.motion_weight < 0:
+            raise AgentError(f"planner motion_weight must be >= 0, got {self.motion_weight}")
         names = ("horizon", "population", "iterations", "elites", "replan_every")
         for name in (*names, "novelty_memory", "novelty_neighbours"):
             if getattr(self, name) < 1:
@@ -169,6 +178,18 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         help="weight of the episodic novelty bonus (imagined views unlike the episode's "
         "recent real ones score higher); 0: off",
     )
+    group.add_argument(
+        "--motion",
+        default=default.motion,
+        help="motion head (lsswm agents fit-critic --targets motion): predicted movement over "
+        "the horizon is added to each candidate's score, an exploration drive",
+    )
+    group.add_argument(
+        "--motion-weight",
+        type=float,
+        default=default.motion_weight,
+        help="weight of the predicted movement (cells per step) in a candidate's score",
+    )
 
 
 def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
@@ -187,4 +208,6 @@ def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
         novelty=args.novelty,
         prior=args.prior or "",
         prior_weight=args.prior_weight,
+        motion=args.motion or "",
+        motion_weight=args.motion_weight,
     )

@@ -48,6 +48,8 @@ class ImaginationTrainingOptions:
     context_length: int = 8
     denoising_steps: int | None = 4
     termination_threshold: float = 0.5
+    motion: str = ""  # a motion head (fit-critic --targets motion): exploration drive
+    motion_weight: float = 1.0
     n_steps: int = 64
     batch_size: int = 64
     n_epochs: int = 4
@@ -217,6 +219,7 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
 
     from lsswm.agents.agent_factory import make_agent
     from lsswm.agents.contexts import DatasetContexts, LiveEnvContexts
+    from lsswm.agents.critic import load_critic
     from lsswm.agents.imagination import longest_context_length
     from lsswm.agents.imagination_env import ImaginationVecEnv
     from lsswm.agents.model_io import (
@@ -264,6 +267,8 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             denoising_steps=options.denoising_steps,
             termination_threshold=options.termination_threshold,
             seed=options.seed,
+            motion=load_critic(options.motion, device) if options.motion else None,
+            motion_weight=options.motion_weight,
         )
     )
     policy = options.policy

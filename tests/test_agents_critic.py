@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from lsswm.agents.critic import lambda_returns, load_critic
 from lsswm.agents.planner import Planner
 from lsswm.agents.planner_config import PlannerConfig
-from lsswm.agents.standin import RIGHT, KnownRewardStandIn
+from lsswm.agents.standin import LEFT, RIGHT, KnownRewardStandIn
 
 
 def test_lambda_returns_by_hand():
@@ -102,9 +104,25 @@ def test_fit_critic_command_fits_every_uncut_imagined_frame(tmp_path, tiny_frame
     assert len(summary["history"]) == 2 and "val_mse" in summary["history"][0]
 
 
-def test_shortest_path_targets_need_maze_state(tmp_path, tiny_frame_model):
-    import pytest
+def test_fit_motion_head_uses_every_imagined_frame(tmp_path, tiny_frame_model):
+    from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
+    from lsswm.worldmodel.checkpoint import save_world_model
+    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 
+    data = write_synthetic_dataset(tmp_path / "data", episodes=1, steps=24, image_size=16)
+    ckpt = tmp_path / "tiny.safetensors"
+    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    options = ReturnsCriticOptions(
+        ckpt=str(ckpt), data=str(data), out=str(tmp_path / "m"), horizon=3, min_context=4
+    )
+    options.targets, options.epochs, options.progress = "motion", 1, False
+    summary = fit_returns_critic(options)
+    # Motion is not cut by the episode's end: every imagined frame of starts 3, 5, .., 21.
+    assert summary["train_frames"] == 3 * len(range(3, 22, 2))
+    assert summary["targets"] == "motion"
+
+
+def test_shortest_path_targets_need_maze_state(tmp_path, tiny_frame_model):
     from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
     from lsswm.agents.errors import AgentError
     from lsswm.worldmodel.checkpoint import save_world_model
@@ -119,6 +137,43 @@ def test_shortest_path_targets_need_maze_state(tmp_path, tiny_frame_model):
     options.targets, options.progress = "shortest-path", False
     with pytest.raises(AgentError, match=r"state/.*--targets returns"):
         fit_returns_critic(options)
+
+
+def test_motion_targets_are_the_distance_moved_into_each_frame():
+    from lsswm.agents.critic_returns import motion_targets
+
+    positions = np.array([[1.0, 1.0], [1.0, 1.0], [1.3, 1.4], [1.3, 1.2]])
+    moved = motion_targets({"state/agent_pos": positions})
+    np.testing.assert_allclose(moved, [0.0, 0.0, 0.5, 0.2], atol=1e-6)
+
+
+class _OffStartHead:
+    """A motion head on the stand-in's one-hot cells: 1 wherever the agent is off its start."""
+
+    config = SimpleNamespace(inputs="features")  # what the planner reads, as of a critic
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        return 1.0 - features[..., self.start]
+
+
+def test_motion_drive_makes_the_planner_move_on_without_reward():
+    # No reward anywhere: every sequence scores 0 without the drive. With it, the planner
+    # leaves its start cell at once and does not come back (staying or going back and forth
+    # predicts less motion), and the score is the discounted predicted motion.
+    standin = KnownRewardStandIn([0.0] * 8)
+    config = PlannerConfig(
+        method="random", horizon=2, population=64, elites=1, discount=0.5, motion_weight=2.0
+    )
+    stream = standin.start_stream(1)
+    stream.observe_frames(torch.as_tensor(standin.frame_of(3))[None, None], torch.zeros(1, 1))
+    assert Planner(3, config, seed=0).plan(stream).predicted_return == 0.0
+    plan = Planner(3, config, seed=0, motion=_OffStartHead(3)).plan(stream)
+    first, second = (int(a) for a in plan.actions)
+    assert first in (LEFT, RIGHT) and (first, second) not in ((LEFT, RIGHT), (RIGHT, LEFT))
+    assert plan.predicted_return == pytest.approx(2.0 * (1.0 + 0.5))
 
 
 def test_novelty_bonus_is_the_relative_distance_to_remembered_frames():

@@ -193,3 +193,26 @@ def test_train_in_imagination_cli_saves_a_policy_and_scores_it_for_real(tmp_path
     assert real["score_name"] == "return"
     assert len(real["trained in imagination"]["scores"]) == 2
     assert len(real["random"]["scores"]) == 2
+
+
+def test_motion_drive_adds_the_heads_prediction_to_the_reward(model, contexts):
+    # Same seed, same frames: the reward with the drive is the model's reward plus
+    # motion_weight times the head's output on the generated frame's features.
+    import torch
+
+    class ConstantMotion(torch.nn.Module):
+        config = type("Config", (), {"inputs": "features"})
+
+        def forward(self, features: torch.Tensor) -> torch.Tensor:
+            return features.sum(-1) * 0 + 0.25
+
+    def rewards(**motion) -> np.ndarray:
+        batch = ImaginedBatch(
+            model, contexts, 2, context_length=2, denoising_steps=1, seed=3, **motion
+        )
+        batch.start_all()
+        return batch.step(np.array([1, 4])).rewards
+
+    np.testing.assert_allclose(
+        rewards(motion=ConstantMotion(), motion_weight=2.0), rewards() + 0.5, rtol=0, atol=1e-6
+    )
