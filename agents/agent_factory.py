@@ -118,7 +118,8 @@ def make_planning_agent(
     check_model_fits(model, env_image_shape(env), describe_space(env.action_space), env_name)
     from lsswm.agents.critic import load_critic
 
-    critic = load_critic(config.critic, resolve_device(device)) if config.critic else None
+    critics = [load_critic(path, resolve_device(device)) for path in config.critic_paths()]
+    critic = critics or None
     motion = load_critic(config.motion, resolve_device(device)) if config.motion else None
     prior = None
     if config.prior:

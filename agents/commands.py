@@ -127,12 +127,12 @@ def _configure_fit_critic(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--targets",
-        choices=("returns", "shortest-path", "motion"),
+        choices=("returns", "shortest-path", "motion", "motion-value"),
         default=default.targets,
         help="value targets: the data's real discounted returns, or (Memory Maze) the "
         "privileged discounted shortest-path value of reaching the current target; motion: "
         "not a value but a motion head (cells moved into each frame) for the planner's "
-        "--motion",
+        "--motion; motion-value: the discounted motion still to come (a --critic for it)",
     )
     for name in ("episodes", "val_episodes", "horizon", "min_context", "stride"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(default, name))

@@ -32,6 +32,12 @@ planner adds it up over its imagined steps (``--motion``), an exploration drive 
 model's own predictions: running into a wall or turning in place predicts no motion, so a
 planner that seeks motion runs along corridors instead of dithering. Like the shortest-path
 targets, the true state only makes the targets.
+
+``targets="motion-value"`` is the value of that drive beyond the horizon: the discounted
+motion still to come after each imagined frame under the data's behaviour,
+``sum_{j >= 1} discount^(j-1) * motion_{s+k+j}``, a critic (``--critic``) for a planner that
+seeks motion. A planner facing a wall needs it: turning away takes more steps than its
+horizon, and no motion comes of them within it.
 """
 
 from __future__ import annotations
@@ -87,7 +93,7 @@ def truncation_tail(discount: float) -> int:
     return math.ceil(math.log(0.05) / math.log(discount)) if discount < 1 else 10**9
 
 
-VALUE_TARGETS = ("returns", "shortest-path", "motion")
+VALUE_TARGETS = ("returns", "shortest-path", "motion", "motion-value")
 
 
 def shortest_path_values(episode: dict[str, Any], discount: float) -> np.ndarray:
@@ -141,8 +147,9 @@ def build_bank(
 
     dataset = open_dataset(root)
     total = len(dataset.records) if count <= 0 else min(count, len(dataset.records))
-    # Returns are cut by the episode's end; shortest-path values and motion are not.
-    tail = truncation_tail(options.discount) if options.targets == "returns" else 0
+    # Discounted sums are cut by the episode's end; shortest-path values and motion are not.
+    discounted = options.targets in ("returns", "motion-value")
+    tail = truncation_tail(options.discount) if discounted else 0
     features, returns, depths = [], [], []
     for index, episode in enumerate(dataset):
         if index >= total:
@@ -166,6 +173,8 @@ def build_bank(
             targets = discounted_returns(rewards, options.discount)
         elif options.targets == "motion":
             targets = motion_targets(episode)
+        elif options.targets == "motion-value":
+            targets = discounted_returns(motion_targets(episode), options.discount)
         else:
             targets = shortest_path_values(episode, options.discount)
         frame = result.starts[:, None] + np.arange(1, options.horizon + 1)[None]  # (S, H)

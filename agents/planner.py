@@ -63,7 +63,7 @@ class Planner:
     ) -> None:
         self.num_actions = num_actions
         self.config = config
-        self.critic = critic  # V(features of the last imagined frame), or None
+        self.critic = critic  # V(features of the last imagined frame), a list of them, or None
         self.prior = prior  # pi(action | features of the last real frame), or None
         self.motion = motion  # cells moved into an imagined frame, from its features, or None
         self.generator = torch.Generator()  # candidate sequences
@@ -180,10 +180,15 @@ class Planner:
         alive = torch.cumprod(torch.cat([torch.ones_like(terminate[:, :1]), 1 - terminate], 1), 1)
         discounts = self.config.discount ** torch.arange(rewards.size(1), dtype=torch.float32)
         returns = (rewards * alive[:, :-1] * discounts).sum(1)
+        critics = self.critic if isinstance(self.critic, (list, tuple)) else [self.critic]
         if self.critic is not None and getattr(out, "features", None) is not None:
-            # Value beyond the horizon: what the critic expects after the last imagined frame.
-            inputs = getattr(getattr(self.critic, "config", None), "inputs", "features")
-            value = self.critic(critic_inputs(out, inputs)[:, -1]).float().cpu()
+            # Value beyond the horizon: what the critics expect after the last imagined frame
+            # (several critics, e.g. of motion and of the target, add up).
+            weights = self.config.critic_weight_values() or [1.0] * len(critics)
+            value = torch.zeros_like(returns)
+            for critic, weight in zip(critics, weights, strict=True):
+                inputs = getattr(getattr(critic, "config", None), "inputs", "features")
+                value = value + weight * critic(critic_inputs(out, inputs)[:, -1]).float().cpu()
             horizon = rewards.size(1)
             returns = returns + self.config.discount**horizon * alive[:, -1] * value
         if self.motion is not None and getattr(out, "features", None) is not None:

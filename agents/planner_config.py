@@ -32,7 +32,9 @@ class PlannerConfig:
     denoising_steps: sampler steps per imagined frame (None: the model's default).
     discount: per-step discount of predicted rewards in a sequence's score.
     critic: path of a critic (agents/critic.py) whose value of the last imagined frame is
-        added to each candidate's score; empty: none.
+        added to each candidate's score; several paths, comma-separated: their values add up
+        (a critic of the motion to come and one of the target's nearness), each times its
+        weight in ``critic_weights`` (comma-separated; empty: all 1); empty: none.
     warm_start: weight of the previous call's final distribution (shifted by the executed
         actions) in the first iteration's distribution; 0: start uniform every call.
     novelty: weight of an episodic novelty bonus (as in NGU's episodic memory): each
@@ -77,6 +79,7 @@ class PlannerConfig:
     novelty_neighbours: int = 5
     motion: str = ""
     motion_weight: float = 1.0
+    critic_weights: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in PLANNING_METHODS:
@@ -87,6 +90,7 @@ class PlannerConfig:
             raise AgentError(f"planner prior_weight must be in [0, 1], got {self.prior_weight}")
         if self.novelty < 0:
             raise AgentError(f"planner novelty must be >= 0, got {self.novelty}")
+        self.critic_weight_values()  # one number per critic, or a clear error
         if self.motion_weight < 0:
             raise AgentError(f"planner motion_weight must be >= 0, got {self.motion_weight}")
         names = ("horizon", "population", "iterations", "elites", "replan_every")
@@ -110,6 +114,27 @@ class PlannerConfig:
             raise AgentError(f"planner warm_start must be in [0, 1], got {self.warm_start}")
         if self.denoising_steps is not None and self.denoising_steps < 1:
             raise AgentError(f"denoising_steps must be >= 1, got {self.denoising_steps}")
+
+    def critic_paths(self) -> list[str]:
+        return [path.strip() for path in self.critic.split(",") if path.strip()]
+
+    def critic_weight_values(self) -> list[float]:
+        """One weight per critic path (all 1 when ``critic_weights`` is empty)."""
+        paths = self.critic_paths()
+        if not self.critic_weights.strip():
+            return [1.0] * len(paths)
+        try:
+            weights = [float(text) for text in self.critic_weights.split(",")]
+        except ValueError as error:
+            raise AgentError(
+                f"critic_weights {self.critic_weights!r} must be comma-separated numbers"
+            ) from error
+        if len(weights) != len(paths):
+            raise AgentError(
+                f"critic_weights has {len(weights)} weights for {len(paths)} critics; give one "
+                "per --critic path"
+            )
+        return weights
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -158,7 +183,12 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         "--critic",
         default=default.critic,
         help="critic checkpoint (lsswm agents train-critic or fit-critic): value beyond the "
-        "horizon",
+        "horizon; several, comma-separated, add up",
+    )
+    group.add_argument(
+        "--critic-weights",
+        default=default.critic_weights,
+        help="comma-separated weights of the --critic values, one per critic (default: 1 each)",
     )
     group.add_argument(
         "--prior",
@@ -208,6 +238,7 @@ def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
         novelty=args.novelty,
         prior=args.prior or "",
         prior_weight=args.prior_weight,
+        critic_weights=args.critic_weights or "",
         motion=args.motion or "",
         motion_weight=args.motion_weight,
     )

@@ -123,7 +123,8 @@ def _load_registry() -> dict[str, PolicyEntry]:
         ),
         "oracle-mix": PolicyEntry(
             OracleMixPolicy,
-            "Memory Maze: legs to the current target (oracle) mixed with explore legs",
+            "Memory Maze: legs to the current target (oracle) mixed with explore legs "
+            "(wander=P: that share of the others random, bumping into walls)",
         ),
         "crafter-gather": PolicyEntry(
             CrafterGatherPolicy, "Crafter: collect wood/saplings/stone, place table, craft"

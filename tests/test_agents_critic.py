@@ -49,6 +49,13 @@ def test_critic_makes_a_reward_beyond_the_horizon_worth_seeking():
     assert list(plan.actions) == [RIGHT, RIGHT]
     assert plan.predicted_return > 0
 
+    def half(features):
+        return critic(features) / 2
+
+    halves = Planner(3, config, seed=0, critic=[half, half]).plan(stream)  # values add up
+    assert list(halves.actions) == [RIGHT, RIGHT]
+    assert halves.predicted_return == pytest.approx(plan.predicted_return)
+
 
 def test_train_critic_command_writes_a_loadable_critic(tmp_path, tiny_frame_model):
     from lsswm.cli.main import main
@@ -104,7 +111,8 @@ def test_fit_critic_command_fits_every_uncut_imagined_frame(tmp_path, tiny_frame
     assert len(summary["history"]) == 2 and "val_mse" in summary["history"][0]
 
 
-def test_fit_motion_head_uses_every_imagined_frame(tmp_path, tiny_frame_model):
+@pytest.mark.parametrize("targets", ["motion", "motion-value"])
+def test_fit_motion_targets_cut_only_discounted_sums(tmp_path, tiny_frame_model, targets):
     from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
     from lsswm.worldmodel.checkpoint import save_world_model
     from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
@@ -115,11 +123,16 @@ def test_fit_motion_head_uses_every_imagined_frame(tmp_path, tiny_frame_model):
     options = ReturnsCriticOptions(
         ckpt=str(ckpt), data=str(data), out=str(tmp_path / "m"), horizon=3, min_context=4
     )
-    options.targets, options.epochs, options.progress = "motion", 1, False
+    options.targets, options.discount, options.epochs, options.progress = targets, 0.5, 1, False
     summary = fit_returns_critic(options)
-    # Motion is not cut by the episode's end: every imagined frame of starts 3, 5, .., 21.
-    assert summary["train_frames"] == 3 * len(range(3, 22, 2))
-    assert summary["targets"] == "motion"
+    # Starts 3, 5, .., 21 imagine frames start + 1..3. Motion into a frame is never cut by
+    # the episode's end: every one counts. The motion still to come is a discounted sum, cut
+    # in the last 5 frames (the truncation tail at 0.5), like the returns.
+    starts = range(3, 22, 2)
+    kept = [s + k for s in starts for k in (1, 2, 3)]
+    expected = len(kept) if targets == "motion" else sum(frame < 20 for frame in kept)
+    assert summary["train_frames"] == expected
+    assert summary["targets"] == targets
 
 
 def test_shortest_path_targets_need_maze_state(tmp_path, tiny_frame_model):
