@@ -172,7 +172,8 @@ class ImaginedBatch:
         if self.motion is not None:
             from lsswm.agents.critic import critic_inputs
 
-            moved = self.motion(critic_inputs(out, self.motion.config.inputs)[:, 0]).float()
+            with torch.no_grad():
+                moved = self.motion(critic_inputs(out, self.motion.config.inputs)[:, 0]).float()
             rewards = rewards + self.motion_weight * moved.to(rewards.device)
         return ImaginedStep(
             frames=out.frames[:, 0].cpu().numpy(),

@@ -203,8 +203,12 @@ def test_motion_drive_adds_the_heads_prediction_to_the_reward(model, contexts):
     class ConstantMotion(torch.nn.Module):
         config = type("Config", (), {"inputs": "features"})
 
+        def __init__(self) -> None:
+            super().__init__()
+            self.level = torch.nn.Parameter(torch.tensor(0.25))  # a head with weights
+
         def forward(self, features: torch.Tensor) -> torch.Tensor:
-            return features.sum(-1) * 0 + 0.25
+            return features.sum(-1) * 0 + self.level
 
     def rewards(**motion) -> np.ndarray:
         batch = ImaginedBatch(
