@@ -10,6 +10,7 @@ omitted) costs what the trained one does. Prints a table and writes ``planner_be
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,8 +95,15 @@ def tiny_preset_model(seed: int = 0) -> Any:
 
 
 def bench_setting(
-    model: Any, setting: BenchSetting, steps: int, warmup: int, seed: int = 0
+    model: Any,
+    setting: BenchSetting,
+    steps: int,
+    warmup: int,
+    seed: int = 0,
+    heads: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """``heads``: the planner's critic / critic_weights / motion paths, timed with it."""
+    from lsswm.agents.critic import load_critic
     from lsswm.agents.planner import PlanningAgent
 
     rng = np.random.default_rng(seed)
@@ -103,7 +111,10 @@ def bench_setting(
     def frame() -> np.ndarray:
         return rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
 
-    agent = PlanningAgent(model, setting.config, seed=seed)
+    config = dataclasses.replace(setting.config, **(heads or {}))
+    critics = [load_critic(path) for path in config.critic_paths()] or None
+    motion = load_critic(config.motion) if config.motion else None
+    agent = PlanningAgent(model, config, seed=seed, critic=critics, motion=motion)
     agent.reset(seed, frame(), {})
     for _ in range(warmup):
         agent.act(frame(), {})
@@ -112,7 +123,6 @@ def bench_setting(
     for _ in range(steps):
         agent.act(frame(), {})
     seconds = (time.perf_counter() - start) / steps
-    config = setting.config
     return {
         "setting": setting.label,
         "planner": config.to_dict(),
@@ -130,11 +140,12 @@ def run_bench(
     warmup: int,
     out: str | Path,
     device: str = "cpu",
+    heads: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     from lsswm.agents.model_io import load_frame_world_model
 
     model = load_frame_world_model(ckpt, device=device) if ckpt else tiny_preset_model()
-    records = [bench_setting(model, setting, steps, warmup) for setting in settings]
+    records = [bench_setting(model, s, steps, warmup, heads=heads) for s in settings]
     run_settings = {
         "checkpoint": ckpt,
         "steps": steps,

@@ -200,13 +200,19 @@ def _configure_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed real steps per setting")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--out", default="runs/bench/planner", help="output folder")
+    parser.add_argument(
+        "--critic", default="", help="critic(s), comma-separated, as the planner's --critic"
+    )
+    parser.add_argument("--critic-weights", default="", help="as the planner's")
+    parser.add_argument("--motion", default="", help="motion head, as the planner's --motion")
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from lsswm.agents.bench_planner import default_settings, parse_setting, run_bench
 
+    heads = {"critic": args.critic, "critic_weights": args.critic_weights, "motion": args.motion}
     settings = [parse_setting(text) for text in args.setting] or default_settings()
-    run_bench(settings, args.ckpt, args.steps, args.warmup, args.out)
+    run_bench(settings, args.ckpt, args.steps, args.warmup, args.out, heads=heads)
     return 0
 
 

@@ -94,6 +94,11 @@ def test_planner_options_are_checked():
         PlannerConfig(population=4, elites=8)
     with pytest.raises(AgentError, match="replan_every"):
         PlannerConfig(horizon=2, replan_every=3)
+    with pytest.raises(AgentError, match="2 weights for 1 critics"):
+        PlannerConfig(critic="value.safetensors", critic_weights="1,4")
+    with pytest.raises(AgentError, match="comma-separated numbers"):
+        PlannerConfig(critic="a.safetensors,b.safetensors", critic_weights="1,four")
+    assert PlannerConfig(critic="a,b", critic_weights="1,4").critic_weight_values() == [1, 4]
 
 
 def test_planning_agent_on_a_tiny_world_model_counts_its_cost(tiny_frame_model):
@@ -148,3 +153,22 @@ def test_bench_planner_writes_a_table_and_json(tmp_path, capsys):
     # Replanning every 3 steps costs fewer model passes per real step than every step.
     assert second["model_passes_per_step"] < first["model_passes_per_step"]
     assert "Planner cost per real step" in capsys.readouterr().out
+
+
+def test_bench_planner_times_the_planner_with_its_heads(tmp_path):
+    import json
+
+    from lsswm.agents.bench_planner import tiny_preset_model
+    from lsswm.agents.critic import Critic, CriticConfig, save_critic
+    from lsswm.cli.main import main
+
+    width = tiny_preset_model().config.d_model  # the pooled features the heads read
+    paths = [tmp_path / f"{name}.safetensors" for name in ("value", "target", "motion")]
+    for path in paths:
+        save_critic(path, Critic(CriticConfig(feature_dim=width, hidden=8)), {})
+    argv = ["bench", "planner", "--setting", "4,3,1,1,1", "--steps", "2", "--warmup", "1"]
+    argv += ["--critic", f"{paths[0]},{paths[1]}", "--critic-weights", "1,4"]
+    assert main([*argv, "--motion", str(paths[2]), "--out", str(tmp_path)]) == 0
+    planner = json.loads((tmp_path / "planner_bench.json").read_text())["records"][0]["planner"]
+    assert planner["critic"] == f"{paths[0]},{paths[1]}" and planner["critic_weights"] == "1,4"
+    assert planner["motion"] == str(paths[2])
