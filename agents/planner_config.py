@@ -54,12 +54,13 @@ class PlannerConfig:
         turning in place or pushing into walls; empty: none.
     """
 
-    # The settings of the navigation results in docs/agents.md (issue 11, session 4), sized for
-    # Memory Maze's 4 Hz on 2 CPU cores with the shipped 0.52M models (`lsswm bench planner`:
-    # 0.15 s per real step for the hybrid, 0.06 for causal-window): one batch of 32
-    # candidates per call, warm-started from the last plan's distribution, a horizon of 3
-    # (reward prediction is reliable up to 3 steps ahead, AUROC >= 0.94), one denoising step
-    # per imagined frame, a new plan every real step.
+    # The settings of the navigation results in docs/agents.md (issue 11, session 5), sized for
+    # Memory Maze's 4 Hz on 2 CPU cores with the shipped 0.52M models: one batch of 32
+    # candidates per call, a horizon of 3 (reward prediction is reliable up to 3 steps
+    # ahead, AUROC >= 0.94), one denoising step per imagined frame, a new plan every real
+    # step; warm start 0.9 (commitment: with less the planner dithers left-right in dead
+    # ends) and discount 0.9 (the motion value's). Until session 5: warm start 0.5, discount
+    # 0.97.
     method: str = "cem"
     horizon: int = 3
     population: int = 32
@@ -69,8 +70,8 @@ class PlannerConfig:
     smoothing: float = 0.1
     replan_every: int = 1
     denoising_steps: int | None = 1
-    discount: float = 0.97
-    warm_start: float = 0.5
+    discount: float = 0.9
+    warm_start: float = 0.9
     critic: str = ""  # a critic checkpoint (lsswm agents train-critic): value beyond horizon
     novelty: float = 0.0
     prior: str = ""
@@ -140,7 +141,7 @@ class PlannerConfig:
         return dataclasses.asdict(self)
 
     def assumed_seconds_per_step(self) -> float:
-        """Planning seconds per real step assumed for time estimates: the defaults' 0.15 s
+        """Planning seconds per real step assumed for time estimates: the defaults' 0.16 s
         on the 2-core CPU with the shipped hybrid (docs/agents.md, `lsswm bench planner`),
         scaled by the imagined frames per real step (population x horizon x iterations x
         denoising steps / replan_every). That scaling is rough (the observe pass and the
@@ -153,7 +154,8 @@ class PlannerConfig:
         return self.population * self.horizon * self.iterations * denoising / self.replan_every
 
 
-PLANNER_SECONDS_PER_STEP = 0.15  # the defaults, act() alone, shipped hybrid (docs/agents.md)
+# The defaults, act() alone, the shipped hybrid with its heads (docs/agents.md).
+PLANNER_SECONDS_PER_STEP = 0.16
 
 
 def add_planner_arguments(parser: argparse.ArgumentParser) -> None:

@@ -56,7 +56,8 @@ def test_random_shooting_matches_enumeration_on_a_short_horizon(standin):
     # 3^3 = 27 sequences: 200 uniform samples cover them with near certainty.
     config = PlannerConfig(method="random", horizon=3, population=200, iterations=1, elites=1)
     plan = Planner(3, config, seed=0).plan(stream_at(standin, START))
-    assert plan.predicted_return == pytest.approx(standin.best_return(START, 3, discount=0.97))
+    discount = config.discount
+    assert plan.predicted_return == pytest.approx(standin.best_return(START, 3, discount))
 
 
 def test_termination_stops_the_predicted_return(standin):
@@ -132,7 +133,8 @@ def test_warm_start_carries_the_shifted_distribution(standin):
     planner.shift(1)
     start = planner._initial_probs()
     uniform = torch.full((3,), 1 / 3)
-    assert torch.allclose(start[:3], 0.5 * final[1:] + 0.5 * uniform)
+    mix = config.warm_start
+    assert torch.allclose(start[:3], mix * final[1:] + (1 - mix) * uniform)
     assert torch.allclose(start[3], uniform)  # beyond the old plan: uniform
     cold = Planner(3, PlannerConfig(horizon=4, warm_start=0.0), seed=0)
     cold.plan(stream)

@@ -126,12 +126,12 @@ def test_navigation_estimate_and_the_planners_measured_rate(capsys):
     seconds = announce_estimate(options)
     line = capsys.readouterr().err
     assert "5000 random steps at ~0.02 s/step, assumed" in line
-    assert "5000 planner steps at ~0.17 s/step, assumed" in line
+    assert "5000 planner steps at ~0.18 s/step, assumed" in line
     assert line.rstrip().endswith("for a quick look use --episodes 2 --max-steps 200")
     assert 12 * 60 < seconds < 20 * 60
     # Twice the imagined frames per real step: twice the planning time.
     heavy = PlannerConfig(population=64)
-    assert heavy.assumed_seconds_per_step() == pytest.approx(2 * 0.15)
+    assert heavy.assumed_seconds_per_step() == pytest.approx(2 * 0.16)
 
     lines = []
     timer = _StepTimer("planner", options, lines.append, clock=iter([10.0, 10.4]).__next__)
