@@ -13,8 +13,10 @@ commands a user would type (they are printed as they run):
    so later generated frames show views last seen beyond the attention window; without the
    shipped files (a checkout without them), the tiny model is evaluated instead;
 4. run the navigation suite: random, oracle and the planning agent inside the shipped
-   discrete-action hybrid with its fitted critic (``pretrained/maze9/hybrid.safetensors``,
-   ``hybrid-critic.safetensors``); without them, inside the tiny model;
+   discrete-action hybrid with its fitted heads (``pretrained/maze9/hybrid.safetensors``,
+   ``hybrid-motion.safetensors``, ``hybrid-motion-value.safetensors``,
+   ``hybrid-target.safetensors``), at the settings of docs/agents.md's navigation results;
+   without them, inside the tiny model;
 5. gather everything into one report.
 
 Re-running resumes: collection and training pick up what is on disk.
@@ -32,7 +34,14 @@ from lsswm.cli.registry import CommandRegistry
 ENV_ID = "lsswm/MemoryMaze-9x9-v0"
 PRETRAINED = "pretrained/maze9"
 PRETRAINED_MODELS = ("hybrid-pose.safetensors", "causal-window-pose.safetensors")
-PRETRAINED_PLANNER = ("hybrid.safetensors", "hybrid-critic.safetensors")
+# The planner's model, then its motion head, motion value and target value (docs/agents.md).
+PRETRAINED_PLANNER = (
+    "hybrid.safetensors",
+    "hybrid-motion.safetensors",
+    "hybrid-motion-value.safetensors",
+    "hybrid-target.safetensors",
+)
+TARGET_VALUE_WEIGHT = 4  # of the target value against the motion value, as measured
 
 
 def recall_stage(args: argparse.Namespace, run: str, out: str) -> str:
@@ -55,14 +64,16 @@ def recall_stage(args: argparse.Namespace, run: str, out: str) -> str:
 
 def navigation_stage(args: argparse.Namespace, run: str, out: str) -> str:
     """The navigation command: the planner inside the shipped discrete-action hybrid with its
-    critic when they are present, else inside the tiny model just trained."""
+    heads when they are present, else inside the tiny model just trained."""
     pretrained = Path(getattr(args, "pretrained", PRETRAINED))
-    model, critic = (pretrained / name for name in PRETRAINED_PLANNER)
+    model, motion, motion_value, target = (pretrained / name for name in PRETRAINED_PLANNER)
     common = f"eval navigation --agent random oracle planner --env {ENV_ID} --episodes 1"
-    if model.is_file() and critic.is_file():
+    if all(path.is_file() for path in (model, motion, motion_value, target)):
+        critics = shlex.quote(f"{motion_value},{target}")
         return (
             f"{common} --max-steps 60 --ckpt {shlex.quote(str(model))} "
-            f"--critic {shlex.quote(str(critic))} --out {out}"
+            f"--motion {shlex.quote(str(motion))} --critic {critics} "
+            f"--critic-weights 1,{TARGET_VALUE_WEIGHT} --out {out}"
         )
     print(f"[demo] no shipped planner model in {pretrained}/: the planner uses the tiny model")
     return (
@@ -90,8 +101,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--pretrained",
         default=PRETRAINED,
         help="folder of shipped checkpoints: hybrid-pose.safetensors and "
-        "causal-window-pose.safetensors for the recall stage, hybrid.safetensors and "
-        "hybrid-critic.safetensors for the planner; the tiny model is used where they are missing",
+        "causal-window-pose.safetensors for the recall stage, hybrid.safetensors and its "
+        "-motion, -motion-value and -target heads for the planner; the tiny model is used "
+        "where they are missing",
     )
     parser.add_argument(
         "--stop-after",

@@ -140,7 +140,7 @@ def test_every_demo_stage_is_a_valid_lsswm_command(shipped, tmp_path):
     )
     stages = demo_stages(options)
     commands = " ".join(" ".join(argv) for _, argv in stages)
-    assert ("hybrid-critic.safetensors" in commands) is shipped
+    assert ("hybrid-target.safetensors" in commands) is shipped
     assert ("hybrid-pose.safetensors" in commands) is shipped
     assert stages[0][0] == "collect"
     for _, argv in stages:
