@@ -99,6 +99,16 @@ def _fit_frames(policy: Any, trained_on: tuple[int, ...], env: Any) -> Any:
     return ResizedFramesAgent(policy, trained_on[0])
 
 
+def load_planner_heads(config: PlannerConfig, device: Any = "cpu") -> tuple[Any, Any]:
+    """The planner's critics (a list, or None) and motion head (or None), from the paths in
+    ``config``."""
+    from lsswm.agents.critic import load_critic
+
+    critics = [load_critic(path, device) for path in config.critic_paths()]
+    motion = load_critic(config.motion, device) if config.motion else None
+    return critics or None, motion
+
+
 def make_planning_agent(
     env: Any, ckpt: str | Path | None, config: PlannerConfig, device: str, seed: int
 ) -> Any:
@@ -116,11 +126,7 @@ def make_planning_agent(
     model = load_frame_world_model(ckpt, resolve_device(device))
     env_name = f"env {getattr(env.spec, 'id', type(env.unwrapped).__name__)}"
     check_model_fits(model, env_image_shape(env), describe_space(env.action_space), env_name)
-    from lsswm.agents.critic import load_critic
-
-    critics = [load_critic(path, resolve_device(device)) for path in config.critic_paths()]
-    critic = critics or None
-    motion = load_critic(config.motion, resolve_device(device)) if config.motion else None
+    critic, motion = load_planner_heads(config, resolve_device(device))
     prior = None
     if config.prior:
         from lsswm.agents.policy_prior import load_prior

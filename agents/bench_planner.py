@@ -103,7 +103,7 @@ def bench_setting(
     heads: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """``heads``: the planner's critic / critic_weights / motion paths, timed with it."""
-    from lsswm.agents.critic import load_critic
+    from lsswm.agents.agent_factory import load_planner_heads
     from lsswm.agents.planner import PlanningAgent
 
     rng = np.random.default_rng(seed)
@@ -112,8 +112,7 @@ def bench_setting(
         return rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
 
     config = dataclasses.replace(setting.config, **(heads or {}))
-    critics = [load_critic(path) for path in config.critic_paths()] or None
-    motion = load_critic(config.motion) if config.motion else None
+    critics, motion = load_planner_heads(config)
     agent = PlanningAgent(model, config, seed=seed, critic=critics, motion=motion)
     agent.reset(seed, frame(), {})
     for _ in range(warmup):

@@ -111,7 +111,8 @@ def _options_from_args(options_class: type, args: argparse.Namespace) -> Any:
 
 
 def _configure_fit_critic(parser: argparse.ArgumentParser) -> None:
-    from lsswm.agents.critic_returns import ReturnsCriticOptions
+    from lsswm.agents.critic import CRITIC_INPUTS
+    from lsswm.agents.critic_returns import VALUE_TARGETS, ReturnsCriticOptions
 
     default = ReturnsCriticOptions(ckpt="", data="", out="")
     parser.add_argument("--ckpt", required=True, help="world model checkpoint")
@@ -121,13 +122,13 @@ def _configure_fit_critic(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=default.device)
     parser.add_argument(
         "--inputs",
-        choices=("features", "latents"),
+        choices=CRITIC_INPUTS,
         default=default.inputs,
         help="what the critic reads of an imagined frame: pooled features, or its latents",
     )
     parser.add_argument(
         "--targets",
-        choices=("returns", "shortest-path", "motion", "motion-value"),
+        choices=VALUE_TARGETS,
         default=default.targets,
         help="value targets: the data's real discounted returns, or (Memory Maze) the "
         "privileged discounted shortest-path value of reaching the current target; motion: "

@@ -72,6 +72,12 @@ def critic_inputs(imagined: Any, inputs: str = "features") -> Tensor:
     return imagined.features.float()
 
 
+def head_inputs(imagined: Any, head: Any) -> Tensor:
+    """(B, n, dim) what ``head`` (a critic, a motion head, or any callable with an optional
+    ``config.inputs``) reads of the imagined frames; plain callables read the features."""
+    return critic_inputs(imagined, getattr(getattr(head, "config", None), "inputs", "features"))
+
+
 def lambda_returns(
     rewards: Tensor, continues: Tensor, values: Tensor, discount: float, lambda_: float
 ) -> Tensor:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from lsswm.agents.contexts import ContextSource
+from lsswm.agents.critic import head_inputs
 from lsswm.agents.errors import AgentError
 from lsswm.agents.model_io import check_model_fits, to_model_frames
 from lsswm.worldmodel.config import WorldModelConfig
@@ -170,10 +171,8 @@ class ImaginedBatch:
         assert out.frames is not None  # a FrameWorldModel stream decodes
         rewards = out.rewards[:, 0].float()
         if self.motion is not None:
-            from lsswm.agents.critic import critic_inputs
-
             with torch.no_grad():
-                moved = self.motion(critic_inputs(out, self.motion.config.inputs)[:, 0]).float()
+                moved = self.motion(head_inputs(out, self.motion)[:, 0]).float()
             rewards = rewards + self.motion_weight * moved.to(rewards.device)
         return ImaginedStep(
             frames=out.frames[:, 0].cpu().numpy(),

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lsswm.agents.critic import critic_inputs
+from lsswm.agents.critic import critic_inputs, head_inputs
 from lsswm.agents.errors import AgentError
 from lsswm.agents.planner_config import PlannerConfig
 
@@ -63,7 +63,10 @@ class Planner:
     ) -> None:
         self.num_actions = num_actions
         self.config = config
-        self.critic = critic  # V(features of the last imagined frame), a list of them, or None
+        # V(features of the last imagined frame): one, a list of them, or None; with weights.
+        self.critics = list(critic) if isinstance(critic, (list, tuple)) else [critic]
+        self.critics = [c for c in self.critics if c is not None]
+        self.critic_weights = config.critic_weight_values() or [1.0] * len(self.critics)
         self.prior = prior  # pi(action | features of the last real frame), or None
         self.motion = motion  # cells moved into an imagined frame, from its features, or None
         self.generator = torch.Generator()  # candidate sequences
@@ -180,20 +183,18 @@ class Planner:
         alive = torch.cumprod(torch.cat([torch.ones_like(terminate[:, :1]), 1 - terminate], 1), 1)
         discounts = self.config.discount ** torch.arange(rewards.size(1), dtype=torch.float32)
         returns = (rewards * alive[:, :-1] * discounts).sum(1)
-        critics = self.critic if isinstance(self.critic, (list, tuple)) else [self.critic]
-        if self.critic is not None and getattr(out, "features", None) is not None:
+        has_features = getattr(out, "features", None) is not None
+        if self.critics and has_features:
             # Value beyond the horizon: what the critics expect after the last imagined frame
             # (several critics, e.g. of motion and of the target, add up).
-            weights = self.config.critic_weight_values() or [1.0] * len(critics)
             value = torch.zeros_like(returns)
-            for critic, weight in zip(critics, weights, strict=True):
-                inputs = getattr(getattr(critic, "config", None), "inputs", "features")
-                value = value + weight * critic(critic_inputs(out, inputs)[:, -1]).float().cpu()
+            for critic, weight in zip(self.critics, self.critic_weights, strict=True):
+                value = value + weight * critic(head_inputs(out, critic)[:, -1]).float().cpu()
             horizon = rewards.size(1)
             returns = returns + self.config.discount**horizon * alive[:, -1] * value
-        if self.motion is not None and getattr(out, "features", None) is not None:
+        if self.motion is not None and has_features:
             # Exploration drive: predicted movement, discounted like the rewards.
-            moved = self.motion(critic_inputs(out, self.motion.config.inputs)).float().cpu()
+            moved = self.motion(head_inputs(out, self.motion)).float().cpu()
             score = (moved * alive[:, :-1] * discounts).sum(1)
             returns = returns + self.config.motion_weight * score
         if self.config.novelty > 0 and self._memory:

@@ -15,6 +15,18 @@ from lsswm.agents.planner_config import PlannerConfig
 from lsswm.agents.standin import LEFT, RIGHT, KnownRewardStandIn
 
 
+def tiny_data_and_model(tmp_path, tiny_frame_model, episodes: int, steps: int):
+    """A synthetic 16-px dataset (Memory Maze-like state arrays) and a tiny 6-action model
+    checkpoint that fits it."""
+    from lsswm.worldmodel.checkpoint import save_world_model
+    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "data", episodes=episodes, steps=steps, image_size=16)
+    ckpt = tmp_path / "tiny.safetensors"
+    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    return data, ckpt
+
+
 def test_lambda_returns_by_hand():
     rewards = torch.tensor([[0.0, 1.0, 0.0, 2.0]])
     values = torch.tensor([[5.0, 6.0, 7.0, 8.0]])
@@ -59,12 +71,8 @@ def test_critic_makes_a_reward_beyond_the_horizon_worth_seeking():
 
 def test_train_critic_command_writes_a_loadable_critic(tmp_path, tiny_frame_model):
     from lsswm.cli.main import main
-    from lsswm.worldmodel.checkpoint import save_world_model
-    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 
-    data = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=20, image_size=16)
-    ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    data, ckpt = tiny_data_and_model(tmp_path, tiny_frame_model, episodes=2, steps=20)
     out = tmp_path / "critic"
     argv = ["agents", "train-critic", "--ckpt", str(ckpt), "--data", str(data), "--out", str(out)]
     argv += ["--steps", "3", "--batch", "4", "--horizon", "4", "--context-length", "4"]
@@ -87,12 +95,8 @@ def test_discounted_returns_by_hand():
 
 def test_fit_critic_command_fits_every_uncut_imagined_frame(tmp_path, tiny_frame_model):
     from lsswm.cli.main import main
-    from lsswm.worldmodel.checkpoint import save_world_model
-    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 
-    data = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=24, image_size=16)
-    ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    data, ckpt = tiny_data_and_model(tmp_path, tiny_frame_model, episodes=2, steps=24)
     out = tmp_path / "critic"
     argv = ["agents", "fit-critic", "--ckpt", str(ckpt), "--data", str(data), "--out", str(out)]
     argv += ["--val-data", str(data), "--horizon", "3", "--min-context", "4", "--stride", "2"]
@@ -114,12 +118,8 @@ def test_fit_critic_command_fits_every_uncut_imagined_frame(tmp_path, tiny_frame
 @pytest.mark.parametrize("targets", ["motion", "motion-value"])
 def test_fit_motion_targets_cut_only_discounted_sums(tmp_path, tiny_frame_model, targets):
     from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
-    from lsswm.worldmodel.checkpoint import save_world_model
-    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 
-    data = write_synthetic_dataset(tmp_path / "data", episodes=1, steps=24, image_size=16)
-    ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    data, ckpt = tiny_data_and_model(tmp_path, tiny_frame_model, episodes=1, steps=24)
     options = ReturnsCriticOptions(
         ckpt=str(ckpt), data=str(data), out=str(tmp_path / "m"), horizon=3, min_context=4
     )
@@ -138,12 +138,8 @@ def test_fit_motion_targets_cut_only_discounted_sums(tmp_path, tiny_frame_model,
 def test_shortest_path_targets_need_maze_state(tmp_path, tiny_frame_model):
     from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
     from lsswm.agents.errors import AgentError
-    from lsswm.worldmodel.checkpoint import save_world_model
-    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 
-    data = write_synthetic_dataset(tmp_path / "data", episodes=1, steps=12, image_size=16)
-    ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    data, ckpt = tiny_data_and_model(tmp_path, tiny_frame_model, episodes=1, steps=12)
     options = ReturnsCriticOptions(
         ckpt=str(ckpt), data=str(data), out=str(tmp_path / "c"), horizon=2, min_context=2
     )
@@ -222,12 +218,8 @@ def test_policy_prior_is_mixed_into_the_first_distribution():
 def test_fit_prior_command_clones_the_next_action(tmp_path, tiny_frame_model):
     from lsswm.agents.policy_prior import load_prior
     from lsswm.cli.main import main
-    from lsswm.worldmodel.checkpoint import save_world_model
-    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
 
-    data = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=12, image_size=16)
-    ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    data, ckpt = tiny_data_and_model(tmp_path, tiny_frame_model, episodes=2, steps=12)
     out = tmp_path / "prior"
     argv = ["agents", "fit-prior", "--ckpt", str(ckpt), "--data", str(data), "--out", str(out)]
     assert main([*argv, "--val-data", str(data), "--epochs", "2", "--no-progress"]) == 0

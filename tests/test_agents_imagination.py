@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -201,7 +202,7 @@ def test_motion_drive_adds_the_heads_prediction_to_the_reward(model, contexts):
     import torch
 
     class ConstantMotion(torch.nn.Module):
-        config = type("Config", (), {"inputs": "features"})
+        config = SimpleNamespace(inputs="features")
 
         def __init__(self) -> None:
             super().__init__()
