@@ -48,6 +48,7 @@ SYNTHETIC_VARIANTS = (
     "hybrid-dt-gain",
     "hybrid-mamba2-decay",
     "hybrid-content-keys",
+    "hybrid-embedding-keys",
 )
 
 

@@ -80,11 +80,12 @@ def experiment_config(
         f"run_dir={out / variant}",
         f"curriculum={budget.curriculum}",
         "model.ssm_state_size=64",
-        f"model.variant={variant}",
         f"log.denoising_steps={budget.denoising_steps}",
         "system.threads=1",
     ]
-    return apply_overrides(base, settings + overrides)
+    # The variant last: overrides of the hybrid's scan (model.scan_blocks=...) are then
+    # dropped, with a note, for the attention-only models instead of refused.
+    return apply_overrides(base, [*settings, *overrides, f"model.variant={variant}"])
 
 
 def resolved_model(config: TrainConfig, latent_shape: tuple[int, int, int]) -> WorldModelConfig:

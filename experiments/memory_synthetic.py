@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from lsswm.eval.confidence import episode_mean_interval
 from lsswm.worldmodel import diffusion
-from lsswm.worldmodel.config import RECALL_RECIPE, VARIANTS, WorldModelConfig
+from lsswm.worldmodel.config import VARIANTS, WorldModelConfig, recall_recipe
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.sizing import count_parameters, equal_size_configs, match_parameter_count
 from lsswm.worldmodel.synthetic_memory import (
@@ -82,7 +82,7 @@ class SyntheticMemoryConfig:
             n_heads=4,
             scan_blocks=tuple(cycle[i % len(cycle)] for i in range(self.n_layers)),
             ssm_state_size=self.state_size,
-            **(RECALL_RECIPE | self.model_overrides),
+            **(recall_recipe("discrete" if discrete else "continuous") | self.model_overrides),
         )
 
     def model_configs(self) -> dict[str, WorldModelConfig]:
@@ -111,10 +111,12 @@ ABLATIONS = {
         "ssm_input_gain": "dt",
         "ssm_halflife_frames": (),
         "action_keys": False,
+        "action_key_fourier": 0,
     },
     "hybrid-dt-gain": {"ssm_input_gain": "dt"},
     "hybrid-mamba2-decay": {"ssm_halflife_frames": ()},
-    "hybrid-content-keys": {"action_keys": False},
+    "hybrid-content-keys": {"action_keys": False, "action_key_fourier": 0},
+    "hybrid-embedding-keys": {"action_key_fourier": 0},
 }
 
 

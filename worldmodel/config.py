@@ -24,6 +24,7 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     "ssm_input_gain": "dt",
     "ssm_halflife_frames": (),
     "action_keys": False,
+    "action_key_fourier": 0,
 }
 # The scan settings that learn recall beyond the attention window on the synthetic task
 # (docs/experiments.md). Opt-in (the `memory` preset, the memory experiments) until checked on
@@ -33,6 +34,16 @@ RECALL_RECIPE: dict[str, Any] = {
     "ssm_halflife_frames": (1.0, 200.0),
     "action_keys": True,
 }
+# With continuous actions (poses) the recipe's keys read Fourier features of the action
+# (docs/experiments.md, 17); discrete actions already get one learned key each.
+FOURIER_ACTION_KEYS: dict[str, Any] = {"action_key_fourier": 256}
+
+
+def recall_recipe(action_kind: str) -> dict[str, Any]:
+    """The recall recipe's config fields for a model with `action_kind` actions."""
+    return RECALL_RECIPE | (FOURIER_ACTION_KEYS if action_kind == "continuous" else {})
+
+
 SCANS = ("block-wise", "whole-frame")  # or None: no scan sub-layer
 CACHE_RULES = ("chunk", "window", "all", "none")
 
@@ -120,6 +131,14 @@ class WorldModelConfig:
     # scan's write/read keys B, C and to attention's queries/keys, so memory can be
     # addressed by pose rather than by noisy content alone.
     action_keys: bool = False
+    # Continuous actions only: the keys read `action_key_fourier` random Fourier features of
+    # the action (frequencies ~ N(0, action_key_frequency^2) per unit of action) instead of
+    # the action embedding. A linear memory's read returns every stored value weighted by key
+    # overlap; a shallow MLP of (x, y, cos, sin) gives neighbouring poses nearly parallel
+    # keys, Fourier features give them nearly orthogonal ones (docs/experiments.md, 17).
+    # 0: off.
+    action_key_fourier: int = 0
+    action_key_frequency: float = 8.0
     # Diffusion forcing (schedule: cosine, v-prediction; fixed, see docs/architecture.md).
     clean_prefix_prob: float = 0.5
     denoising_steps: int = 10  # default for generation
@@ -235,6 +254,18 @@ class WorldModelConfig:
             fail(f"reward_class_balance must lie in [0, 1] (got {self.reward_class_balance})")
         if self.termination_pos_weight <= 0:
             fail(f"termination_pos_weight must be > 0 (got {self.termination_pos_weight})")
+        if self.action_key_fourier:
+            if self.action_key_fourier < 0 or self.action_key_fourier % 2:
+                fail(
+                    f"action_key_fourier must be an even count >= 0 (got {self.action_key_fourier})"
+                )
+            if not self.action_keys or self.action_kind != "continuous":
+                fail(
+                    "action_key_fourier needs action_keys=True and continuous actions (discrete "
+                    "actions already get one learned key each); set action_key_fourier=0"
+                )
+            if self.action_key_frequency <= 0:
+                fail(f"action_key_frequency must be > 0 (got {self.action_key_frequency})")
         if self.ssm_input_gain not in ("dt", "unit"):
             fail(f"ssm_input_gain must be 'dt' or 'unit' (got {self.ssm_input_gain!r})")
         halflife = self.ssm_halflife_frames

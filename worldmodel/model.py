@@ -128,6 +128,33 @@ class FrameConditioning(nn.Module):
         return self.action_mlp(actions.to(self.noise_mlp[0].weight.dtype))
 
 
+class FourierActionKeys(nn.Module):
+    """Continuous action (..., A) -> key features (..., D) through fixed random Fourier
+    features: the overlap of two actions' features approximates a Gaussian kernel of their
+    distance, so distinct poses start with nearly orthogonal keys (Rahimi and Recht, 2007)."""
+
+    def __init__(self, config: WorldModelConfig) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        frequencies = torch.randn(
+            config.action_size, config.action_key_fourier // 2, generator=generator
+        )
+        # A buffer, so the frequencies travel in the checkpoint with the weights.
+        self.register_buffer("frequencies", frequencies * config.action_key_frequency)
+        self.project = nn.Linear(config.action_key_fourier, config.d_model)
+
+    def features(self, actions: Tensor) -> Tensor:
+        """(..., A) -> (..., F) unprojected features; two actions' dot product over F/2 is
+        their kernel value (1 for the same action)."""
+        # float32 at least: angles reach tens of radians, which bf16 would round by ~0.1.
+        dtype = torch.promote_types(actions.dtype, torch.float32)
+        angles = actions.to(dtype) @ self.frequencies.to(dtype)
+        return torch.cat([angles.cos(), angles.sin()], dim=-1)
+
+    def forward(self, actions: Tensor) -> Tensor:
+        return self.project(self.features(actions).to(self.project.weight.dtype))
+
+
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     return x * (1 + scale) + shift
 
@@ -221,6 +248,9 @@ class WorldModel(nn.Module):
         self.token_embedding = nn.Linear(config.latent_channels, dim)
         self.spatial_position = nn.Parameter(torch.randn(config.tokens_per_frame, dim) * 0.02)
         self.conditioning = FrameConditioning(config)
+        self.action_key_features: FourierActionKeys | None = None
+        if config.action_key_fourier:
+            self.action_key_features = FourierActionKeys(config)
         self.blocks = nn.ModuleList(WorldModelBlock(config, i) for i in range(config.n_layers))
         self.final_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Linear(dim, 2 * dim)
@@ -262,7 +292,10 @@ class WorldModel(nn.Module):
         cond = self.conditioning(noise_levels, actions)
         key_features = None
         if self.config.action_keys:
-            actions_embedded = self.conditioning.embed_actions(actions)
+            if self.action_key_features is not None:
+                actions_embedded = self.action_key_features(actions)
+            else:
+                actions_embedded = self.conditioning.embed_actions(actions)
             key_features = actions_embedded[:, :, None] + self.spatial_position.to(x.dtype)
         layer_states = []
         for index, block in enumerate(self.blocks):

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from lsswm.worldmodel.config import (
-    RECALL_RECIPE,
     VARIANTS,
     WorldModelConfig,
     parse_scan_blocks,
+    recall_recipe,
     reject_unknown_fields,
 )
 from lsswm.worldmodel.tokenizer import TokenizerConfig
@@ -240,7 +240,10 @@ def _train_presets() -> dict[str, TrainConfig]:
             ssm_head_dim=16,
             ssm_state_size=16,
             scan_blocks=((2, 2), (4, 4), (2, 2), (4, 4)),
-            **RECALL_RECIPE,
+            # Pose actions (the trainer takes the kind and size from the data again).
+            action_kind="continuous",
+            action_size=4,
+            **recall_recipe("continuous"),
         ),
         tokenizer=TokenizerSource(patch_size=8),
         data=DataConfig(image_size=32, actions="pose"),
