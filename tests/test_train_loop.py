@@ -267,3 +267,28 @@ def test_batches_resize_stride_and_pose_actions(pose_dataset):
     rank0 = WindowBatches(config, spec, 5, 1, seed=0, rank=0, world_size=2)
     rank1 = WindowBatches(config, spec, 5, 1, seed=0, rank=1, world_size=2)
     assert rank0.windows.rank_window_ids()[0] != rank1.windows.rank_window_ids()[0]
+
+
+def test_memory_preset_trains_on_discrete_and_pose_actions(
+    toy_dataset, pose_dataset, tmp_path, capsys
+):
+    """The recall recipe's Fourier keys serve pose actions; on discrete-action data the
+    trainer drops them with a note instead of refusing the preset (and resumes alike)."""
+    tiny = ["--set", "curriculum=6:2:2", "model.d_model=32", *QUIET]
+    for name, data, extra in (
+        ("discrete", toy_dataset, ["data.actions=dataset"]),
+        ("pose", pose_dataset, ["data.actions=pose"]),
+    ):
+        argv = ["train", "--data", str(data), "--preset", "memory"]
+        argv += ["--run-dir", str(tmp_path / name), *tiny, *extra]
+        assert main(argv) == 0
+        assert main(argv) == 0  # the finished run is found again, not refused
+    saved = {
+        n: json.loads((tmp_path / n / "config.json").read_text())["model"]
+        for n in ("discrete", "pose")
+    }
+    assert saved["discrete"]["action_kind"] == "discrete"
+    assert saved["discrete"]["action_key_fourier"] == 0
+    assert saved["pose"]["action_kind"] == "continuous"
+    assert saved["pose"]["action_key_fourier"] == 256
+    assert "discrete actions (data.actions=dataset); dropping" in capsys.readouterr().err

@@ -115,3 +115,13 @@ def test_configs_written_before_fourier_keys_load_without_them(tiny_config):
 def test_bad_fourier_key_settings_are_refused(changes, message, tiny_config):
     with pytest.raises(ValueError, match=message):
         pose_config(tiny_config, **changes)
+
+
+def test_turning_action_keys_off_drops_the_fourier_keys_with_a_note(capsys):
+    from lsswm.worldmodel.train.config import apply_overrides, train_preset
+
+    preset = train_preset("memory")
+    assert preset.model.action_key_fourier == 256
+    config = apply_overrides(preset, ["model.action_keys=false"])
+    assert config.model.action_key_fourier == 0
+    assert "no action keys (model.action_keys=false)" in capsys.readouterr().err

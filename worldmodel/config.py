@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,25 @@ FOURIER_ACTION_KEYS: dict[str, Any] = {"action_key_fourier": 256}
 def recall_recipe(action_kind: str) -> dict[str, Any]:
     """The recall recipe's config fields for a model with `action_kind` actions."""
     return RECALL_RECIPE | (FOURIER_ACTION_KEYS if action_kind == "continuous" else {})
+
+
+def without_unusable_fourier_keys(
+    model: WorldModelConfig, changes: dict[str, Any], source: str
+) -> dict[str, Any]:
+    """`changes` to `model`, plus action_key_fourier=0 when they leave the Fourier keys
+    nothing to serve (discrete actions, or no action keys), with a note naming `source`. So a
+    preset with the recall recipe still trains on discrete-action data."""
+    after = {"action_keys": model.action_keys, "action_kind": model.action_kind, **changes}
+    usable = after["action_keys"] and after["action_kind"] == "continuous"
+    if not model.action_key_fourier or usable or "action_key_fourier" in changes:
+        return changes
+    reason = "discrete actions" if after["action_keys"] else "no action keys"
+    print(
+        f"note: {reason} ({source}); dropping model.action_key_fourier="
+        f"{model.action_key_fourier}",
+        file=sys.stderr,
+    )
+    return {**changes, "action_key_fourier": 0}
 
 
 SCANS = ("block-wise", "whole-frame")  # or None: no scan sub-layer

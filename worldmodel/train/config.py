@@ -35,6 +35,7 @@ from lsswm.worldmodel.config import (
     parse_scan_blocks,
     recall_recipe,
     reject_unknown_fields,
+    without_unusable_fourier_keys,
 )
 from lsswm.worldmodel.tokenizer import TokenizerConfig
 
@@ -476,6 +477,8 @@ def _set_path(obj: Any, path: list[str], value: str, full_key: str) -> Any:
     changes = {head: new_value}
     if isinstance(obj, WorldModelConfig) and head == "variant":
         changes.update(_blocks_for_variant(obj, new_value, full_key))
+    if isinstance(obj, WorldModelConfig):
+        changes = without_unusable_fourier_keys(obj, changes, f"{full_key}={value}")
     return dataclasses.replace(obj, **changes)
 
 

@@ -46,7 +46,7 @@ from lsswm.worldmodel.checkpoint import (
     read_metadata,
     save_world_model,
 )
-from lsswm.worldmodel.config import WorldModelConfig
+from lsswm.worldmodel.config import WorldModelConfig, without_unusable_fourier_keys
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.tokenizer import Tokenizer, TokenizerConfig
@@ -143,6 +143,16 @@ def latent_fields(tokenizer: Tokenizer) -> dict[str, int]:
     return {"latent_height": height, "latent_width": width, "latent_channels": channels}
 
 
+def with_derived_fields(model: WorldModelConfig, fields: dict[str, Any], source: str):
+    """`model` with the fields the trainer derives (DERIVED_MODEL_FIELDS) set from `source`;
+    Fourier action keys are dropped, with a note, where those actions cannot use them."""
+    return model.replace(**without_unusable_fourier_keys(model, fields, source))
+
+
+def saved_derived_fields(saved: TrainConfig) -> dict[str, Any]:
+    return {name: getattr(saved.model, name) for name in DERIVED_MODEL_FIELDS}
+
+
 def resolve_derived_fields(config: TrainConfig) -> tuple[TrainConfig, str | None]:
     """`config` with the model fields the trainer derives (DERIVED_MODEL_FIELDS) filled in as
     a run would: from the run's own config.json when it resumes, else the --init checkpoint,
@@ -151,8 +161,8 @@ def resolve_derived_fields(config: TrainConfig) -> tuple[TrainConfig, str | None
     saved_path = Path(config.run_dir) / CONFIG_NAME if config.run_dir else None
     if saved_path is not None and saved_path.is_file():
         saved = load_config_file(TrainConfig, saved_path)
-        derived = {name: getattr(saved.model, name) for name in DERIVED_MODEL_FIELDS}
-        return dataclasses.replace(config, model=config.model.replace(**derived)), None
+        model = with_derived_fields(config.model, saved_derived_fields(saved), "the saved run")
+        return dataclasses.replace(config, model=model), None
     if config.init:
         metadata = read_metadata(config.init)
         model = WorldModelConfig.from_json(metadata[WORLD_MODEL_CONFIG_KEY])
@@ -176,12 +186,9 @@ def resolve_derived_fields(config: TrainConfig) -> tuple[TrainConfig, str | None
             kind="patchify", image_size=size, downsample=config.tokenizer.patch_size
         )
     height, width, channels = tokenizer.latent_shape
-    model = config.model.replace(
-        latent_height=height,
-        latent_width=width,
-        latent_channels=channels,
-        **spec.action_fields(),
-    )
+    fields = {"latent_height": height, "latent_width": width, "latent_channels": channels}
+    source = f"data.actions={config.data.actions}"
+    model = with_derived_fields(config.model, fields | spec.action_fields(), source)
     return dataclasses.replace(config, model=model), None
 
 
@@ -267,7 +274,9 @@ class Trainer(TrainerSkeleton):
             model_config = world_model.config
         else:
             tokenizer = build_tokenizer(config, spec)
-            model_config = config.model.replace(**latent_fields(tokenizer), **spec.action_fields())
+            fields = latent_fields(tokenizer) | spec.action_fields()
+            source = f"data.actions={config.data.actions}"
+            model_config = with_derived_fields(config.model, fields, source)
             torch.manual_seed(derive_seed(config.seed, "train", 1 << 20))
             world_model = WorldModel(model_config)
         resolved = dataclasses.replace(config, model=model_config)
@@ -294,9 +303,7 @@ class Trainer(TrainerSkeleton):
         if config.init or saved.init:
             model = saved.model
         else:
-            model = config.model.replace(
-                **{name: getattr(saved.model, name) for name in DERIVED_MODEL_FIELDS}
-            )
+            model = with_derived_fields(config.model, saved_derived_fields(saved), "the saved run")
         requested = dataclasses.replace(config, model=model, init=saved.init or config.init)
         self.check_resumable(saved, requested)
         if self.runtime.is_main:
