@@ -57,8 +57,7 @@ def without_unusable_fourier_keys(
         return changes
     reason = "discrete actions" if after["action_keys"] else "no action keys"
     print(
-        f"note: {reason} ({source}); dropping model.action_key_fourier="
-        f"{model.action_key_fourier}",
+        f"note: {reason} ({source}); dropping model.action_key_fourier={model.action_key_fourier}",
         file=sys.stderr,
     )
     return {**changes, "action_key_fourier": 0}
