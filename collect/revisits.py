@@ -11,6 +11,7 @@ long-memory world model has to recall (``lsswm data revisits`` plots their histo
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,37 @@ def place_keys(agent_pos: np.ndarray, agent_dir: np.ndarray, heading_bins: int =
     angle = np.arctan2(direction[..., 1], direction[..., 0])
     bins = np.floor((angle + width / 2) / width).astype(np.int64) % heading_bins
     return np.concatenate([cells, bins[..., None]], axis=-1)
+
+
+def view_distances(
+    cells: np.ndarray,
+    headings: np.ndarray,
+    query_start: int,
+    tolerance_degrees: float = 10.0,
+    reference: str = "context",
+) -> np.ndarray:
+    """Like eval.distance.revisit_distances, for *views*: the same maze cell with a heading within
+    ``tolerance_degrees`` (the Memory Maze recall protocol's "same view"), rather than a
+    quantised heading sector, so a view one full turn (about 20 steps of 18.4 degrees) later
+    matches and one a single turn step away does not.
+
+    cells (T, 2) integer cell coordinates; headings (T,) radians. Returns (T - query_start,)
+    int64 distances, -1 where no earlier frame (per ``reference``) shows the view.
+    """
+    if reference not in ("context", "all"):
+        raise ValueError(f"reference must be 'context' or 'all', got {reference!r}")
+    cells, headings = np.asarray(cells), np.asarray(headings, np.float64)
+    if not 0 <= query_start <= len(cells):
+        raise ValueError(f"query_start={query_start} outside the {len(cells)} frames")
+    tolerance = math.radians(tolerance_degrees)
+    distances = np.full(len(cells) - query_start, -1, dtype=np.int64)
+    for t in range(query_start, len(cells)):
+        earlier = np.arange(query_start if reference == "context" else t)
+        turn = np.abs(np.angle(np.exp(1j * (headings[earlier] - headings[t]))))
+        same = np.all(cells[earlier] == cells[t], axis=-1) & (turn <= tolerance)
+        if same.any():
+            distances[t - query_start] = t - int(earlier[same][-1])
+    return distances
 
 
 def revisit_distances(

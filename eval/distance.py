@@ -75,37 +75,6 @@ def revisit_distances(
     return distances
 
 
-def view_distances(
-    cells: np.ndarray,
-    headings: np.ndarray,
-    query_start: int,
-    tolerance_degrees: float = 10.0,
-    reference: str = "context",
-) -> np.ndarray:
-    """Like revisit_distances, for *views*: the same maze cell with a heading within
-    ``tolerance_degrees`` (the Memory Maze recall protocol's "same view"), rather than a
-    quantised heading sector, so a view one full turn (about 20 steps of 18.4 degrees) later
-    matches and one a single turn step away does not.
-
-    cells (T, 2) integer cell coordinates; headings (T,) radians. Returns (T - query_start,)
-    int64 distances, UNSEEN where no earlier frame (per ``reference``) shows the view.
-    """
-    if reference not in REFERENCES:
-        raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
-    cells, headings = np.asarray(cells), np.asarray(headings, np.float64)
-    if not 0 <= query_start <= len(cells):
-        raise ValueError(f"query_start={query_start} outside the {len(cells)} frames")
-    tolerance = math.radians(tolerance_degrees)
-    distances = np.full(len(cells) - query_start, UNSEEN, dtype=np.int64)
-    for t in range(query_start, len(cells)):
-        earlier = np.arange(query_start if reference == "context" else t)
-        turn = np.abs(np.angle(np.exp(1j * (headings[earlier] - headings[t]))))
-        same = np.all(cells[earlier] == cells[t], axis=-1) & (turn <= tolerance)
-        if same.any():
-            distances[t - query_start] = t - int(earlier[same][-1])
-    return distances
-
-
 def bin_label(lo: float, hi: float) -> str:
     if math.isinf(hi):
         return f">={lo:g}"

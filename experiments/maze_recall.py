@@ -7,7 +7,7 @@ frames with their poses, then imagines the rest from the poses alone (DDIM, the 
 
 Each imagined frame is scored (PSNR, SSIM, LPIPS when its weights are present: eval.recall's
 FrameScorer) and binned by the distance back to the last context frame that showed the same
-*view* (same cell, heading within 10 degrees: eval.distance.view_distances), with 95%
+*view* (same cell, heading within 10 degrees: collect.revisits.view_distances), with 95%
 bootstrap intervals over episodes (eval.distance.bin_by_distance). References and ablations:
 
 * copy last sighting: the true frame of that last sighting, scored against the truth;
@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from lsswm.collect.revisits import view_distances
 from lsswm.eval.confidence import paired_difference
-from lsswm.eval.distance import UNSEEN, bin_by_distance, view_distances
+from lsswm.eval.distance import UNSEEN, bin_by_distance
 from lsswm.worldmodel import diffusion
 
 # Bins of the issue's protocol: within the 10-frame window, then 11-20 (one full turn back),
@@ -52,7 +53,7 @@ class EvalSequences:
 
     def distances(self, context: int) -> np.ndarray:
         """(N, T - context) frames back to the last context frame showing the same view
-        (eval.distance.view_distances), computed once per context: every score, reference
+        (collect.revisits.view_distances), computed once per context: every score, reference
         and video choice reads them."""
         if context not in self._distances:
             self._distances[context] = np.stack(

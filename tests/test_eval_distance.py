@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lsswm.collect.revisits import view_distances
 from lsswm.eval.distance import (
     UNSEEN,
     bin_by_distance,
     place_ids,
     revisit_distances,
     split_by_window,
-    view_distances,
 )
 
 EAST, NORTH, WEST = (1.0, 0.0), (0.0, 1.0), (-1.0, 0.0)

@@ -292,3 +292,51 @@ def test_memory_preset_trains_on_discrete_and_pose_actions(
     assert saved["pose"]["action_kind"] == "continuous"
     assert saved["pose"]["action_key_fourier"] == 256
     assert "discrete actions (data.actions=dataset); dropping" in capsys.readouterr().err
+
+
+def test_far_view_weights_come_from_the_windows_poses(pose_dataset, toy_dataset):
+    from lsswm.collect.revisits import view_distances
+
+    config = apply_overrides(
+        train_preset("memory").data, [f"path={pose_dataset}", "far_view_weight=4"]
+    )
+    batch = WindowBatches(config, describe_data(config), frames=24, batch_size=2, seed=0)[0]
+    assert batch["view_distance"].shape == (2, 24)
+    # The recall protocol's distances (same cell, heading within 10 degrees), from the
+    # batch's own poses.
+    for row in range(2):
+        cells = batch["place"][row, :, :2].numpy()
+        heading = torch.atan2(batch["actions"][row, :, 3], batch["actions"][row, :, 2]).numpy()
+        expected = view_distances(cells, heading, 0, reference="all")
+        assert batch["view_distance"][row].tolist() == expected.tolist()
+    # Data without poses is refused with the fix named.
+    with pytest.raises(DataMismatchError, match=r"set data\.far_view_weight=0"):
+        describe_data(apply_overrides(config, [f"path={toy_dataset}"]))
+
+
+def test_frame_weights_weigh_the_diffusion_loss(tiny_config):
+    from lsswm.worldmodel.model import WorldModel
+
+    config = tiny_config("hybrid", clean_prefix_prob=0.0)  # every frame noised
+    torch.manual_seed(0)
+    model = WorldModel(config).double()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.2)
+    shape = (2, 6, config.latent_height, config.latent_width, config.latent_channels)
+    latents = torch.randn(shape, dtype=torch.float64)
+    actions = torch.randint(0, config.action_size, (2, 6))
+
+    def loss(weights):
+        generator = torch.Generator().manual_seed(3)  # the same noise every call
+        out = model.training_loss(latents, actions, generator=generator, frame_weights=weights)
+        return out.diffusion
+
+    per_frame = torch.stack(
+        [loss(torch.nn.functional.one_hot(torch.tensor(i), 12).reshape(2, 6)) for i in range(12)]
+    ).reshape(2, 6)
+    torch.testing.assert_close(loss(None), per_frame.mean())
+    weights = torch.rand(2, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    expected = (weights * per_frame).sum() / weights.sum()
+    # The loss is accumulated in float32 whatever the model's dtype.
+    torch.testing.assert_close(loss(weights), expected.float(), rtol=1e-6, atol=0)

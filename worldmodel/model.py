@@ -333,6 +333,7 @@ class WorldModel(nn.Module):
         terminated: Tensor | None = None,
         *,
         generator: torch.Generator | None = None,
+        frame_weights: Tensor | None = None,
     ) -> LossOutput:
         """Diffusion-forcing loss on clean latents (B, T, h, w, C), plus reward and
         termination losses on every frame when their targets are given: reward sign
@@ -340,7 +341,8 @@ class WorldModel(nn.Module):
         termination BCE with ``termination_pos_weight`` on terminal frames.
 
         Noise levels: per frame, with the clean-prefix mode (config.clean_prefix_prob); the
-        diffusion loss (v-prediction MSE) covers only the noised frames.
+        diffusion loss (v-prediction MSE) covers only the noised frames, each weighted by
+        `frame_weights` (B, T) when given (a weighted mean over the noised frames).
         """
         batch, frames = latents.shape[:2]
         levels, loss_mask = diffusion.sample_training_noise_levels(
@@ -359,6 +361,8 @@ class WorldModel(nn.Module):
         out = self(noisy, levels, actions)
         per_frame = (out.prediction.float() - target.float()).pow(2).mean(dim=(2, 3, 4))
         weights = loss_mask.float()
+        if frame_weights is not None:
+            weights = weights * frame_weights.float()
         diffusion_loss = (per_frame * weights).sum() / weights.sum().clamp(min=1.0)
         zero = diffusion_loss.new_zeros(())
         reward_loss = zero

@@ -89,6 +89,11 @@ class DataConfig:
     # window's starts around it); the rest as usual. 0 disables it; a dataset without any
     # reward falls back to ordinary windows.
     reward_window_fraction: float = 0.0
+    # Memory Maze data only: frames whose view (same cell, heading within 10 degrees) was
+    # last seen more than the model's window_frames earlier in the training window weigh
+    # 1 + far_view_weight in the diffusion loss. Most frames are predictable from the last
+    # few, so recall is a small share of the plain loss (docs/experiments.md, 17). 0: off.
+    far_view_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -418,6 +423,8 @@ def _validate_common(
         )
     if not 0.0 <= data.reward_window_fraction <= 1.0:
         fail(f"data.reward_window_fraction must lie in [0, 1] (got {data.reward_window_fraction})")
+    if data.far_view_weight < 0:
+        fail(f"data.far_view_weight must be >= 0 (got {data.far_view_weight})")
     if data.image_size < 0 or data.num_workers < 0:
         fail("data.image_size and data.num_workers must be >= 0")
     if optim.lr <= 0 or not 0 <= optim.min_lr_ratio <= 1 or optim.warmup_steps < 0:

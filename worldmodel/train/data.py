@@ -85,6 +85,12 @@ def describe_data(config: DataConfig) -> DataSpec:
     maze_size = None
     if "maze_layout" in spec:
         maze_size = int(spec["maze_layout"]["shape"][0])
+    if config.far_view_weight and (maze_size is None or any(k not in spec for k in POSE_KEYS)):
+        raise DataMismatchError(
+            f"data.far_view_weight needs the agent's pose (state/agent_pos, state/agent_dir, "
+            f"state/maze_layout: a Memory Maze dataset); {config.path} has {sorted(spec)}; "
+            "set data.far_view_weight=0"
+        )
     if config.actions == "pose":
         missing = [key for key in POSE_KEYS if key not in spec]
         if missing or maze_size is None:
@@ -272,6 +278,8 @@ def collate_windows(
         positions = np.stack([item["state"]["agent_pos"][::stride] for item in items])
         directions = np.stack([item["state"]["agent_dir"][::stride] for item in items])
         batch["place"] = torch.from_numpy(place_ids(positions, directions))
+        if config.far_view_weight:
+            batch["view_distance"] = torch.from_numpy(view_distance_rows(positions, directions))
     if config.actions == "pose":
         batch["actions"] = torch.from_numpy(pose_actions(positions, directions, spec.maze_size))
     else:
@@ -299,6 +307,18 @@ def pose_actions(positions: np.ndarray, directions: np.ndarray, maze_size: int) 
     """(..., 2) positions in cell units and (..., 2) unit headings -> (..., 4) float32."""
     scaled = positions / maze_size * 2.0 - 1.0
     return np.concatenate([scaled, directions], axis=-1).astype(np.float32)
+
+
+def view_distance_rows(positions: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """(B, T, 2) positions and unit headings -> (B, T) int64: frames back to the last
+    earlier frame of the window showing the same view (collect.revisits.view_distances),
+    -1 where none does."""
+    from lsswm.collect.revisits import view_distances
+
+    cells = np.floor(positions).astype(np.int64)
+    headings = np.arctan2(directions[..., 1], directions[..., 0])
+    rows = [view_distances(c, h, 0, reference="all") for c, h in zip(cells, headings, strict=True)]
+    return np.stack(rows)
 
 
 def place_ids(positions: np.ndarray, directions: np.ndarray) -> np.ndarray:

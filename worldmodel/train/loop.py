@@ -100,8 +100,11 @@ class LossModule(nn.Module):
         rewards: torch.Tensor,
         terminated: torch.Tensor,
         generator: torch.Generator,
+        frame_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out = self.model.training_loss(latents, actions, rewards, terminated, generator=generator)
+        out = self.model.training_loss(
+            latents, actions, rewards, terminated, generator=generator, frame_weights=frame_weights
+        )
         return out.total, out.metrics
 
 
@@ -346,8 +349,9 @@ class Trainer(TrainerSkeleton):
 
     # -- one step ----------------------------------------------------------------------------
     def loss_inputs(self, batch: Batch) -> tuple[Any, ...]:
-        """Latents of the frames (frozen tokenizer), actions, rewards, terminations, and the
-        diffusion noise's generator, seeded by (seed, rank, step) for exact resume."""
+        """Latents of the frames (frozen tokenizer), actions, rewards, terminations, the
+        diffusion noise's generator, seeded by (seed, rank, step) for exact resume, and the
+        frames' loss weights (data.far_view_weight; None when off)."""
         runtime = self.runtime
         device = runtime.device
         frames, actions, rewards, terminated = (
@@ -360,7 +364,11 @@ class Trainer(TrainerSkeleton):
         generator.manual_seed(
             derive_seed(self.config.seed, "train", 1 << 21, runtime.rank, self.step)
         )
-        return latents, actions, rewards, terminated, generator
+        frame_weights = None
+        if "view_distance" in batch:
+            far = batch["view_distance"].to(device) > self.config.model.window_frames
+            frame_weights = 1.0 + self.config.data.far_view_weight * far.float()
+        return latents, actions, rewards, terminated, generator, frame_weights
 
     def after_update(self) -> None:
         self.ema.update(self.model, self.step - 1)
