@@ -11,7 +11,11 @@ import math
 
 import pytest
 import torch
-from test_wm_model import first_affected_frame, randomized_model
+from test_wm_model import (
+    assert_streams_like_the_full_pass,
+    first_affected_frame,
+    randomized_model,
+)
 
 from lsswm.worldmodel.checkpoint import load_world_model, save_world_model
 from lsswm.worldmodel.config import LEGACY_DEFAULTS, WorldModelConfig, recall_recipe
@@ -68,13 +72,7 @@ def test_fourier_keys_stay_causal_and_stream_exactly(variant, tiny_config):
     first = first_affected_frame(config, frame)
     torch.testing.assert_close(after.prediction[:, :first], full.prediction[:, :first])
     assert not torch.allclose(after.prediction[:, frame:], full.prediction[:, frame:])
-    stream = model.start_stream(2)
-    parts = [
-        stream.observe(latents[:, i : i + 3], actions[:, i : i + 3], levels[:, i : i + 3])
-        for i in range(0, 12, 3)
-    ]
-    streamed = torch.cat([part.prediction for part in parts], dim=1)
-    torch.testing.assert_close(streamed, full.prediction, rtol=0, atol=1e-10)
+    assert_streams_like_the_full_pass(model, latents, actions, levels)
 
 
 def test_fourier_frequencies_travel_in_the_checkpoint(tiny_config, tmp_path):

@@ -10,7 +10,12 @@ import math
 
 import pytest
 import torch
-from test_wm_model import first_affected_frame, random_clip, randomized_model
+from test_wm_model import (
+    assert_streams_like_the_full_pass,
+    first_affected_frame,
+    random_clip,
+    randomized_model,
+)
 
 from lsswm.worldmodel.config import RECALL_RECIPE, VARIANTS, WorldModelConfig
 from lsswm.worldmodel.mixer import Mamba2Mixer
@@ -76,15 +81,7 @@ def test_recipe_keeps_every_variant_causal(variant, tiny_config):
 def test_recipe_streams_exactly(variant, tiny_config):
     config = tiny_config(variant, **RECIPE)
     model = randomized_model(config)
-    latents, actions, levels = random_clip(config)
-    full = model(latents, levels, actions)
-    stream = model.start_stream(2)
-    parts = [
-        stream.observe(latents[:, i : i + 3], actions[:, i : i + 3], levels[:, i : i + 3])
-        for i in range(0, 12, 3)
-    ]
-    streamed = torch.cat([part.prediction for part in parts], dim=1)
-    torch.testing.assert_close(streamed, full.prediction, rtol=0, atol=1e-10)
+    assert_streams_like_the_full_pass(model, *random_clip(config))
 
 
 def test_action_keys_address_the_scan_and_the_attention(tiny_config):

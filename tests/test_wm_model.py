@@ -35,6 +35,18 @@ def random_clip(config: WorldModelConfig, batch=2, frames=12, dtype=torch.float6
     return latents, actions, levels
 
 
+def assert_streams_like_the_full_pass(model: WorldModel, latents, actions, levels) -> None:
+    """Observing the clip 3 frames at a time gives the full pass's predictions exactly."""
+    full = model(latents, levels, actions)
+    stream = model.start_stream(latents.size(0))
+    parts = [
+        stream.observe(latents[:, i : i + 3], actions[:, i : i + 3], levels[:, i : i + 3])
+        for i in range(0, latents.size(1), 3)
+    ]
+    streamed = torch.cat([part.prediction for part in parts], dim=1)
+    torch.testing.assert_close(streamed, full.prediction, rtol=0, atol=1e-10)
+
+
 def first_affected_frame(config: WorldModelConfig, frame: int) -> int:
     """Earliest frame whose output may depend on `frame`: its chunk's first frame for
     frame-local attention (bidirectional inside a chunk), the frame itself otherwise."""
