@@ -67,7 +67,7 @@ class SyntheticMemoryConfig:
 
     def base_model(self) -> WorldModelConfig:
         task = self.task
-        discrete = task.action_kind == "discrete"
+        action_kind = "discrete" if task.action_kind == "discrete" else "continuous"
         small, whole = (1, 1), (task.height, task.width)
         cycle = self.scan_blocks or (small, whole)
         return WorldModelConfig(
@@ -75,14 +75,14 @@ class SyntheticMemoryConfig:
             latent_height=task.height,
             latent_width=task.width,
             latent_channels=task.channels,
-            action_kind="discrete" if discrete else "continuous",
+            action_kind=action_kind,
             action_size=task.action_size,
             d_model=self.d_model,
             n_layers=self.n_layers,
             n_heads=4,
             scan_blocks=tuple(cycle[i % len(cycle)] for i in range(self.n_layers)),
             ssm_state_size=self.state_size,
-            **(recall_recipe("discrete" if discrete else "continuous") | self.model_overrides),
+            **(recall_recipe(action_kind) | self.model_overrides),
         )
 
     def model_configs(self) -> dict[str, WorldModelConfig]:

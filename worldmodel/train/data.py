@@ -85,20 +85,18 @@ def describe_data(config: DataConfig) -> DataSpec:
     maze_size = None
     if "maze_layout" in spec:
         maze_size = int(spec["maze_layout"]["shape"][0])
-    if config.far_view_weight and (maze_size is None or any(k not in spec for k in POSE_KEYS)):
-        raise DataMismatchError(
-            f"data.far_view_weight needs the agent's pose (state/agent_pos, state/agent_dir, "
-            f"state/maze_layout: a Memory Maze dataset); {config.path} has {sorted(spec)}; "
-            "set data.far_view_weight=0"
-        )
-    if config.actions == "pose":
-        missing = [key for key in POSE_KEYS if key not in spec]
-        if missing or maze_size is None:
+    has_pose = maze_size is not None and all(key in spec for key in POSE_KEYS)
+    needs_pose = (
+        ("data.far_view_weight", "set data.far_view_weight=0") if config.far_view_weight else None,
+        ("data.actions=pose", "use data.actions=dataset") if config.actions == "pose" else None,
+    )
+    for setting, fix in filter(None, needs_pose):
+        if not has_pose:
             raise DataMismatchError(
-                f"data.actions=pose needs state/agent_pos, state/agent_dir and "
-                f"state/maze_layout (a Memory Maze dataset); {config.path} has "
-                f"{sorted(spec)}; use data.actions=dataset"
+                f"{setting} needs state/agent_pos, state/agent_dir and state/maze_layout (a "
+                f"Memory Maze dataset); {config.path} has {sorted(spec)}; {fix}"
             )
+    if config.actions == "pose":
         action_space: dict[str, Any] = {"type": "box", "shape": [4]}
     else:
         action_space = dataset.action_space

@@ -141,15 +141,22 @@ def build_tokenizer(config: TrainConfig, spec: DataSpec) -> Tokenizer:
     return tokenizer
 
 
-def latent_fields(tokenizer: Tokenizer) -> dict[str, int]:
-    height, width, channels = tokenizer.config.latent_shape
-    return {"latent_height": height, "latent_width": width, "latent_channels": channels}
-
-
-def with_derived_fields(model: WorldModelConfig, fields: dict[str, Any], source: str):
+def with_derived_fields(
+    model: WorldModelConfig, fields: dict[str, Any], source: str
+) -> WorldModelConfig:
     """`model` with the fields the trainer derives (DERIVED_MODEL_FIELDS) set from `source`;
     Fourier action keys are dropped, with a note, where those actions cannot use them."""
     return model.replace(**without_unusable_fourier_keys(model, fields, source))
+
+
+def with_data_fields(
+    config: TrainConfig, latent_shape: tuple[int, int, int], spec: DataSpec
+) -> WorldModelConfig:
+    """config.model with the tokenizer's latent grid and the dataset's actions."""
+    height, width, channels = latent_shape
+    fields = {"latent_height": height, "latent_width": width, "latent_channels": channels}
+    source = f"data.actions={config.data.actions}"
+    return with_derived_fields(config.model, fields | spec.action_fields(), source)
 
 
 def saved_derived_fields(saved: TrainConfig) -> dict[str, Any]:
@@ -188,10 +195,7 @@ def resolve_derived_fields(config: TrainConfig) -> tuple[TrainConfig, str | None
         tokenizer = TokenizerConfig(
             kind="patchify", image_size=size, downsample=config.tokenizer.patch_size
         )
-    height, width, channels = tokenizer.latent_shape
-    fields = {"latent_height": height, "latent_width": width, "latent_channels": channels}
-    source = f"data.actions={config.data.actions}"
-    model = with_derived_fields(config.model, fields | spec.action_fields(), source)
+    model = with_data_fields(config, tokenizer.latent_shape, spec)
     return dataclasses.replace(config, model=model), None
 
 
@@ -277,9 +281,7 @@ class Trainer(TrainerSkeleton):
             model_config = world_model.config
         else:
             tokenizer = build_tokenizer(config, spec)
-            fields = latent_fields(tokenizer) | spec.action_fields()
-            source = f"data.actions={config.data.actions}"
-            model_config = with_derived_fields(config.model, fields, source)
+            model_config = with_data_fields(config, tokenizer.config.latent_shape, spec)
             torch.manual_seed(derive_seed(config.seed, "train", 1 << 20))
             world_model = WorldModel(model_config)
         resolved = dataclasses.replace(config, model=model_config)
