@@ -82,13 +82,6 @@ def _lengths(text: str, option: str) -> tuple[int, ...]:
     return values
 
 
-def _synchronize(device: Any) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def measure_generation(config: Any, context: int, options: ScalingOptions, device: str) -> dict:
     """ms per generated frame, carried state bytes and peak memory at one context length."""
     import torch
@@ -115,37 +108,29 @@ def measure_generation(config: Any, context: int, options: ScalingOptions, devic
 
 
 def measure_training(config: Any, frames: int, options: ScalingOptions, device: str) -> dict:
-    """ms per optimizer step (forward + backward + AdamW) and its peak memory."""
+    """ms per optimizer step (the trainer's: loss, backward, clip, AdamW; eager) and its peak
+    memory."""
     import torch
 
     from lsswm.eval.memory_meter import peak_memory
+    from lsswm.worldmodel.bench import synchronize
     from lsswm.worldmodel.model import WorldModel
+    from lsswm.worldmodel.train.bench import random_training_batch, training_steps
 
     torch_device = torch.device(device)
     with peak_memory(device) as peak:
         torch.manual_seed(0)
         model = WorldModel(config).to(torch_device).train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        grid = (config.latent_height, config.latent_width, config.latent_channels)
-        latents = torch.randn(options.batch_size, frames, *grid, device=torch_device)
-        if config.action_kind == "discrete":
-            actions = torch.randint(
-                0, config.action_size, (options.batch_size, frames), device=torch_device
-            )
-        else:
-            actions = torch.randn(
-                options.batch_size, frames, config.action_size, device=torch_device
-            )
+        batch = random_training_batch(config, options.batch_size, frames, torch_device)
+        step = training_steps(model, ("eager",))["eager"]
         timings = []
-        for _ in range(options.repeats + 1):  # the first step warms up
-            _synchronize(torch_device)
+        for repeat in range(options.repeats + 1):  # the first step warms up
+            synchronize(torch_device)
             start = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            model.training_loss(latents, actions).total.backward()
-            optimizer.step()
-            _synchronize(torch_device)
+            step(batch, seed=repeat)
+            synchronize(torch_device)
             timings.append(time.perf_counter() - start)
-        del model, optimizer, latents, actions
+        del model, step, batch
     return {
         "frames": frames,
         "ms_per_step": 1000 * statistics.median(timings[1:]),

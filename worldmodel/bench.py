@@ -55,12 +55,12 @@ class BenchmarkError(ValueError):
     user_facing = True
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _random_actions(config: WorldModelConfig, batch: int, frames: int, device: torch.device):
+def random_actions(config: WorldModelConfig, batch: int, frames: int, device: torch.device):
     if config.action_kind == "discrete":
         return torch.randint(0, config.action_size, (batch, frames), device=device)
     return torch.randn(batch, frames, config.action_size, device=device)
@@ -86,16 +86,16 @@ def measure_variant(
         missing = context - stream.frames_seen
         if missing > 0:
             latents = torch.randn(batch_size, missing, *grid, device=device)
-            stream.observe(latents, _random_actions(config, batch_size, missing, device))
+            stream.observe(latents, random_actions(config, batch_size, missing, device))
         new_frames = config.chunk_size
-        actions = _random_actions(config, batch_size, new_frames, device)
+        actions = random_actions(config, batch_size, new_frames, device)
         wall, cpu = [], []
         for _ in range(repeats + 1):  # the first run warms up caches and allocators
             trial = stream.clone()
-            _synchronize(device)
+            synchronize(device)
             start, start_cpu = time.perf_counter(), time.process_time()
             trial.imagine(actions, denoising_steps=denoising_steps)
-            _synchronize(device)
+            synchronize(device)
             wall.append((time.perf_counter() - start) / new_frames)
             cpu.append((time.process_time() - start_cpu) / new_frames)
         results[str(context)] = {

@@ -109,6 +109,16 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return metadata
 
 
+def read_world_model_config(path: str | Path) -> WorldModelConfig:
+    """The world-model config a checkpoint carries, without reading its weights."""
+    metadata = read_metadata(path)
+    if WORLD_MODEL_CONFIG_KEY not in metadata:
+        raise CheckpointError(
+            f"{path} holds a {metadata[FORMAT_KEY]!r}, not a world model; pass a world model"
+        )
+    return WorldModelConfig.from_json(metadata[WORLD_MODEL_CONFIG_KEY])
+
+
 def save_world_model(
     path: str | Path,
     model: WorldModel | FrameWorldModel,

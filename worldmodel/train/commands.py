@@ -1,4 +1,4 @@
-"""CLI: `lsswm train` and `lsswm train-tokenizer`.
+"""CLI: `lsswm train`, `lsswm train-tokenizer` and `lsswm bench train` (training tokens/s).
 
 Cheap to import (no torch): handlers import the trainers when they run. Configuration is
 layered: preset (or --config FILE) -> the flat flags (--data, --variant, ...) -> every
@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any
+
+from lsswm.worldmodel.config import VARIANTS  # no torch import: keeps `lsswm --help` fast
 
 # (flag, config key) pairs shared by both trainers.
 _COMMON_FLAGS = (("data", "data.path"), ("run_dir", "run_dir"), ("seed", "seed"))
@@ -241,6 +243,62 @@ def _run_training(config: Any, print_only: bool, train_fn: Any) -> int:
     return 130 if train_fn(config).interrupted else 0
 
 
+def _configure_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        default="pretrained/maze9/hybrid-pose.safetensors",
+        help="saved world model whose config sizes the models (default: the shipped Memory "
+        "Maze hybrid, the memory experiment's size)",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["hybrid", "causal-window", "causal"],
+        choices=VARIANTS,
+        help="variants, each resized to the checkpoint model's parameter count",
+    )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["eager", "compile"],
+        choices=("eager", "compile"),
+        help="eager PyTorch and/or torch.compile (Inductor) of the trainer's loss module",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per step (default 8)")
+    parser.add_argument("--frames", type=int, default=64, help="frames per clip (default 64)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed steps per mode (median)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", default="runs/bench/train.json", help="JSON report path")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from lsswm.worldmodel.bench import write_report
+    from lsswm.worldmodel.train.bench import (
+        TrainBenchOptions,
+        format_train_table,
+        run_train_benchmark,
+    )
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    options = TrainBenchOptions(
+        checkpoint=args.checkpoint,
+        variants=tuple(args.variants),
+        modes=tuple(args.modes),
+        batch_size=args.batch_size,
+        frames=args.frames,
+        repeats=args.repeats,
+        device=args.device,
+    )
+    report = run_train_benchmark(options)
+    print(format_train_table(report))
+    print(f"wrote {write_report(report, args.out)}")
+    return 0
+
+
 COMMANDS = (
     (
         "train",
@@ -260,6 +318,13 @@ COMMANDS = (
 def register(registry: Any) -> None:
     for name, help_text, configure, run in COMMANDS:
         registry.add(name, help_text, configure, run)
+    registry.add(
+        "train",
+        "training tokens/s per variant, eager against torch.compile",
+        _configure_train,
+        _run_train,
+        group="bench",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

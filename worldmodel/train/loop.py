@@ -38,12 +38,12 @@ from lsswm.worldmodel.checkpoint import (
     EXPORT_NAME,
     MODEL_FILE,
     TOKENIZER_CONFIG_KEY,
-    WORLD_MODEL_CONFIG_KEY,
     TrainData,
     TrainingMetadata,
     load_tokenizer,
     load_world_model,
     read_metadata,
+    read_world_model_config,
     save_world_model,
 )
 from lsswm.worldmodel.config import WorldModelConfig, without_unusable_fourier_keys
@@ -174,9 +174,7 @@ def resolve_derived_fields(config: TrainConfig) -> tuple[TrainConfig, str | None
         model = with_derived_fields(config.model, saved_derived_fields(saved), "the saved run")
         return dataclasses.replace(config, model=model), None
     if config.init:
-        metadata = read_metadata(config.init)
-        model = WorldModelConfig.from_json(metadata[WORLD_MODEL_CONFIG_KEY])
-        return dataclasses.replace(config, model=model), None
+        return dataclasses.replace(config, model=read_world_model_config(config.init)), None
     if not config.data.path:
         return config, "no dataset given (--data)"
     spec = describe_data(config.data)
