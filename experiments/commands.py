@@ -72,6 +72,13 @@ def configure_memory_synthetic(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--views", type=int, default=12, help="views per full turn")
     parser.add_argument(
+        "--view-drift",
+        type=float,
+        default=0.0,
+        help="tokens each full turn overshoots by, so views recur shifted (a Memory Maze turn "
+        "of 20 steps overshoots by about a third of a 4x4 latent token); 0: exact recurrences",
+    )
+    parser.add_argument(
         "--latent",
         default="2x2x8",
         metavar="HxWxC",
@@ -121,6 +128,7 @@ def run_memory_synthetic(args: argparse.Namespace) -> int:
         args.budget,
         variants=tuple(args.variants),
         n_views=args.views,
+        view_drift=args.view_drift,
         height=height,
         width=width,
         channels=channels,

@@ -24,8 +24,10 @@ from lsswm.experiments.memory_synthetic import (
 )
 from lsswm.worldmodel.synthetic_memory import (
     CHANCE_PSNR,
+    LATENT_CAP_DB,
     NEVER_SEEN,
     TurnTask,
+    drifting_views,
     frames_since_last_seen,
     latent_psnr,
     make_batch,
@@ -46,6 +48,27 @@ def test_views_recur_one_turn_later_and_batches_are_reproducible():
         TurnTask(action_kind="discrete"), 2, torch.Generator().manual_seed(0)
     ).actions
     assert turning.dtype == torch.long and set(turning[:, 1:].unique().tolist()) <= {0, 1}
+
+
+def test_drifting_views_shift_by_the_drift_each_turn():
+    views = torch.randn(2, 6, 2, 3, 4, generator=torch.Generator().manual_seed(0))
+    turned = torch.arange(3, 22)[None].repeat(2, 1)  # three turns from heading 3
+    exact, columns = drifting_views(views, turned, 0.0)
+    torch.testing.assert_close(exact, views[:, turned[0] % 6], rtol=0, atol=0)
+    assert columns[0, 3].item() == 0.0  # heading 0 (6 mod 6) is column 0 without drift
+    # One token of drift per turn: a turn later the window starts one column further on.
+    shifted, _ = drifting_views(views, turned, 1.0)
+    torch.testing.assert_close(shifted[:, 6:, :, :2], shifted[:, :-6, :, 1:], rtol=0, atol=1e-6)
+    # Half a token per turn: after one turn the window lies halfway between the exact one and
+    # the one a column on.
+    half, _ = drifting_views(views, turned, 0.5)
+    one_turn = turned[0] == 9
+    halfway = (exact[:, one_turn] + shifted[:, one_turn]) / 2
+    torch.testing.assert_close(half[:, one_turn], halfway, atol=1e-6, rtol=0)
+    task = TurnTask(n_views=12, frames=36, view_drift=1 / 3)
+    batch = make_batch(task, 4, torch.Generator().manual_seed(2))
+    assert (batch.last_seen[:, 12:] == 12).all()  # a third of a token: still the same view
+    assert not torch.allclose(batch.latents[:, 12:], batch.latents[:, :-12])
 
 
 def test_frames_since_last_seen_on_a_hand_made_sequence():
@@ -83,6 +106,8 @@ def test_smoke_run_writes_results(tmp_path):
     assert "| hybrid |" in (tmp_path / "results.md").read_text()
     counts = {name: entry["parameters"] for name, entry in saved["models"].items()}
     assert abs(counts["hybrid"] - counts["causal-window"]) < 0.01 * counts["hybrid"]
+    # Views recur exactly, so copying the last sighting is perfect (the PSNR cap).
+    assert saved["copy_last_sighting"]["beyond-window"]["psnr"] == pytest.approx(LATENT_CAP_DB)
     # A re-run with the same settings resumes: nothing is trained again.
     again = run_synthetic_memory(run, tmp_path)
     assert again["models"]["hybrid"]["train_seconds"] == saved["models"]["hybrid"]["train_seconds"]

@@ -5,6 +5,11 @@ one per heading on a circle. A camera turns one heading per frame (left or right
 its direction and reverses with probability `reverse_prob`), so every view recurs: after a
 full turn (`n_views` frames, more than an attention window) or sooner after a reversal.
 
+With `view_drift` > 0 the views are windows onto one panorama and every full turn overshoots
+by `view_drift` tokens, as a Memory Maze turn of 20 steps (368 degrees) does: a view then
+recurs shifted by a fraction of a token (linearly interpolated), so recall must realign it
+rather than copy it. A view is then the nearest of the `n_views` headings.
+
 The action is either the camera pose (cos, sin of the heading: continuous, as the paper
 conditions Memory Maze) or the discrete turn (0 = left, 1 = right), which leaves it to the
 model to integrate its heading. A model that remembers predicts a recurring view exactly; one
@@ -40,6 +45,7 @@ class TurnTask:
     channels: int = 8
     reverse_prob: float = 0.0
     action_kind: str = "pose"  # "pose" (cos, sin of the heading) or "discrete" (left/right)
+    view_drift: float = 0.0  # tokens a full turn overshoots by; 0: views recur exactly
 
     @property
     def action_size(self) -> int:
@@ -71,16 +77,45 @@ def make_batch(task: TurnTask, batch: int, generator: torch.Generator) -> TurnBa
     for t in range(1, task.frames):
         direction = torch.where(reverse[:, t], -direction, direction)
         steps[:, t] = direction
-    headings = (start[:, None] + torch.cumsum(steps, dim=1)) % task.n_views
-    latents = views[torch.arange(batch)[:, None], headings]
-    if task.action_kind == "pose":
+    turned = start[:, None] + torch.cumsum(steps, dim=1)  # headings turned, not wrapped
+    if task.view_drift:
+        latents, columns = drifting_views(views, turned, task.view_drift)
+        headings = torch.round(columns / task.width).long() % task.n_views
+        angle = columns * (2 * math.pi / (task.n_views * task.width))
+    else:
+        headings = turned % task.n_views
+        latents = views[torch.arange(batch)[:, None], headings]
         angle = headings.float() * (2 * math.pi / task.n_views)
+    if task.action_kind == "pose":
         actions = torch.stack([angle.cos(), angle.sin()], dim=-1)
     elif task.action_kind == "discrete":
         actions = (steps > 0).long()  # frame 0 has no turn; its action is "left" by convention
     else:
         raise ValueError(f"action_kind must be 'pose' or 'discrete' (got {task.action_kind!r})")
     return TurnBatch(latents, actions, headings, frames_since_last_seen(headings))
+
+
+def drifting_views(views: Tensor, turned: Tensor, drift: float) -> tuple[Tensor, Tensor]:
+    """Windows onto a panorama: the n views (B, n, h, w, C) side by side make a (B, h, n*w, C)
+    strip (with drift 0 the windows are the views themselves). Each heading step moves the
+    window by w + drift / n columns from the first frame's, so a full turn overshoots by
+    `drift` columns; fractional columns are linearly interpolated. turned: (B, T) headings,
+    not wrapped (the first frame's is the starting heading).
+    Returns the views (B, T, h, w, C) and each window's first column (B, T), in [0, n*w)."""
+    batch, n_views, height, width, channels = views.shape
+    strip = views.permute(0, 2, 1, 3, 4).reshape(batch, height, n_views * width, channels)
+    total = n_views * width
+    steps = (turned - turned[:, :1]).double()
+    columns = (turned.double() * width + steps * (drift / n_views)) % total
+    left = columns.floor().long()
+    weight = (columns - left).float()[..., None, None, None]  # (B, T, 1, 1, 1)
+    offsets = torch.arange(width)
+    index = (left[..., None] + offsets) % total  # (B, T, w)
+    rows = torch.arange(batch)[:, None, None]
+    lower = strip[rows, :, index]  # (B, T, w, h, C)
+    upper = strip[rows, :, (index + 1) % total]
+    window = ((1 - weight) * lower + weight * upper).transpose(2, 3)  # (B, T, h, w, C)
+    return window.contiguous(), columns.float()
 
 
 def frames_since_last_seen(headings: Tensor, seen_until: int | None = None) -> Tensor:
