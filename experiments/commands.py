@@ -72,6 +72,13 @@ def configure_memory_synthetic(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--views", type=int, default=12, help="views per full turn")
     parser.add_argument(
+        "--actions",
+        choices=("pose", "discrete"),
+        default="pose",
+        help="what the model is told: the camera pose (cos, sin of the heading; the paper's "
+        "Memory Maze protocol) or the discrete turn (left/right; what agents send)",
+    )
+    parser.add_argument(
         "--view-drift",
         type=float,
         default=0.0,
@@ -129,6 +136,7 @@ def run_memory_synthetic(args: argparse.Namespace) -> int:
         variants=tuple(args.variants),
         n_views=args.views,
         view_drift=args.view_drift,
+        action_kind=args.actions,
         height=height,
         width=width,
         channels=channels,

@@ -133,9 +133,12 @@ def test_cli_sets_the_maze_geometry(tmp_path, monkeypatch):
     argv = ["experiment", "memory-synthetic", "--out", str(tmp_path), "--budget", "smoke"]
     argv += ["--views", "20", "--latent", "4x4x16", "--scan-blocks", "2x2,4x4", "--frames", "48"]
     argv += ["--context", "24", "--batch-size", "8", "--eval-episodes", "32"]
+    argv += ["--actions", "discrete", "--view-drift", "0.25"]
     assert main([*argv, "--variants", "hybrid"]) == 0
     run = runs[0]
     assert (run.task.n_views, run.task.latent_shape, run.task.frames) == (20, (4, 4, 16), 48)
+    assert (run.task.action_kind, run.task.view_drift) == ("discrete", 0.25)
+    assert run.base_model().action_kind == "discrete"
     assert (run.context, run.batch_size, run.eval_episodes) == (24, 8, 32)
     assert run.base_model().scan_blocks == ((2, 2), (4, 4), (2, 2), (4, 4))
     # Without --scan-blocks: 1x1 and whole-frame blocks in turn.
