@@ -49,6 +49,7 @@ SYNTHETIC_VARIANTS = (
     "hybrid-mamba2-decay",
     "hybrid-content-keys",
     "hybrid-embedding-keys",
+    "hybrid-view-keys",
 )
 
 
@@ -62,7 +63,8 @@ def configure_memory_synthetic(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=SYNTHETIC_VARIANTS,
         default=["hybrid", "causal-window", "causal"],
-        help="models to train; the hybrid-* rows are scan ablations (docs/experiments.md)",
+        help="models to train; the hybrid-* rows are scan ablations, and hybrid-view-keys the "
+        "hybrid with keys for each token's viewing direction (docs/experiments.md)",
     )
     parser.add_argument(
         "--budget",

@@ -13,11 +13,12 @@ from typing import Any
 
 from lsswm.cli.estimate import Part, print_estimate
 
-# Synthetic: seconds per training step of each model, one thread each (3000 steps in 1279 s,
-# 694 s and 430 s); variants named hybrid-* cost what the hybrid costs.
-SYNTHETIC_SECONDS_PER_STEP = {"hybrid": 0.43, "causal-window": 0.23, "causal": 0.14}
-# Scoring one model at the full budget (64 held-out 36-frame episodes): about 100 s.
-SYNTHETIC_SCORING_SECONDS = 100.0
+# Synthetic: seconds per training step of each model, 2 threads, one model at a time (3000
+# steps in 446 s, 252 s and 242 s, docs/experiments.md section 17); variants named hybrid-*
+# cost what the hybrid costs.
+SYNTHETIC_SECONDS_PER_STEP = {"hybrid": 0.149, "causal-window": 0.084, "causal": 0.081}
+# Scoring one model at the full budget (64 held-out 36-frame episodes): about 30 s.
+SYNTHETIC_SCORING_SECONDS = 30.0
 SYNTHETIC_SCORED_FRAMES = 64 * 36
 # The rates above are for the default task: batch 16 x 36 frames x a 2x2 latent grid. Other
 # geometries scale them by the tokens per step; that overestimated the 4x4x16 and 2x2x8

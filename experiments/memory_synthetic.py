@@ -87,7 +87,8 @@ class SyntheticMemoryConfig:
 
     def model_configs(self) -> dict[str, WorldModelConfig]:
         """One config per row name, all at the hybrid's parameter count. Rows named
-        ``hybrid-*`` are the hybrid with one part of the scan recipe taken back (ABLATIONS)."""
+        ``hybrid-*`` are the hybrid with one part of the scan recipe taken back (ABLATIONS),
+        or with view-direction keys (``hybrid-view-keys``)."""
         base = self.base_model()
         plain = tuple(dict.fromkeys(name.split("+")[0] for name in self.variants))
         architectures = tuple(v for v in plain if v in VARIANTS)
@@ -97,10 +98,12 @@ class SyntheticMemoryConfig:
         for name in self.variants:
             if name in sized:
                 configs[name] = sized[name]
-            elif name in ABLATIONS:
-                configs[name] = match_parameter_count(base.replace(**ABLATIONS[name]), target)
+            elif name in ABLATIONS or name == VIEW_KEYS:
+                changes = ABLATIONS.get(name) or view_key_changes(self.task)
+                configs[name] = match_parameter_count(base.replace(**changes), target)
             else:
-                raise ValueError(f"unknown model {name!r}: a variant or one of {list(ABLATIONS)}")
+                known = [*ABLATIONS, VIEW_KEYS]
+                raise ValueError(f"unknown model {name!r}: a variant or one of {known}")
         return configs
 
 
@@ -118,6 +121,15 @@ ABLATIONS = {
     "hybrid-content-keys": {"action_keys": False, "action_key_fourier": 0},
     "hybrid-embedding-keys": {"action_key_fourier": 0},
 }
+
+
+VIEW_KEYS = "hybrid-view-keys"
+
+
+def view_key_changes(task: TurnTask) -> dict[str, Any]:
+    """The hybrid with keys for the direction each token looks in (docs/experiments.md, 22):
+    on the task's panorama a latent column spans 360 / (views x width) degrees."""
+    return {"action_key_view_degrees": 360.0 / (task.n_views * task.width)}
 
 
 def train_model(

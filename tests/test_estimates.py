@@ -185,16 +185,16 @@ def test_memory_synthetic_prints_its_estimate_before_running(tmp_path, capsys, m
     out = str(tmp_path / "synthetic")
     assert main(["experiment", "memory-synthetic", "--out", out]) == 0
     line = capsys.readouterr().err
-    # 3000 steps of each model at 0.43 + 0.23 + 0.14 s, and 3 x 100 s of scoring: ~45 min.
-    assert line.startswith("memory-synthetic: this will take about 45 min on 2 CPU cores")
-    assert "3000 hybrid training steps at ~0.43 s/step" in line
+    # 3000 steps of each model at 0.149 + 0.084 + 0.081 s, and 3 x 30 s of scoring: ~17 min.
+    assert line.startswith("memory-synthetic: this will take about 17 min on 2 CPU cores")
+    assert "3000 hybrid training steps at ~0.15 s/step" in line
     assert line.rstrip().endswith("for a quick look use --budget smoke")
     assert main(["experiment", "memory-synthetic", "--out", out, "--budget", "smoke"]) == 0
     assert re.match(r"memory-synthetic: this will take about \d+ s ", capsys.readouterr().err)
     # The maze geometry: 4 times the tokens per step, 4 times the rate.
     argv = ["experiment", "memory-synthetic", "--out", out, "--latent", "4x4x16"]
     assert main([*argv, "--variants", "hybrid"]) == 0
-    assert "3000 hybrid training steps at ~1.7 s/step" in capsys.readouterr().err
+    assert "3000 hybrid training steps at ~0.6 s/step" in capsys.readouterr().err
     assert ran == [1, 1, 1]
 
 

@@ -22,6 +22,7 @@ from lsswm.experiments.memory_synthetic import (
     run_synthetic_memory,
     train_model,
 )
+from lsswm.worldmodel.sizing import count_parameters
 from lsswm.worldmodel.synthetic_memory import (
     CHANCE_PSNR,
     LATENT_CAP_DB,
@@ -69,6 +70,15 @@ def test_drifting_views_shift_by_the_drift_each_turn():
     batch = make_batch(task, 4, torch.Generator().manual_seed(2))
     assert (batch.last_seen[:, 12:] == 12).all()  # a third of a token: still the same view
     assert not torch.allclose(batch.latents[:, 12:], batch.latents[:, :-12])
+
+
+def test_the_view_keys_row_matches_the_panorama_and_the_hybrid_size():
+    run = quick(variants=("hybrid", "hybrid-view-keys"), view_drift=1 / 3)
+    configs = run.model_configs()
+    assert configs["hybrid-view-keys"].action_key_view_degrees == 15.0  # 360 / (12 x 2)
+    assert configs["hybrid"].action_key_view_degrees == 0.0
+    hybrid, keyed = (count_parameters(c) for c in configs.values())
+    assert abs(hybrid - keyed) < 0.01 * hybrid
 
 
 def test_frames_since_last_seen_on_a_hand_made_sequence():

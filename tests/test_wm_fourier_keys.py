@@ -34,10 +34,11 @@ def headings(n: int) -> torch.Tensor:
     return torch.stack([torch.zeros(n), torch.zeros(n), angle.cos(), angle.sin()], dim=-1)
 
 
-def overlap(features: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity between rows."""
+def overlap(features: torch.Tensor, others: torch.Tensor | None = None) -> torch.Tensor:
+    """Cosine similarity between rows (of `features`, or of `features` against `others`)."""
     unit = features / features.norm(dim=-1, keepdim=True)
-    return unit @ unit.T
+    other = unit if others is None else others / others.norm(dim=-1, keepdim=True)
+    return unit @ other.T
 
 
 def test_neighbouring_headings_get_nearly_orthogonal_fourier_features(tiny_config):
@@ -54,9 +55,39 @@ def test_neighbouring_headings_get_nearly_orthogonal_fourier_features(tiny_confi
     assert overlap(embedded.detach()).diagonal(1).min() > 0.9
 
 
-@pytest.mark.parametrize("variant", ["hybrid", "causal", "causal-window"])
-def test_fourier_keys_stay_causal_and_stream_exactly(variant, tiny_config):
-    config = pose_config(tiny_config, variant)
+def test_view_keys_give_tokens_that_look_the_same_way_the_same_key(tiny_config):
+    config = pose_config(tiny_config, action_key_view_degrees=20.0)
+    width = config.latent_width
+    keys = FourierActionKeys(config)
+    poses = headings(18)[None]  # (1, 18, 4): 20 degrees apart, as the columns
+    per_token = keys.per_token(poses)  # (1, 18, h*w, D)
+    # Column j at heading k looks where column j + 1 looks at heading k - 1 (one column
+    # further round), in the same row: the same key. Other rows and directions differ.
+    torch.testing.assert_close(per_token[0, 5, 0], per_token[0, 4, 1], rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        per_token[0, 5, width], per_token[0, 4, width + 1], rtol=0, atol=1e-5
+    )
+    features = keys.features(keys.token_actions(poses))[0]
+    assert overlap(features[5, :1], features[5, width : width + 1]).abs().max() < 0.05  # rows
+    assert overlap(features[5, :1], features[5, 1:2]).abs().max() < 0.3  # columns
+    # The position and the rest of the pose pass through unchanged.
+    torch.testing.assert_close(
+        keys.token_actions(poses)[..., :2],
+        poses[:, :, None, :2].expand(-1, -1, width * config.latent_height, -1),
+    )
+
+
+@pytest.mark.parametrize(
+    "variant, changes",
+    [
+        ("hybrid", {}),
+        ("causal", {}),
+        ("causal-window", {}),
+        ("hybrid", {"action_key_view_degrees": -20.0}),
+    ],
+)
+def test_fourier_keys_stay_causal_and_stream_exactly(variant, changes, tiny_config):
+    config = pose_config(tiny_config, variant, **changes)
     model = randomized_model(config)
     assert model.action_key_features is not None
     generator = torch.Generator().manual_seed(1)
@@ -108,6 +139,7 @@ def test_configs_written_before_fourier_keys_load_without_them(tiny_config):
         ({"action_key_frequency": 0.0}, "action_key_frequency"),
         ({"action_keys": False}, "needs action_keys=True"),
         ({"action_kind": "discrete", "action_size": 3}, "set action_key_fourier=0"),
+        ({"action_key_fourier": 0, "action_key_view_degrees": 20.0}, "needs Fourier action keys"),
     ],
 )
 def test_bad_fourier_key_settings_are_refused(changes, message, tiny_config):

@@ -158,6 +158,15 @@ class WorldModelConfig:
     # 0: off.
     action_key_fourier: int = 0
     action_key_frequency: float = 8.0
+    # With Fourier keys: the angle in degrees between neighbouring latent columns (a camera's
+    # horizontal field of view over the latent width; signed, negative when the columns run
+    # clockwise). Nonzero: each token's keys read the Fourier features of its own viewing
+    # direction (the heading, the action's last two components, turned by the column's
+    # angle) and its row, instead of the pose plus a learned position. Tokens that look the
+    # same way then share keys whichever column they sit in, so a whole-frame scan block can
+    # recall a view that recurs shifted by a fraction of a token (docs/experiments.md, 21).
+    # 0: off.
+    action_key_view_degrees: float = 0.0
     # Diffusion forcing (schedule: cosine, v-prediction; fixed, see docs/architecture.md).
     clean_prefix_prob: float = 0.5
     denoising_steps: int = 10  # default for generation
@@ -285,6 +294,12 @@ class WorldModelConfig:
                 )
             if self.action_key_frequency <= 0:
                 fail(f"action_key_frequency must be > 0 (got {self.action_key_frequency})")
+        if self.action_key_view_degrees and (not self.action_key_fourier or self.action_size < 2):
+            fail(
+                "action_key_view_degrees needs Fourier action keys (action_key_fourier > 0) "
+                "and a heading (cos, sin) as the action's last two components; set "
+                "action_key_view_degrees=0"
+            )
         if self.ssm_input_gain not in ("dt", "unit"):
             fail(f"ssm_input_gain must be 'dt' or 'unit' (got {self.ssm_input_gain!r})")
         halflife = self.ssm_halflife_frames

@@ -131,14 +131,18 @@ class FrameConditioning(nn.Module):
 class FourierActionKeys(nn.Module):
     """Continuous action (..., A) -> key features (..., D) through fixed random Fourier
     features: the overlap of two actions' features approximates a Gaussian kernel of their
-    distance, so distinct poses start with nearly orthogonal keys (Rahimi and Recht, 2007)."""
+    distance, so distinct poses start with nearly orthogonal keys (Rahimi and Recht, 2007).
+
+    With `action_key_view_degrees`, `per_token` gives every latent token the features of its
+    own viewing direction and row (WorldModelConfig.action_key_view_degrees)."""
 
     def __init__(self, config: WorldModelConfig) -> None:
         super().__init__()
+        self.view_radians = math.radians(config.action_key_view_degrees)
+        self.grid = (config.latent_height, config.latent_width)
+        inputs = config.action_size + (1 if self.view_radians else 0)  # + the token's row
         generator = torch.Generator().manual_seed(0)
-        frequencies = torch.randn(
-            config.action_size, config.action_key_fourier // 2, generator=generator
-        )
+        frequencies = torch.randn(inputs, config.action_key_fourier // 2, generator=generator)
         # A buffer, so the frequencies travel in the checkpoint with the weights.
         self.register_buffer("frequencies", frequencies * config.action_key_frequency)
         self.project = nn.Linear(config.action_key_fourier, config.d_model)
@@ -153,6 +157,27 @@ class FourierActionKeys(nn.Module):
 
     def forward(self, actions: Tensor) -> Tensor:
         return self.project(self.features(actions).to(self.project.weight.dtype))
+
+    def token_actions(self, actions: Tensor) -> Tensor:
+        """(B, T, A) poses -> (B, T, h*w, A+1): per token, the pose with its heading (the last
+        two components) turned by the token's column angle, and the token's row index."""
+        height, width = self.grid
+        dtype = torch.promote_types(actions.dtype, torch.float32)
+        columns = torch.arange(width, device=actions.device, dtype=dtype) - (width - 1) / 2
+        turn = (columns * self.view_radians).repeat(height)  # (h*w,) raster order
+        rows = torch.arange(height, device=actions.device, dtype=dtype).repeat_interleave(width)
+        actions = actions.to(dtype)[:, :, None]  # (B, T, 1, A)
+        cos, sin = actions[..., -2], actions[..., -1]
+        turned = torch.stack(
+            [cos * turn.cos() - sin * turn.sin(), cos * turn.sin() + sin * turn.cos()], -1
+        )
+        rest = actions[..., :-2].expand(-1, -1, height * width, -1)
+        row = rows.expand(*actions.shape[:2], -1)[..., None]
+        return torch.cat([rest, turned, row], dim=-1)
+
+    def per_token(self, actions: Tensor) -> Tensor:
+        """(B, T, A) -> (B, T, h*w, D): each token's key features from its viewing direction."""
+        return self(self.token_actions(actions))
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -292,11 +317,15 @@ class WorldModel(nn.Module):
         cond = self.conditioning(noise_levels, actions)
         key_features = None
         if self.config.action_keys:
-            if self.action_key_features is not None:
-                actions_embedded = self.action_key_features(actions)
+            if self.config.action_key_view_degrees:
+                # Each token's own viewing direction and row: no learned position.
+                key_features = self.action_key_features.per_token(actions).to(x.dtype)
             else:
-                actions_embedded = self.conditioning.embed_actions(actions)
-            key_features = actions_embedded[:, :, None] + self.spatial_position.to(x.dtype)
+                if self.action_key_features is not None:
+                    actions_embedded = self.action_key_features(actions)
+                else:
+                    actions_embedded = self.conditioning.embed_actions(actions)
+                key_features = actions_embedded[:, :, None] + self.spatial_position.to(x.dtype)
         layer_states = []
         for index, block in enumerate(self.blocks):
             block_state = None if state is None else state[index]
