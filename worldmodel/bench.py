@@ -169,19 +169,24 @@ def run_stream_benchmark(
     return report
 
 
+def markdown_table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    """A title line, then a Markdown table of `rows` under `header`."""
+    lines = [title, "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
 def format_table(report: dict[str, Any], clock: str = "wall") -> str:
     """Markdown table; clock "wall" (elapsed) or "cpu" (process CPU time, all threads)."""
     key = "ms_per_frame" if clock == "wall" else "cpu_ms_per_frame"
     contexts = report["contexts"]
     header = ["variant", "params"] + [f"L={c}" for c in contexts]
     header += [f"time {max(contexts)}/{min(contexts)}", "bytes ratio"]
-    lines = [
+    title = (
         f"per-frame generation time ({clock} ms) and carried state (KiB); size={report['size']}, "
         f"device={report['device']}, threads={report['threads']}, batch={report['batch_size']}, "
-        f"denoising steps={report['denoising_steps']}, median of {report['repeats']}",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-    ]
+        f"denoising steps={report['denoising_steps']}, median of {report['repeats']}"
+    )
+    rows = []
     for variant, entry in report["variants"].items():
         cells = [variant, f"{entry['parameters'] / 1e3:.0f}K"]
         for context in contexts:
@@ -189,8 +194,8 @@ def format_table(report: dict[str, Any], clock: str = "wall") -> str:
             cells.append(f"{point[key]:.2f} ms / {point['state_bytes'] / 1024:.0f} KiB")
         first, last = entry["points"][str(min(contexts))], entry["points"][str(max(contexts))]
         cells += [f"{last[key] / first[key]:.2f}x", f"{entry['bytes_ratio']:.2f}x"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_table(title, header, rows)
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> Path:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from lsswm.worldmodel.bench import BenchmarkError, random_actions, synchronize
+from lsswm.worldmodel.bench import BenchmarkError, markdown_table, random_actions, synchronize
 from lsswm.worldmodel.config import VARIANTS, WorldModelConfig
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.sizing import count_parameters, equal_size_configs
@@ -214,14 +214,13 @@ def format_train_table(report: dict[str, Any]) -> str:
     if "eager" in modes and "compile" in modes:
         header.append("compile / eager")
     header += [f"{mode} first step s" for mode in modes]
-    lines = [
+    title = (
         f"training throughput: batch {options['batch_size']} x {options['frames']} frames = "
         f"{report['tokens_per_step']} tokens per step, {options['device']}, "
         f"{report['machine']['threads']} threads, median of {options['repeats']} interleaved "
-        f"steps; models sized from {options['checkpoint']}",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-    ]
+        f"steps; models sized from {options['checkpoint']}"
+    )
+    rows = []
     for variant, entry in report["variants"].items():
         measured = entry["modes"]
         cells = [variant, f"{entry['parameters'] / 1e3:.0f}K"]
@@ -230,5 +229,5 @@ def format_train_table(report: dict[str, Any]) -> str:
             speedup = measured["compile"]["tokens_per_s"] / measured["eager"]["tokens_per_s"]
             cells.append(f"{speedup:.2f}x")
         cells += [f"{measured[mode]['first_step_s']:.1f}" for mode in modes]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_table(title, header, rows)
