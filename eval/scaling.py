@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import gc
 import statistics
-import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def measure_training(config: Any, frames: int, options: ScalingOptions, device: 
     import torch
 
     from lsswm.eval.memory_meter import peak_memory
-    from lsswm.worldmodel.bench import synchronize
+    from lsswm.worldmodel.bench import timed
     from lsswm.worldmodel.model import WorldModel
     from lsswm.worldmodel.train.bench import random_training_batch, training_steps
 
@@ -125,11 +125,8 @@ def measure_training(config: Any, frames: int, options: ScalingOptions, device: 
         step = training_steps(model, ("eager",))["eager"]
         timings = []
         for repeat in range(options.repeats + 1):  # the first step warms up
-            synchronize(torch_device)
-            start = time.perf_counter()
-            step(batch, seed=repeat)
-            synchronize(torch_device)
-            timings.append(time.perf_counter() - start)
+            seconds, _ = timed(partial(step, batch, seed=repeat), torch_device)
+            timings.append(seconds)
         del model, step, batch
     return {
         "frames": frames,

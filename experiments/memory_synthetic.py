@@ -334,8 +334,7 @@ def run_synthetic_memory(run: SyntheticMemoryConfig, out: Path) -> dict[str, Any
         }
         summary_path.write_text(json.dumps(summary, indent=2))
         print(f"{name}: {_line(summary['models'][name])}", flush=True)
-    window = next(iter(run.model_configs().values())).window_frames
-    summary["copy_last_sighting"] = copy_last_sighting(run, window)
+    summary["copy_last_sighting"] = copy_last_sighting(run, run.base_model().window_frames)
     summary_path.write_text(json.dumps(summary, indent=2))
     (out / "results.md").write_text(results_table(summary))
     plot_results(summary, out / "psnr_by_model.png")

@@ -12,6 +12,8 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,16 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def timed(run: Callable[[], Any], device: torch.device) -> tuple[float, float]:
+    """Wall and process-CPU seconds of `run()` (CUDA synchronised around it). Process CPU
+    time sums all threads and is robust on a shared machine."""
+    synchronize(device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    synchronize(device)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def random_actions(config: WorldModelConfig, batch: int, frames: int, device: torch.device):
     if config.action_kind == "discrete":
         return torch.randint(0, config.action_size, (batch, frames), device=device)
@@ -92,12 +104,10 @@ def measure_variant(
         wall, cpu = [], []
         for _ in range(repeats + 1):  # the first run warms up caches and allocators
             trial = stream.clone()
-            synchronize(device)
-            start, start_cpu = time.perf_counter(), time.process_time()
-            trial.imagine(actions, denoising_steps=denoising_steps)
-            synchronize(device)
-            wall.append((time.perf_counter() - start) / new_frames)
-            cpu.append((time.process_time() - start_cpu) / new_frames)
+            imagine = partial(trial.imagine, actions, denoising_steps=denoising_steps)
+            seconds, cpu_seconds = timed(imagine, device)
+            wall.append(seconds / new_frames)
+            cpu.append(cpu_seconds / new_frames)
         results[str(context)] = {
             "ms_per_frame": 1000 * statistics.median(wall[1:]),
             # Process CPU time: robust on a shared machine (all threads summed).

@@ -316,16 +316,15 @@ class WorldModel(nn.Module):
         x = x + self.spatial_position.to(x.dtype)
         cond = self.conditioning(noise_levels, actions)
         key_features = None
-        if self.config.action_keys:
-            if self.config.action_key_view_degrees:
-                # Each token's own viewing direction and row: no learned position.
-                key_features = self.action_key_features.per_token(actions).to(x.dtype)
+        if self.config.action_key_view_degrees:  # validated: implies Fourier action keys
+            # Each token's own viewing direction and row: no learned position.
+            key_features = self.action_key_features.per_token(actions).to(x.dtype)
+        elif self.config.action_keys:
+            if self.action_key_features is not None:
+                actions_embedded = self.action_key_features(actions)
             else:
-                if self.action_key_features is not None:
-                    actions_embedded = self.action_key_features(actions)
-                else:
-                    actions_embedded = self.conditioning.embed_actions(actions)
-                key_features = actions_embedded[:, :, None] + self.spatial_position.to(x.dtype)
+                actions_embedded = self.conditioning.embed_actions(actions)
+            key_features = actions_embedded[:, :, None] + self.spatial_position.to(x.dtype)
         layer_states = []
         for index, block in enumerate(self.blocks):
             block_state = None if state is None else state[index]

@@ -102,8 +102,8 @@ def drifting_views(views: Tensor, turned: Tensor, drift: float) -> tuple[Tensor,
     `drift` columns; fractional columns are linearly interpolated. turned: (B, T) headings,
     not wrapped (the first frame's is the starting heading).
     Returns the views (B, T, h, w, C) and each window's first column (B, T), in [0, n*w)."""
-    batch, n_views, height, width, channels = views.shape
-    strip = views.permute(0, 2, 1, 3, 4).reshape(batch, height, n_views * width, channels)
+    batch, n_views, height, width, _ = views.shape
+    strip = views.permute(0, 2, 1, 3, 4).reshape(batch, height, n_views * width, -1)
     total = n_views * width
     steps = (turned - turned[:, :1]).double()
     columns = (turned.double() * width + steps * (drift / n_views)) % total

@@ -20,13 +20,14 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from lsswm.worldmodel.bench import BenchmarkError, markdown_table, random_actions, synchronize
+from lsswm.worldmodel.bench import BenchmarkError, markdown_table, random_actions, timed
 from lsswm.worldmodel.config import VARIANTS, WorldModelConfig
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.sizing import count_parameters, equal_size_configs
@@ -133,6 +134,11 @@ def random_training_batch(
     )
 
 
+def tokens_per_step(config: WorldModelConfig, options: TrainBenchOptions) -> int:
+    """Latent grid cells of every frame of one batch."""
+    return options.batch_size * options.frames * config.latent_height * config.latent_width
+
+
 def measure_training_modes(
     config: WorldModelConfig, options: TrainBenchOptions, progress: Any = None
 ) -> dict[str, dict[str, float]]:
@@ -148,19 +154,15 @@ def measure_training_modes(
     first: dict[str, float] = {}
     for repeat in range(options.repeats + 1):
         for mode, step in steps.items():
-            synchronize(device)
-            wall_start, cpu_start = time.perf_counter(), time.process_time()
-            step(batch, seed=repeat)
-            synchronize(device)
-            seconds = time.perf_counter() - wall_start
+            seconds, cpu_seconds = timed(partial(step, batch, seed=repeat), device)
             if repeat == 0:
                 first[mode] = seconds
             else:
                 wall[mode].append(seconds)
-                cpu[mode].append(time.process_time() - cpu_start)
+                cpu[mode].append(cpu_seconds)
             if progress is not None:
                 progress.update(1)
-    tokens = options.batch_size * options.frames * config.latent_height * config.latent_width
+    tokens = tokens_per_step(config, options)
     results = {}
     for mode in options.modes:
         median = statistics.median(wall[mode])
@@ -182,10 +184,7 @@ def run_train_benchmark(options: TrainBenchOptions) -> dict[str, Any]:
     report: dict[str, Any] = {
         "benchmark": "train_tokens_per_s",
         "options": asdict(options),
-        "tokens_per_step": options.batch_size
-        * options.frames
-        * base.latent_height
-        * base.latent_width,
+        "tokens_per_step": tokens_per_step(base, options),
         "machine": {
             "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__,
