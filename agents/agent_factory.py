@@ -48,8 +48,42 @@ def make_agent(
         ) from error
     trained_on = getattr(getattr(policy, "model", None), "observation_space", None)
     if name.startswith("sb3:") and trained_on is not None:
+        if len(trained_on.shape) == 1:  # a policy of a world model's features
+            return make_feature_policy_agent(policy, name[len("sb3:") :], env, ckpt, device)
         policy = _fit_frames(policy, tuple(trained_on.shape), env)
     return policy
+
+
+def make_feature_policy_agent(
+    policy: Any, path: str, env: Any, ckpt: str | Path | None, device: str
+) -> Any:
+    """An SB3 policy trained on a world model's features (``--observe features``), acting
+    through its own stream of that model: ``ckpt``, or the model named in its summary."""
+    from lsswm.agents.feature_policy import FeaturePolicyAgent, trained_in_checkpoint
+    from lsswm.agents.model_io import (
+        check_model_fits,
+        describe_space,
+        env_image_shape,
+        load_frame_world_model,
+    )
+    from lsswm.worldmodel.checkpoint import resolve_device
+
+    ckpt = ckpt or trained_in_checkpoint(policy.path)
+    if ckpt is None:
+        raise AgentError(
+            f"the policy {path} acts on a world model's features, and no summary beside it "
+            "names the model it was trained in; pass --ckpt MODEL.safetensors (that model)"
+        )
+    model = load_frame_world_model(ckpt, resolve_device(device))
+    size = policy.model.observation_space.shape[0]
+    if model.config.d_model != size:
+        raise AgentError(
+            f"the policy {path} reads {size} features but {ckpt} gives "
+            f"{model.config.d_model}; pass --ckpt the model the policy was trained in"
+        )
+    env_name = f"env {getattr(env.spec, 'id', type(env.unwrapped).__name__)}"
+    check_model_fits(model, env_image_shape(env), describe_space(env.action_space), env_name)
+    return FeaturePolicyAgent(model, policy)
 
 
 class ResizedFramesAgent:

@@ -218,7 +218,11 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def _configure_train(parser: argparse.ArgumentParser) -> None:
-    from lsswm.agents.train_imagination import ALGORITHMS, ImaginationTrainingOptions
+    from lsswm.agents.train_imagination import (
+        ALGORITHMS,
+        OBSERVATIONS,
+        ImaginationTrainingOptions,
+    )
 
     default = ImaginationTrainingOptions(ckpt="", out="")
     parser.add_argument("--ckpt", required=True, help="world model checkpoint (.safetensors)")
@@ -250,6 +254,14 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
         "is added to the imagined reward, an exploration drive",
     )
     parser.add_argument("--motion-weight", type=float, default=default.motion_weight)
+    parser.add_argument(
+        "--observe",
+        choices=OBSERVATIONS,
+        default=default.observation,
+        help="what the policy reads: the imagined frames (pixels, as the real env shows "
+        "them), or the model's features of each frame (in the real env the agent keeps a "
+        "stream of the same model; evaluate it with --ckpt that model)",
+    )
     parser.add_argument("--n-steps", type=int, default=default.n_steps, help="rollout per env")
     parser.add_argument("--batch-size", type=int, default=default.batch_size)
     parser.add_argument("--n-epochs", type=int, default=default.n_epochs)
@@ -292,6 +304,7 @@ def _run_train(args: argparse.Namespace) -> int:
             termination_threshold=args.termination_threshold,
             motion=args.motion or "",
             motion_weight=args.motion_weight,
+            observation=args.observe,
             n_steps=args.n_steps,
             batch_size=args.batch_size,
             n_epochs=args.n_epochs,

@@ -27,6 +27,7 @@ from lsswm.agents.contexts import ContextSource
 from lsswm.agents.critic import head_inputs
 from lsswm.agents.errors import AgentError
 from lsswm.agents.model_io import check_model_fits, to_model_frames
+from lsswm.agents.train_imagination import OBSERVATIONS
 from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.stream import WorldModelStream
@@ -45,6 +46,7 @@ def longest_context_length(config: WorldModelConfig, context_length: int) -> int
 @dataclass
 class ImaginedStep:
     frames: np.ndarray  # (N, H, W, 3) uint8, the generated frames
+    observations: np.ndarray  # (N, H, W, 3) the frames, or (N, D) float32 their features
     rewards: np.ndarray  # (N,) float32, predicted reward on arriving at the frame
     termination_probs: np.ndarray  # (N,) float32
     terminated: np.ndarray  # (N,) bool: termination_probs > threshold
@@ -66,6 +68,8 @@ class ImaginedBatch:
         motion: a motion head (``lsswm agents fit-critic --targets motion``) or None: its
             predicted movement into each generated frame, times ``motion_weight``, is added
             to the predicted reward (an exploration drive; the planner's ``--motion``).
+        observation: ``frames`` or ``features`` (see OBSERVATIONS): what start_all,
+            restart and step return as the rows' observations.
     """
 
     def __init__(
@@ -81,8 +85,11 @@ class ImaginedBatch:
         seed: int | None = None,
         motion: Any = None,
         motion_weight: float = 1.0,
+        observation: str = "frames",
     ) -> None:
         config = model.config
+        if observation not in OBSERVATIONS:
+            raise AgentError(f"observation {observation!r} is not one of {', '.join(OBSERVATIONS)}")
         if num_rows < 1:
             raise AgentError(f"the number of imagined environments must be >= 1, got {num_rows}")
         if config.kv_cache_frames is None and num_rows > 1:
@@ -109,11 +116,13 @@ class ImaginedBatch:
         self.denoising_steps = denoising_steps
         self.termination_threshold = termination_threshold
         self.motion, self.motion_weight = motion, motion_weight
+        self.observation = observation
         self.device = next(model.parameters()).device
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(int(self.rng.integers(2**63)))
         self.stream: WorldModelStream | None = None
+        self.frames: np.ndarray | None = None  # (N, H, W, 3) each row's latest frame
         self.steps = np.zeros(num_rows, dtype=np.int64)
 
     def seed(self, seed: int | None) -> None:
@@ -121,17 +130,27 @@ class ImaginedBatch:
         self.generator.manual_seed(int(self.rng.integers(2**63)))
 
     # ---- starting rows ----------------------------------------------------------------------
-    def _observe_contexts(self, count: int, length: int) -> tuple[WorldModelStream, np.ndarray]:
+    def _observe_contexts(
+        self, count: int, length: int
+    ) -> tuple[WorldModelStream, np.ndarray, np.ndarray]:
+        """A fresh stream that observed ``count`` real contexts; their last frames; and the
+        rows' first observations (those frames, or their features)."""
         batch = self.contexts.sample(count, length, self.rng)
         frames = to_model_frames(batch.frames, self.model)
         stream = self.model.start_stream(count)
         actions = torch.as_tensor(batch.actions, device=self.device)
-        stream.observe_frames(torch.as_tensor(frames, device=self.device), actions)
-        return stream, np.ascontiguousarray(frames[:, -1])
+        with torch.no_grad():
+            out = stream.observe_frames(torch.as_tensor(frames, device=self.device), actions)
+        last = np.ascontiguousarray(frames[:, -1])
+        if self.observation == "features":
+            return stream, last, features_array(out.features[:, -1])
+        return stream, last, last
 
     def start_all(self) -> np.ndarray:
-        """Start every row from a fresh context; returns the first observations (N, H, W, 3)."""
-        self.stream, observations = self._observe_contexts(self.num_rows, self.context_length)
+        """Start every row from a fresh context; returns the first observations (N, ...)."""
+        self.stream, self.frames, observations = self._observe_contexts(
+            self.num_rows, self.context_length
+        )
         self.steps[:] = 0
         return observations
 
@@ -142,8 +161,10 @@ class ImaginedBatch:
             return self.start_all()[rows]
         commit = self.config.commit_frames
         extra = (self.stream.frames_seen - self.context_length) % commit
-        fresh, observations = self._observe_contexts(len(rows), self.context_length + extra)
+        fresh, frames, observations = self._observe_contexts(len(rows), self.context_length + extra)
         self.stream.assign(torch.as_tensor(rows, device=self.device), fresh)
+        assert self.frames is not None  # set by start_all with the stream
+        self.frames[rows] = frames
         self.steps[rows] = 0
         return observations
 
@@ -169,15 +190,26 @@ class ImaginedBatch:
         if self.horizon is not None:
             truncated = (self.steps >= self.horizon) & ~terminated
         assert out.frames is not None  # a FrameWorldModel stream decodes
+        frames = out.frames[:, 0].cpu().numpy()
+        self.frames = frames.copy()
         rewards = out.rewards[:, 0].float()
         if self.motion is not None:
             with torch.no_grad():
                 moved = self.motion(head_inputs(out, self.motion)[:, 0]).float()
             rewards = rewards + self.motion_weight * moved.to(rewards.device)
+        features = self.observation == "features"
         return ImaginedStep(
-            frames=out.frames[:, 0].cpu().numpy(),
+            frames=frames,
+            observations=features_array(out.features[:, 0]) if features else frames,
             rewards=rewards.cpu().numpy().astype(np.float32),
             termination_probs=probs.astype(np.float32),
             terminated=terminated,
             truncated=truncated,
         )
+
+
+def features_array(features: torch.Tensor | None) -> np.ndarray:
+    """(N, D) pooled features -> float32 numpy observations."""
+    if features is None:
+        raise AgentError("this world model gives no features, so it cannot feed a feature policy")
+    return features.float().cpu().numpy().astype(np.float32)

@@ -4,7 +4,9 @@
     PPO("CnnPolicy", venv).learn(10_000)        # every step: one batched imagine() call
 
 Observations are uint8 frames (H, W, 3), the same as the real env's, so a policy trained here
-runs unchanged in the real env. Rewards and terminations are the model's predictions;
+runs unchanged in the real env; or, with ``observation="features"``, the model's pooled
+features of each frame (D,), which a policy reads in the real env through its own stream of
+the same model (agents/feature_policy.py). Rewards and terminations are the model's predictions;
 an episode is truncated after ``horizon`` imagined steps. The VecEnv restarts finished rows
 by itself (SB3's contract: the returned observation is the new episode's first frame, the last
 frame of the finished one is in ``infos[i]["terminal_observation"]`` and
@@ -35,7 +37,11 @@ from lsswm.agents.model_io import model_action_space, model_image_shape  # noqa:
 from lsswm.worldmodel.frame_model import FrameWorldModel  # noqa: E402
 
 
-def _observation_space(model: FrameWorldModel) -> gymnasium.spaces.Box:
+def observation_space(model: FrameWorldModel, observation: str = "frames") -> gymnasium.spaces.Box:
+    """What an imagined row shows its agent: the model's frames, or its features (D,)."""
+    if observation == "features":
+        dim = model.config.d_model
+        return gymnasium.spaces.Box(-np.inf, np.inf, shape=(dim,), dtype=np.float32)
     return gymnasium.spaces.Box(0, 255, shape=model_image_shape(model), dtype=np.uint8)
 
 
@@ -50,7 +56,8 @@ class ImaginationVecEnv(VecEnv):
     ) -> None:
         self.world = ImaginedBatch(model, contexts, num_envs, **options)
         self.render_mode = "rgb_array"  # read by VecEnv.__init__ through get_attr
-        super().__init__(num_envs, _observation_space(model), model_action_space(model))
+        space = observation_space(model, self.world.observation)
+        super().__init__(num_envs, space, model_action_space(model))
         self._actions: np.ndarray | None = None
         self._observations: np.ndarray | None = None
 
@@ -75,14 +82,14 @@ class ImaginationVecEnv(VecEnv):
             raise RuntimeError("step_wait() without step_async(); call step(actions)")
         result = self.world.step(self._actions)
         self._actions = None
-        observations = result.frames.copy()
+        observations = result.observations.copy()
         dones = result.terminated | result.truncated
         infos: list[dict[str, Any]] = [
             {"termination_prob": float(p)} for p in result.termination_probs
         ]
         finished = np.flatnonzero(dones)
         for row in finished:
-            infos[row]["terminal_observation"] = result.frames[row]
+            infos[row]["terminal_observation"] = result.observations[row]
             infos[row]["TimeLimit.truncated"] = bool(result.truncated[row])
         if finished.size:
             observations[finished] = self.world.restart(finished)
@@ -93,9 +100,9 @@ class ImaginationVecEnv(VecEnv):
         self.world.stream = None
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        if self._observations is None:
+        if self.world.frames is None:
             return [None] * self.num_envs
-        return list(self._observations)
+        return list(self.world.frames)
 
     # Every "sub-env" is a row of one object, so attributes and methods are the VecEnv's own.
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
@@ -143,10 +150,9 @@ class ImaginationEnv(gymnasium.Env):
         **options: Any,
     ) -> None:
         self.world = ImaginedBatch(model, contexts, 1, **options)
-        self.observation_space = _observation_space(model)
+        self.observation_space = observation_space(model, self.world.observation)
         self.action_space = model_action_space(model)
         self.render_mode = render_mode
-        self._frame: np.ndarray | None = None
         self._seeded = False
 
     def reset(
@@ -156,15 +162,13 @@ class ImaginationEnv(gymnasium.Env):
         if seed is not None or not self._seeded:
             self.world.seed(int(self.np_random.integers(2**63)))
             self._seeded = True
-        self._frame = self.world.start_all()[0]
-        return self._frame.copy(), {}
+        return self.world.start_all()[0].copy(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         result = self.world.step(np.asarray(action)[None])
-        self._frame = result.frames[0]
         info = {"termination_prob": float(result.termination_probs[0])}
         return (
-            self._frame.copy(),
+            result.observations[0].copy(),
             float(result.rewards[0]),
             bool(result.terminated[0]),
             bool(result.truncated[0]),
@@ -172,6 +176,6 @@ class ImaginationEnv(gymnasium.Env):
         )
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode is None or self._frame is None:
+        if self.render_mode is None or self.world.frames is None:
             return None
-        return self._frame.copy()
+        return self.world.frames[0].copy()

@@ -38,6 +38,7 @@ import torch
 from lsswm.agents.critic import critic_inputs, head_inputs
 from lsswm.agents.errors import AgentError
 from lsswm.agents.planner_config import PlannerConfig
+from lsswm.agents.real_stream import observe_real_frame, stream_device
 
 
 @dataclass
@@ -171,7 +172,7 @@ class Planner:
         """Imagine every sequence from the stream's state (batch row 0): returns (P,), rewards
         (P, horizon). The stream itself is not changed."""
         branch = stream.select([0] * len(sequences))
-        device = _device_of(branch)
+        device = stream_device(branch)
         out = branch.imagine(
             sequences.to(device),
             denoising_steps=self.config.denoising_steps,
@@ -217,13 +218,6 @@ class Planner:
         one_hot = torch.nn.functional.one_hot(sequences, self.num_actions).float()
         fitted = torch.einsum("p,phn->hn", weights, one_hot)
         return config.smoothing * probs + (1 - config.smoothing) * fitted
-
-
-def _device_of(stream: Any) -> torch.device:
-    tensors = getattr(stream, "tensors", None)
-    if tensors is not None:
-        return tensors()[0].device
-    return torch.device("cpu")
 
 
 class ForwardCounter:
@@ -290,22 +284,11 @@ class PlanningAgent:
         self._observe(obs, 0)  # the first frame comes with the null action (contract 2)
 
     def _observe(self, obs: Any, action: int) -> None:
-        from lsswm.agents.model_io import to_model_frames
-        from lsswm.collect.recorder import frame_of
-
-        frame = np.ascontiguousarray(frame_of(obs))
-        if hasattr(self.model, "tokenizer"):  # a stand-in reads its frames as they are
-            frame = to_model_frames(frame, self.model)
-        frame = torch.as_tensor(frame)
-        device = _device_of(self.stream)
-        with torch.no_grad():
-            out = self.stream.observe_frames(
-                frame.to(device)[None, None], torch.tensor([[action]], device=device)
-            )
-            if getattr(out, "features", None) is not None and out.features.size(1):
-                self.planner.observed(out.features[0, -1])
-            if self.config.novelty > 0 and getattr(out, "latents", None) is not None:
-                self.planner.remember(out.latents[0, -1])
+        out = observe_real_frame(self.model, self.stream, obs, action)
+        if getattr(out, "features", None) is not None and out.features.size(1):
+            self.planner.observed(out.features[0, -1])
+        if self.config.novelty > 0 and getattr(out, "latents", None) is not None:
+            self.planner.remember(out.latents[0, -1])
 
     @torch.no_grad()
     def act(self, obs: Any, info: Mapping[str, Any]) -> int:

@@ -28,6 +28,11 @@ from lsswm.agents.results import new_results, write_results
 from lsswm.envs.legacy_gym import import_gym_quietly
 
 ALGORITHMS = ("ppo", "a2c")
+# What an imagined episode shows its agent: the frames (pixels, as the real env shows them),
+# or the world model's pooled features of each frame (as Dreamer's actor reads the model
+# state): one representation in imagination and in the real env, where the agent's own
+# stream of the model observes the real frames (agents/feature_policy.py).
+OBSERVATIONS = ("frames", "features")
 POLICY_FILE = "policy.zip"
 SUMMARY_FILE = "train_in_imagination.json"
 SUITE = "train-in-imagination"
@@ -50,6 +55,7 @@ class ImaginationTrainingOptions:
     termination_threshold: float = 0.5
     motion: str = ""  # a motion head (fit-critic --targets motion): exploration drive
     motion_weight: float = 1.0
+    observation: str = "frames"  # or "features": the policy reads the model's features
     n_steps: int = 64
     batch_size: int = 64
     n_epochs: int = 4
@@ -64,6 +70,10 @@ class ImaginationTrainingOptions:
     progress: bool = True
 
     def validate(self) -> None:
+        if self.observation not in OBSERVATIONS:
+            raise AgentError(
+                f"--observe {self.observation!r} is not supported; use one of {OBSERVATIONS}"
+            )
         if self.algo not in ALGORITHMS:
             raise AgentError(f"--algo {self.algo!r} is not supported; use one of {ALGORITHMS}")
         if self.data is None and self.env_id is None:
@@ -269,12 +279,14 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             seed=options.seed,
             motion=load_critic(options.motion, device) if options.motion else None,
             motion_weight=options.motion_weight,
+            observation=options.observation,
         )
     )
     policy = options.policy
     if policy == "auto":
         side = min(model_image_shape(model)[:2])
-        policy = "CnnPolicy" if side >= NATURE_CNN_MIN_SIDE else "MlpPolicy"
+        images = options.observation == "frames" and side >= NATURE_CNN_MIN_SIDE
+        policy = "CnnPolicy" if images else "MlpPolicy"
     algorithm_class = getattr(stable_baselines3, options.algo.upper())
     algorithm_kwargs: dict[str, Any] = {
         "n_steps": options.n_steps,
@@ -327,7 +339,9 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             file=sys.stderr,
         )
         for name in agents:
-            actor = make_agent(name, real_env, seed=options.seed)
+            actor = make_agent(
+                name, real_env, ckpt=options.ckpt, device=str(device), seed=options.seed
+            )
             scores = []
             for seed in seeds:
                 outcome = run_episode(

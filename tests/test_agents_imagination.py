@@ -221,3 +221,115 @@ def test_motion_drive_adds_the_heads_prediction_to_the_reward(model, contexts):
     np.testing.assert_allclose(
         rewards(motion=ConstantMotion(), motion_weight=2.0), rewards() + 0.5, rtol=0, atol=1e-6
     )
+
+
+def test_feature_observations_are_the_models_features_of_the_same_frames(model, contexts):
+    # Same seed, same contexts and frames: the feature rows observe exactly what the frame
+    # rows show, and their observations are the stream's pooled features of those frames.
+    def run(observation: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        batch = ImaginedBatch(
+            model, contexts, 2, context_length=2, denoising_steps=1, seed=5, observation=observation
+        )
+        observations, frames = [batch.start_all()], [batch.frames.copy()]
+        for _ in range(2):
+            step = batch.step(np.array([1, 3]))
+            observations.append(step.observations)
+            frames.append(step.frames)
+        return observations, frames
+
+    pixels, frames = run("frames")
+    features, same_frames = run("features")
+    for a, b in zip(frames, same_frames, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(pixels[0], frames[0])
+    dim = model.config.d_model
+    assert all(f.shape == (2, dim) and f.dtype == np.float32 for f in features)
+    assert np.isfinite(np.stack(features)).all()
+    venv = ImaginationVecEnv(
+        model, contexts, 2, context_length=2, horizon=2, denoising_steps=1, observation="features"
+    )
+    assert venv.observation_space.shape == (dim,)
+    assert venv.reset().shape == (2, dim) and venv.step(np.array([0, 1]))[0].shape == (2, dim)
+    assert venv.get_images()[0].shape == (32, 32, 3)  # renders stay frames
+    with pytest.raises(AgentError, match="observation"):
+        ImaginedBatch(model, contexts, 2, context_length=2, observation="pixels")
+
+
+def test_feature_policy_reads_its_own_streams_features_of_the_real_episode(model, contexts):
+    # In the real env the agent observes every frame with the action that led to it, in one
+    # stream for the whole episode: the features it hands its policy are exactly those of a
+    # stream fed the same frames and actions in one go.
+    import torch
+
+    from lsswm.agents.feature_policy import FeaturePolicyAgent
+    from lsswm.agents.model_io import to_model_frames
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.seen: list[np.ndarray] = []
+
+        def reset(self, seed, obs, info) -> None:
+            self.seen = [obs]
+
+        def act(self, obs, info) -> int:
+            if len(self.seen) == 0 or obs is not self.seen[-1]:
+                self.seen.append(obs)
+            return len(self.seen) % 5
+
+        def episode_info(self) -> dict:
+            return {}
+
+    env = contexts.env
+    agent = FeaturePolicyAgent(model, Recorder())
+    obs, info = env.reset(seed=3)
+    frames, actions = [obs], [0]
+    agent.reset(3, obs, info)
+    for _ in range(4):
+        action = agent.act(obs, info)
+        obs, _, _, _, info = env.step(action)
+        frames.append(obs)
+        actions.append(action)
+    agent.act(obs, info)  # observes the last frame
+    stream = model.start_stream(1)
+    model_frames = to_model_frames(np.stack(frames), model)
+    with torch.no_grad():
+        out = stream.observe_frames(
+            torch.as_tensor(model_frames)[None], torch.tensor([actions], dtype=torch.long)
+        )
+    expected = out.features[0].float().numpy()
+    seen = np.stack(agent.inner.seen)
+    assert seen.shape == expected.shape
+    np.testing.assert_allclose(seen, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_train_in_imagination_on_features_evaluates_through_the_model(tmp_path, model):
+    from lsswm.agents.agent_factory import make_agent
+    from lsswm.cli.main import main
+    from lsswm.worldmodel.checkpoint import save_world_model
+
+    ckpt = tmp_path / "tiny.safetensors"
+    save_world_model(ckpt, model)
+    out = tmp_path / "run"
+    argv = ["agents", "train-in-imagination", "--ckpt", str(ckpt), "--env", TOY_ENV]
+    argv += ["--out", str(out), "--timesteps", "8", "--num-envs", "2", "--n-steps", "4"]
+    argv += ["--batch-size", "8", "--n-epochs", "1", "--horizon", "3", "--context-length", "2"]
+    argv += ["--denoising-steps", "1", "--eval-episodes", "2", "--eval-max-steps", "5"]
+    argv += ["--observe", "features", "--no-eval-random", "--no-progress"]
+    assert main(argv) == 0
+    summary = json.loads((out / "train_in_imagination.json").read_text())
+    assert summary["settings"]["observation"] == "features"
+    assert len(summary["real_env"]["trained in imagination"]["scores"]) == 2
+    # Away from its summary, the policy needs to be told its model.
+    alone = tmp_path / "alone" / "policy.zip"
+    alone.parent.mkdir()
+    alone.write_bytes((out / "policy.zip").read_bytes())
+    source = LiveEnvContexts(TOY_ENV)
+    try:
+        with pytest.raises(AgentError, match="--ckpt"):
+            make_agent(f"sb3:{alone}", source.env)
+        agent = make_agent(f"sb3:{alone}", source.env, ckpt=str(ckpt))
+        obs, info = source.env.reset(seed=0)
+        agent.reset(0, obs, info)
+        assert source.env.action_space.contains(agent.act(obs, info))
+    finally:
+        source.close()
