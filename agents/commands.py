@@ -262,6 +262,14 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
         "them), or the model's features of each frame (in the real env the agent keeps a "
         "stream of the same model; evaluate it with --ckpt that model)",
     )
+    parser.add_argument(
+        "--shaping",
+        default=default.shaping,
+        help="a critic (lsswm agents fit-critic), e.g. the target value: potential-based reward "
+        "shaping with its value (each step adds weight * (gamma * V(next) - V(now))), which "
+        "pays for moving toward what it values and leaves the best policy unchanged",
+    )
+    parser.add_argument("--shaping-weight", type=float, default=default.shaping_weight)
     parser.add_argument("--n-steps", type=int, default=default.n_steps, help="rollout per env")
     parser.add_argument("--batch-size", type=int, default=default.batch_size)
     parser.add_argument("--n-epochs", type=int, default=default.n_epochs)
@@ -305,6 +313,8 @@ def _run_train(args: argparse.Namespace) -> int:
             motion=args.motion or "",
             motion_weight=args.motion_weight,
             observation=args.observe,
+            shaping=args.shaping or "",
+            shaping_weight=args.shaping_weight,
             n_steps=args.n_steps,
             batch_size=args.batch_size,
             n_epochs=args.n_epochs,

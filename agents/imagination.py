@@ -70,6 +70,12 @@ class ImaginedBatch:
             to the predicted reward (an exploration drive; the planner's ``--motion``).
         observation: ``frames`` or ``features`` (see OBSERVATIONS): what start_all,
             restart and step return as the rows' observations.
+        shaping: a critic (``lsswm agents fit-critic``) or None: potential-based reward
+            shaping (Ng, Harada and Russell, 1999) with its value as the potential: each
+            step adds ``shaping_weight * (shaping_discount * V(new frame) - V(last frame))``
+            (V of a terminal frame is 0). Moving toward what the critic values pays now,
+            and the best policy of the task is unchanged when ``shaping_discount`` is the
+            learner's discount.
     """
 
     def __init__(
@@ -86,6 +92,9 @@ class ImaginedBatch:
         motion: Any = None,
         motion_weight: float = 1.0,
         observation: str = "frames",
+        shaping: Any = None,
+        shaping_weight: float = 1.0,
+        shaping_discount: float = 0.99,
     ) -> None:
         config = model.config
         if observation not in OBSERVATIONS:
@@ -117,6 +126,9 @@ class ImaginedBatch:
         self.termination_threshold = termination_threshold
         self.motion, self.motion_weight = motion, motion_weight
         self.observation = observation
+        self.shaping = shaping
+        self.shaping_weight, self.shaping_discount = shaping_weight, shaping_discount
+        self.potential = np.zeros(num_rows, dtype=np.float32)  # shaping_weight * V(last frame)
         self.device = next(model.parameters()).device
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator(device=self.device)
@@ -132,9 +144,9 @@ class ImaginedBatch:
     # ---- starting rows ----------------------------------------------------------------------
     def _observe_contexts(
         self, count: int, length: int
-    ) -> tuple[WorldModelStream, np.ndarray, np.ndarray]:
-        """A fresh stream that observed ``count`` real contexts; their last frames; and the
-        rows' first observations (those frames, or their features)."""
+    ) -> tuple[WorldModelStream, np.ndarray, np.ndarray, np.ndarray]:
+        """A fresh stream that observed ``count`` real contexts; their last frames; the rows'
+        first observations (those frames, or their features); and their shaping potentials."""
         batch = self.contexts.sample(count, length, self.rng)
         frames = to_model_frames(batch.frames, self.model)
         stream = self.model.start_stream(count)
@@ -142,13 +154,22 @@ class ImaginedBatch:
         with torch.no_grad():
             out = stream.observe_frames(torch.as_tensor(frames, device=self.device), actions)
         last = np.ascontiguousarray(frames[:, -1])
+        potential = self._potential(out, -1)
         if self.observation == "features":
-            return stream, last, features_array(out.features[:, -1])
-        return stream, last, last
+            return stream, last, features_array(out.features[:, -1]), potential
+        return stream, last, last, potential
+
+    def _potential(self, out: Any, frame: int) -> np.ndarray:
+        """shaping_weight * the shaping critic's value of frame ``frame`` of ``out`` (rows)."""
+        if self.shaping is None:
+            return np.zeros(out.rewards.size(0), dtype=np.float32)
+        with torch.no_grad():
+            value = self.shaping(head_inputs(out, self.shaping)[:, frame]).float()
+        return self.shaping_weight * value.cpu().numpy().astype(np.float32)
 
     def start_all(self) -> np.ndarray:
         """Start every row from a fresh context; returns the first observations (N, ...)."""
-        self.stream, self.frames, observations = self._observe_contexts(
+        self.stream, self.frames, observations, self.potential = self._observe_contexts(
             self.num_rows, self.context_length
         )
         self.steps[:] = 0
@@ -161,10 +182,13 @@ class ImaginedBatch:
             return self.start_all()[rows]
         commit = self.config.commit_frames
         extra = (self.stream.frames_seen - self.context_length) % commit
-        fresh, frames, observations = self._observe_contexts(len(rows), self.context_length + extra)
+        fresh, frames, observations, potential = self._observe_contexts(
+            len(rows), self.context_length + extra
+        )
         self.stream.assign(torch.as_tensor(rows, device=self.device), fresh)
         assert self.frames is not None  # set by start_all with the stream
         self.frames[rows] = frames
+        self.potential[rows] = potential
         self.steps[rows] = 0
         return observations
 
@@ -197,11 +221,16 @@ class ImaginedBatch:
             with torch.no_grad():
                 moved = self.motion(head_inputs(out, self.motion)[:, 0]).float()
             rewards = rewards + self.motion_weight * moved.to(rewards.device)
+        rewards = rewards.cpu().numpy().astype(np.float32)
+        if self.shaping is not None:
+            potential = np.where(terminated, 0.0, self._potential(out, 0)).astype(np.float32)
+            rewards += self.shaping_discount * potential - self.potential
+            self.potential = potential
         features = self.observation == "features"
         return ImaginedStep(
             frames=frames,
             observations=features_array(out.features[:, 0]) if features else frames,
-            rewards=rewards.cpu().numpy().astype(np.float32),
+            rewards=rewards,
             termination_probs=probs.astype(np.float32),
             terminated=terminated,
             truncated=truncated,

@@ -56,6 +56,8 @@ class ImaginationTrainingOptions:
     motion: str = ""  # a motion head (fit-critic --targets motion): exploration drive
     motion_weight: float = 1.0
     observation: str = "frames"  # or "features": the policy reads the model's features
+    shaping: str = ""  # a critic (fit-critic): potential-based shaping toward what it values
+    shaping_weight: float = 1.0
     n_steps: int = 64
     batch_size: int = 64
     n_epochs: int = 4
@@ -280,6 +282,9 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             motion=load_critic(options.motion, device) if options.motion else None,
             motion_weight=options.motion_weight,
             observation=options.observation,
+            shaping=load_critic(options.shaping, device) if options.shaping else None,
+            shaping_weight=options.shaping_weight,
+            shaping_discount=options.gamma,
         )
     )
     policy = options.policy

@@ -333,3 +333,43 @@ def test_train_in_imagination_on_features_evaluates_through_the_model(tmp_path, 
         assert source.env.action_space.contains(agent.act(obs, info))
     finally:
         source.close()
+
+
+def test_shaping_adds_the_discounted_change_of_the_critics_value(model, contexts):
+    # Potential-based shaping: with the same seed (same frames), the shaped reward is the
+    # plain one plus weight * (discount * V(new frame) - V(previous frame)), the first
+    # previous frame being the context's last; V here reads the features the rows observe.
+    import torch
+
+    class MeanFeature(torch.nn.Module):
+        config = SimpleNamespace(inputs="features")
+
+        def forward(self, features: torch.Tensor) -> torch.Tensor:
+            return features.mean(-1)
+
+    def run(**shaping) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        batch = ImaginedBatch(
+            model,
+            contexts,
+            2,
+            context_length=2,
+            denoising_steps=1,
+            seed=4,
+            termination_threshold=1.0,
+            observation="features",
+            **shaping,
+        )
+        observations, rewards = [batch.start_all()], []
+        for _ in range(3):
+            step = batch.step(np.array([1, 2]))
+            observations.append(step.observations)
+            rewards.append(step.rewards)
+        return observations, rewards
+
+    observations, plain = run()
+    same, shaped = run(shaping=MeanFeature(), shaping_weight=2.0, shaping_discount=0.9)
+    for t in range(3):
+        np.testing.assert_array_equal(observations[t + 1], same[t + 1])
+        value_now, value_next = observations[t].mean(-1), observations[t + 1].mean(-1)
+        expected = plain[t] + 2.0 * (0.9 * value_next - value_now)
+        np.testing.assert_allclose(shaped[t], expected, rtol=0, atol=1e-5)
