@@ -275,6 +275,12 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-epochs", type=int, default=default.n_epochs)
     parser.add_argument("--learning-rate", type=float, default=default.learning_rate)
     parser.add_argument("--gamma", type=float, default=default.gamma)
+    parser.add_argument(
+        "--ent-coef",
+        type=float,
+        default=default.ent_coef,
+        help="entropy bonus; without one PPO can settle on a single action",
+    )
     parser.add_argument("--seed", type=int, default=default.seed)
     parser.add_argument("--eval-episodes", type=int, default=default.eval_episodes)
     parser.add_argument("--eval-max-steps", type=int, default=default.eval_max_steps)
@@ -320,6 +326,7 @@ def _run_train(args: argparse.Namespace) -> int:
             n_epochs=args.n_epochs,
             learning_rate=args.learning_rate,
             gamma=args.gamma,
+            ent_coef=args.ent_coef,
             seed=args.seed,
             eval_episodes=args.eval_episodes,
             eval_max_steps=args.eval_max_steps,

@@ -63,6 +63,7 @@ class ImaginationTrainingOptions:
     n_epochs: int = 4
     learning_rate: float = 3e-4
     gamma: float = 0.99
+    ent_coef: float = 0.0  # entropy bonus (SB3's default 0; CleanRL's Atari PPO uses 0.01)
     seed: int = 0
     eval_episodes: int = 3
     eval_max_steps: int = 500
@@ -297,6 +298,7 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
         "n_steps": options.n_steps,
         "learning_rate": options.learning_rate,
         "gamma": options.gamma,
+        "ent_coef": options.ent_coef,
         "seed": options.seed,
         "device": str(device),
         "verbose": 0,
