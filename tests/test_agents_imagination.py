@@ -174,7 +174,9 @@ def test_dataset_contexts_are_real_windows(toy_dataset, model):
     assert venv.reset().shape == (2, 32, 32, 3)
 
 
-def test_train_in_imagination_cli_saves_a_policy_and_scores_it_for_real(tmp_path, model):
+def train_tiny_policy(tmp_path, model, *extra: str):
+    """Run `lsswm agents train-in-imagination` for 8 steps on the toy env; returns the saved
+    model checkpoint and the run folder."""
     from lsswm.cli.main import main
     from lsswm.worldmodel.checkpoint import save_world_model
 
@@ -185,8 +187,12 @@ def test_train_in_imagination_cli_saves_a_policy_and_scores_it_for_real(tmp_path
     argv += ["--out", str(out), "--timesteps", "8", "--num-envs", "2", "--n-steps", "4"]
     argv += ["--batch-size", "8", "--n-epochs", "1", "--horizon", "3", "--context-length", "2"]
     argv += ["--denoising-steps", "1", "--eval-episodes", "2", "--eval-max-steps", "5"]
-    argv += ["--no-progress"]
-    assert main(argv) == 0
+    assert main([*argv, "--no-progress", *extra]) == 0
+    return ckpt, out
+
+
+def test_train_in_imagination_cli_saves_a_policy_and_scores_it_for_real(tmp_path, model):
+    _, out = train_tiny_policy(tmp_path, model)
     assert (out / "policy.zip").is_file()
     summary = json.loads((out / "train_in_imagination.json").read_text())
     assert summary["settings"]["policy"] == "MlpPolicy"  # 32 px is below the CNN's minimum
@@ -304,18 +310,8 @@ def test_feature_policy_reads_its_own_streams_features_of_the_real_episode(model
 
 def test_train_in_imagination_on_features_evaluates_through_the_model(tmp_path, model):
     from lsswm.agents.agent_factory import make_agent
-    from lsswm.cli.main import main
-    from lsswm.worldmodel.checkpoint import save_world_model
 
-    ckpt = tmp_path / "tiny.safetensors"
-    save_world_model(ckpt, model)
-    out = tmp_path / "run"
-    argv = ["agents", "train-in-imagination", "--ckpt", str(ckpt), "--env", TOY_ENV]
-    argv += ["--out", str(out), "--timesteps", "8", "--num-envs", "2", "--n-steps", "4"]
-    argv += ["--batch-size", "8", "--n-epochs", "1", "--horizon", "3", "--context-length", "2"]
-    argv += ["--denoising-steps", "1", "--eval-episodes", "2", "--eval-max-steps", "5"]
-    argv += ["--observe", "features", "--no-eval-random", "--no-progress"]
-    assert main(argv) == 0
+    ckpt, out = train_tiny_policy(tmp_path, model, "--observe", "features", "--no-eval-random")
     summary = json.loads((out / "train_in_imagination.json").read_text())
     assert summary["settings"]["observation"] == "features"
     assert len(summary["real_env"]["trained in imagination"]["scores"]) == 2
