@@ -60,6 +60,26 @@ def make_feature_policy_agent(
     """An SB3 policy trained on a world model's features (``--observe features``), acting
     through its own stream of that model: ``ckpt``, or the model named in its summary."""
     from lsswm.agents.feature_policy import FeaturePolicyAgent, trained_in_checkpoint
+
+    ckpt = ckpt or trained_in_checkpoint(policy.path)
+    if ckpt is None:
+        raise AgentError(
+            f"the policy {path} acts on a world model's features, and no summary beside it "
+            "names the model it was trained in; pass --ckpt MODEL.safetensors (that model)"
+        )
+    model = load_model_for_env(ckpt, env, device)
+    size = policy.model.observation_space.shape[0]
+    if model.config.d_model != size:
+        raise AgentError(
+            f"the policy {path} reads {size} features but {ckpt} gives "
+            f"{model.config.d_model}; pass --ckpt the model the policy was trained in"
+        )
+    return FeaturePolicyAgent(model, policy)
+
+
+def load_model_for_env(ckpt: str | Path, env: Any, device: str) -> Any:
+    """The world model at ``ckpt`` (with its tokenizer), refused with a clear error when it
+    cannot take ``env``'s frames and actions."""
     from lsswm.agents.model_io import (
         check_model_fits,
         describe_space,
@@ -68,22 +88,10 @@ def make_feature_policy_agent(
     )
     from lsswm.worldmodel.checkpoint import resolve_device
 
-    ckpt = ckpt or trained_in_checkpoint(policy.path)
-    if ckpt is None:
-        raise AgentError(
-            f"the policy {path} acts on a world model's features, and no summary beside it "
-            "names the model it was trained in; pass --ckpt MODEL.safetensors (that model)"
-        )
     model = load_frame_world_model(ckpt, resolve_device(device))
-    size = policy.model.observation_space.shape[0]
-    if model.config.d_model != size:
-        raise AgentError(
-            f"the policy {path} reads {size} features but {ckpt} gives "
-            f"{model.config.d_model}; pass --ckpt the model the policy was trained in"
-        )
     env_name = f"env {getattr(env.spec, 'id', type(env.unwrapped).__name__)}"
     check_model_fits(model, env_image_shape(env), describe_space(env.action_space), env_name)
-    return FeaturePolicyAgent(model, policy)
+    return model
 
 
 class ResizedFramesAgent:
@@ -148,18 +156,10 @@ def make_planning_agent(
 ) -> Any:
     if ckpt is None:
         raise AgentError("the planner needs a world model: pass --ckpt MODEL.safetensors")
-    from lsswm.agents.model_io import (
-        check_model_fits,
-        describe_space,
-        env_image_shape,
-        load_frame_world_model,
-    )
     from lsswm.agents.planner import PlanningAgent
     from lsswm.worldmodel.checkpoint import resolve_device
 
-    model = load_frame_world_model(ckpt, resolve_device(device))
-    env_name = f"env {getattr(env.spec, 'id', type(env.unwrapped).__name__)}"
-    check_model_fits(model, env_image_shape(env), describe_space(env.action_space), env_name)
+    model = load_model_for_env(ckpt, env, device)
     critic, motion = load_planner_heads(config, resolve_device(device))
     prior = None
     if config.prior:

@@ -215,6 +215,8 @@ class ImaginedBatch:
             truncated = (self.steps >= self.horizon) & ~terminated
         assert out.frames is not None  # a FrameWorldModel stream decodes
         frames = out.frames[:, 0].cpu().numpy()
+        # A copy: restart() overwrites rows of self.frames, and the step's frames (terminal
+        # observations among them) must keep what was generated.
         self.frames = frames.copy()
         rewards = out.rewards[:, 0].float()
         if self.motion is not None:
