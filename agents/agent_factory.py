@@ -162,7 +162,11 @@ def make_planning_agent(
     model = load_model_for_env(ckpt, env, device)
     critic, motion = load_planner_heads(config, resolve_device(device))
     prior = None
-    if config.prior:
+    if config.prior.startswith("sb3:"):
+        from lsswm.agents.sb3_prior import load_frame_prior
+
+        prior = load_frame_prior(config.prior, model.config.action_size)
+    elif config.prior:
         from lsswm.agents.policy_prior import load_prior
 
         prior = load_prior(config.prior, resolve_device(device))

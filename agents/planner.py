@@ -39,6 +39,7 @@ from lsswm.agents.critic import critic_inputs, head_inputs
 from lsswm.agents.errors import AgentError
 from lsswm.agents.planner_config import PlannerConfig
 from lsswm.agents.real_stream import observe_real_frame, stream_device
+from lsswm.collect.recorder import frame_of
 
 
 @dataclass
@@ -68,7 +69,7 @@ class Planner:
         self.critics = list(critic) if isinstance(critic, (list, tuple)) else [critic]
         self.critics = [c for c in self.critics if c is not None]
         self.critic_weights = config.critic_weight_values() or [1.0] * len(self.critics)
-        self.prior = prior  # pi(action | features of the last real frame), or None
+        self.prior = prior  # pi(action | the last real frame or its features), or None
         self.motion = motion  # cells moved into an imagined frame, from its features, or None
         self.generator = torch.Generator()  # candidate sequences
         self._noise: dict[str, torch.Generator] = {}  # imagination noise, one per device
@@ -84,10 +85,18 @@ class Planner:
         self._memory: list[torch.Tensor] = []  # latents of the episode's recent real frames
         self._prior_probs: torch.Tensor | None = None  # the prior after the last real frame
 
-    def observed(self, features: torch.Tensor) -> None:
-        """The pooled features after the last real frame: the policy prior reads them."""
-        if self.prior is not None:
-            self._prior_probs = self.prior(features.float()).detach().cpu().view(-1)
+    def observed(self, features: torch.Tensor | None, frame: Any = None) -> None:
+        """The pooled features after the last real frame, and the frame itself: the policy
+        prior reads one of them (a prior with ``reads = "frames"`` the frame)."""
+        if self.prior is None:
+            return
+        if getattr(self.prior, "reads", "features") == "frames":
+            probs = self.prior(frame)
+        elif features is not None:
+            probs = self.prior(features.float())
+        else:
+            return
+        self._prior_probs = probs.detach().cpu().view(-1)
 
     def remember(self, latents: torch.Tensor) -> None:
         """Keep a real frame's latents for the novelty bonus (the last novelty_memory)."""
@@ -285,8 +294,9 @@ class PlanningAgent:
 
     def _observe(self, obs: Any, action: int) -> None:
         out = observe_real_frame(self.model, self.stream, obs, action)
-        if getattr(out, "features", None) is not None and out.features.size(1):
-            self.planner.observed(out.features[0, -1])
+        features = getattr(out, "features", None)
+        has_features = features is not None and features.size(1)
+        self.planner.observed(features[0, -1] if has_features else None, frame_of(obs))
         if self.config.novelty > 0 and getattr(out, "latents", None) is not None:
             self.planner.remember(out.latents[0, -1])
 

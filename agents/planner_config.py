@@ -43,7 +43,9 @@ class PlannerConfig:
         ``novelty_neighbours`` nearest, divided by the population's mean, is added to its
         score times ``novelty``. Views not seen lately score higher, so a planner with no
         reward in sight moves on instead of circling. 0: off.
-    prior: path of a policy prior (agents/policy_prior.py, ``lsswm agents fit-prior``);
+    prior: a policy prior: a path from ``lsswm agents fit-prior`` (agents/policy_prior.py,
+        reads the model's features), or ``sb3:PATH``, a policy trained on frames
+        (agents/sb3_prior.py, e.g. by ``lsswm agents train-in-imagination``);
         ``prior_weight`` of its action probabilities after the last real frame is mixed into
         the first iteration's distribution at every step (as TD-MPC2 samples candidates
         from its policy); empty: none.
@@ -195,7 +197,8 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--prior",
         default=default.prior,
-        help="policy prior checkpoint (lsswm agents fit-prior) the candidates are sampled from",
+        help="policy prior the candidates are sampled from: a checkpoint of lsswm agents "
+        "fit-prior, or sb3:PATH (an SB3 policy trained on frames)",
     )
     group.add_argument(
         "--prior-weight",

@@ -40,6 +40,22 @@ def detect_algorithm(path: Path) -> str:
     return _ALGORITHM_BY_MODULE.get(module, "PPO")
 
 
+def load_sb3_model(path: Path) -> tuple[Any, Path, str]:
+    """The SB3 model saved at ``path`` (``.zip`` may be left off), on the CPU, with the file
+    it was read from and its algorithm's name."""
+    if not path.is_file() and path.with_suffix(".zip").is_file():
+        path = path.with_suffix(".zip")
+    if not path.is_file():
+        raise PolicyError(f"sb3 policy file {str(path)!r} not found; pass sb3:/path/to/model.zip")
+    from lsswm.envs.legacy_gym import import_gym_quietly
+
+    import_gym_quietly()  # stable_baselines3 imports the old gym package (and its banner)
+    import stable_baselines3
+
+    algorithm = detect_algorithm(path)
+    return getattr(stable_baselines3, algorithm).load(path, device="cpu"), path, algorithm
+
+
 class SB3Policy(BasePolicy):
     def __init__(
         self,
@@ -49,19 +65,7 @@ class SB3Policy(BasePolicy):
         max_steps: int | None = None,
     ) -> None:
         super().__init__(env)
-        model_path = Path(path)
-        if not model_path.is_file() and model_path.with_suffix(".zip").is_file():
-            model_path = model_path.with_suffix(".zip")
-        if not model_path.is_file():
-            raise PolicyError(f"sb3 policy file {path!r} not found; pass sb3:/path/to/model.zip")
-        from lsswm.envs.legacy_gym import import_gym_quietly
-
-        import_gym_quietly()  # stable_baselines3 imports the old gym package (and its banner)
-        import stable_baselines3
-
-        algorithm = detect_algorithm(model_path)
-        cls = getattr(stable_baselines3, algorithm)
-        self.model = cls.load(model_path, device="cpu")
+        self.model, model_path, algorithm = load_sb3_model(Path(path))
         if self.model.action_space != env.action_space:
             raise PolicyError(
                 f"sb3 model {model_path} acts in {self.model.action_space} but the env's action "

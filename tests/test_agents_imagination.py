@@ -369,3 +369,41 @@ def test_shaping_adds_the_discounted_change_of_the_critics_value(model, contexts
         value_now, value_next = observations[t].mean(-1), observations[t + 1].mean(-1)
         expected = plain[t] + 2.0 * (0.9 * value_next - value_now)
         np.testing.assert_allclose(shaped[t], expected, rtol=0, atol=1e-5)
+
+
+def test_a_policy_trained_in_imagination_is_the_planners_prior(tmp_path, model):
+    # TD-MPC2 samples candidates from its policy: with --prior sb3:PATH the planner mixes
+    # the policy's probabilities for each real frame (resized to the policy's size) into its
+    # first sampling distribution.
+    import torch
+
+    from lsswm.agents.agent_factory import make_agent
+    from lsswm.agents.planner_config import PlannerConfig
+    from lsswm.agents.real_env import make_real_env
+    from lsswm.agents.sb3_prior import SB3FramePrior
+    from lsswm.collect.policies_sb3 import load_sb3_model
+
+    ckpt, out = train_tiny_policy(tmp_path, model)
+    policy = out / "policy.zip"
+    prior = SB3FramePrior(policy, num_actions=5)
+    frame = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    probs = prior(frame)
+    sb3, _, _ = load_sb3_model(policy)
+    resized = frame.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3)).round().astype(np.uint8)
+    observation, _ = sb3.policy.obs_to_tensor(resized)
+    expected = sb3.policy.get_distribution(observation).distribution.probs[0]
+    assert probs.shape == (5,) and torch.allclose(probs, expected, atol=1e-6)
+
+    env = make_real_env(TOY_ENV, 4)
+    config = PlannerConfig(
+        population=4, horizon=2, warm_start=0.0, prior=f"sb3:{policy}", prior_weight=0.5
+    )
+    agent = make_agent("planner", env, ckpt=ckpt, planner=config)
+    obs, info = env.reset(seed=3)
+    agent.reset(3, obs, info)
+    first = agent.planner._first_probs()
+    assert torch.allclose(first, 0.5 / 5 + 0.5 * prior(obs)[None, :], atol=1e-6)
+    env.close()
+
+    with pytest.raises(AgentError, match="chooses among 5 actions"):
+        SB3FramePrior(policy, num_actions=3)
