@@ -47,6 +47,7 @@ SYNTHETIC_VARIANTS = (
     "hybrid-mamba2-scan",
     "hybrid-dt-gain",
     "hybrid-mamba2-decay",
+    "hybrid-no-conv",
     "hybrid-content-keys",
     "hybrid-embedding-keys",
     "hybrid-view-keys",

@@ -116,6 +116,8 @@ ABLATIONS = {
         "action_keys": False,
         "action_key_fourier": 0,
     },
+    # Without the short conv before the scan (docs/experiments.md, 29).
+    "hybrid-no-conv": {"ssm_conv_width": 1},
     "hybrid-dt-gain": {"ssm_input_gain": "dt"},
     "hybrid-mamba2-decay": {"ssm_halflife_frames": ()},
     "hybrid-content-keys": {"action_keys": False, "action_key_fourier": 0},
@@ -483,3 +485,38 @@ def quick(**changes: Any) -> SyntheticMemoryConfig:
     task = replace(TurnTask(), **{k: v for k, v in changes.items() if k in task_fields})
     rest = {k: v for k, v in changes.items() if k not in task_fields}
     return replace(SyntheticMemoryConfig(task=task), **rest)
+
+
+def train_seeds(
+    name: str,
+    model_overrides: dict[str, Any],
+    seeds: list[int],
+    root: Path,
+    steps: int = 1500,
+    threads: int = 2,
+) -> list[dict[str, Any]]:
+    """One change to the hybrid, trained and scored on several seeds (each seed changes the
+    initialisation, batches, noise and held-out episodes): seed differences are as large as
+    most single-run effects (docs/experiments.md, 26). Runs go to root/NAME-sSEED (resumable);
+    prints one line per seed and returns the hybrid's scores."""
+    results = []
+    for seed in seeds:
+        start = time.time()
+        config = quick(
+            steps=steps,
+            progress=False,
+            threads=threads,
+            seed=seed,
+            variants=("hybrid",),
+            model_overrides=model_overrides,
+        )
+        scores = run_synthetic_memory(config, root / f"{name}-s{seed}")["models"]["hybrid"]
+        print(
+            f"{name} seed {seed}: imagined beyond window "
+            f"{scores['imagine']['beyond-window']['psnr']:.2f} dB, probe far past only "
+            f"{scores['probe']['far-past-only']['psnr']:.2f} dB, final loss "
+            f"{scores['final_loss']:.4f}, {time.time() - start:.0f} s",
+            flush=True,
+        )
+        results.append(scores)
+    return results

@@ -17,7 +17,7 @@ from test_wm_model import (
     randomized_model,
 )
 
-from lsswm.worldmodel.config import RECALL_RECIPE, VARIANTS, WorldModelConfig
+from lsswm.worldmodel.config import RECALL_RECIPE, VARIANTS, WorldModelConfig, WorldModelConfigError
 from lsswm.worldmodel.mixer import Mamba2Mixer
 from lsswm.worldmodel.ssd import ssd_recurrent_reference, ssd_scan
 
@@ -132,3 +132,37 @@ def test_unit_gain_chunked_scan_equals_the_recurrence(chunk):
     torch.testing.assert_close(state, state_ref, rtol=0, atol=1e-12)
     # A slow head's input arrives whole: not scaled down by its tiny dt.
     assert (state - start * torch.exp(dt.sum(1) * A)[..., None, None]).abs().mean() > 0.1
+
+
+def test_without_content_keys_the_action_keys_are_the_scans_keys():
+    # ssm_content_keys=False: B and C are the caller's keys, exactly; the content only
+    # reaches the scan as the values x.
+    import torch.nn.functional as F
+
+    from lsswm.worldmodel.mixer import Mamba2Mixer
+    from lsswm.worldmodel.ssd import ssd_recurrent_reference
+
+    torch.manual_seed(0)
+    mixer = Mamba2Mixer(16, 32, 8, 4, 1, 64, input_gain="unit", content_keys=False).double()
+    assert mixer.in_proj.out_features == 32 + 32 + mixer.n_heads  # z, x, dt: no B, C rows
+    x = torch.randn(2, 9, 16, dtype=torch.float64)
+    keys = torch.randn(2, 9, 8, dtype=torch.float64)
+    out, _ = mixer(x, keys=keys)
+    z, xs, dt = mixer.in_proj(x).split([32, 32, mixer.n_heads], dim=-1)
+    xs = F.silu(xs * mixer.conv_weight[:, 0, 0] + mixer.conv_bias).view(2, 9, 4, 8)
+    dt = F.softplus(dt + mixer.dt_bias)
+    A = -torch.exp(mixer.A_log.float()).double()  # as the mixer computes it
+    B, C = keys[:, :, None, :4], keys[:, :, None, 4:]
+    y, _ = ssd_recurrent_reference(xs, dt, A, B, C, dt_scales_input=False)
+    y = y + xs * mixer.D[:, None]
+    expected = mixer.out_proj(mixer.norm(y.reshape(2, 9, 32) * F.silu(z)))
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="needs `keys`"):
+        mixer(x)
+
+
+def test_pose_only_keys_stream_exactly_and_need_action_keys(tiny_config):
+    config = tiny_config("hybrid", **RECIPE, ssm_content_keys=False)
+    assert_streams_like_the_full_pass(randomized_model(config), *random_clip(config))
+    with pytest.raises(WorldModelConfigError, match="ssm_content_keys=False"):
+        tiny_config("hybrid", ssm_content_keys=False)

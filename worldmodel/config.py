@@ -150,6 +150,11 @@ class WorldModelConfig:
     # scan's write/read keys B, C and to attention's queries/keys, so memory can be
     # addressed by pose rather than by noisy content alone.
     action_keys: bool = False
+    # With action keys: False makes them the scan's whole keys, B and C no longer read the
+    # token's content. Content in a key adds a view-dependent part to every pose's key, so
+    # stored views overlap more. Measured: no gain on the synthetic task (docs/experiments.md,
+    # 30).
+    ssm_content_keys: bool = True
     # Continuous actions only: the keys read `action_key_fourier` random Fourier features of
     # the action (frequencies ~ N(0, action_key_frequency^2) per unit of action) instead of
     # the action embedding. A linear memory's read returns every stored value weighted by key
@@ -282,6 +287,11 @@ class WorldModelConfig:
             fail(f"reward_class_balance must lie in [0, 1] (got {self.reward_class_balance})")
         if self.termination_pos_weight <= 0:
             fail(f"termination_pos_weight must be > 0 (got {self.termination_pos_weight})")
+        if not self.ssm_content_keys and not (self.action_keys and self.has_scan):
+            fail(
+                "ssm_content_keys=False makes the action keys the scan's only keys: it needs "
+                "action_keys=True and a variant with a scan"
+            )
         if self.action_key_fourier:
             if self.action_key_fourier < 0 or self.action_key_fourier % 2:
                 fail(

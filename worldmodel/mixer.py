@@ -82,6 +82,7 @@ class Mamba2Mixer(nn.Module):
         input_gain: str = "dt",
         halflife_frames: tuple[float, float] | None = None,
         tokens_per_frame: int = 1,
+        content_keys: bool = True,
     ) -> None:
         super().__init__()
         self.d_inner = d_inner
@@ -90,7 +91,10 @@ class Mamba2Mixer(nn.Module):
         self.state_size = state_size
         self.conv_width = conv_width
         self.scan_chunk = scan_chunk
-        self.conv_dim = d_inner + 2 * state_size  # conv runs over x, B and C (one group)
+        # False: B and C are only the caller's keys (forward's `keys`), not read from content.
+        self.content_keys = content_keys
+        key_dims = 2 * state_size if content_keys else 0
+        self.conv_dim = d_inner + key_dims  # conv runs over x, B and C (one group)
         self.in_proj = nn.Linear(d_model, d_inner + self.conv_dim + self.n_heads, bias=False)
         self.conv_weight = nn.Parameter(torch.empty(self.conv_dim, 1, conv_width))
         self.conv_bias = nn.Parameter(torch.zeros(self.conv_dim))
@@ -135,7 +139,8 @@ class Mamba2Mixer(nn.Module):
 
         keys: optional (N, L, 2 * state_size) added to the scan's write and read keys (B, C)
         after the conv, so that memory can be addressed by what the caller knows of each
-        position (its pose and place in the frame) rather than only by its noisy content."""
+        position (its pose and place in the frame) rather than only by its noisy content;
+        without content keys they are B and C themselves."""
         n, length, _ = x.shape
         z, xbc, dt = self.in_proj(x).split([self.d_inner, self.conv_dim, self.n_heads], dim=-1)
         previous = (
@@ -144,10 +149,16 @@ class Mamba2Mixer(nn.Module):
         conv_input = torch.cat([previous, xbc], dim=1)  # (N, k-1+L, conv_dim)
         xbc = F.silu(CausalDepthwiseConv.apply(conv_input, self.conv_weight, self.conv_bias))
         new_conv = conv_input[:, conv_input.size(1) - (self.conv_width - 1) :]
-        xs, B, C = xbc.split([self.d_inner, self.state_size, self.state_size], dim=-1)
-        if keys is not None:
-            key_B, key_C = keys.split(self.state_size, dim=-1)
-            B, C = B + key_B, C + key_C
+        if self.content_keys:
+            xs, B, C = xbc.split([self.d_inner, self.state_size, self.state_size], dim=-1)
+            if keys is not None:
+                key_B, key_C = keys.split(self.state_size, dim=-1)
+                B, C = B + key_B, C + key_C
+        elif keys is None:
+            raise ValueError("this mixer has no content keys: forward needs `keys`")
+        else:
+            xs = xbc
+            B, C = keys.split(self.state_size, dim=-1)
         xs = xs.reshape(n, length, self.n_heads, self.head_dim)
         dt = F.softplus(dt + self.dt_bias)
         A = -torch.exp(self.A_log.float()).to(dt.dtype)

@@ -203,6 +203,7 @@ class WorldModelBlock(nn.Module):
                 input_gain=config.ssm_input_gain,
                 halflife_frames=config.ssm_halflife_frames or None,
                 tokens_per_frame=math.prod(config.resolved_scan_blocks()[layer]),
+                content_keys=config.ssm_content_keys,
             )
             self.scan = BlockScan(self.grid, config.resolved_scan_blocks()[layer], mixer)
         # Action-addressed memory: (action embedding + spatial position) -> the scan's keys
