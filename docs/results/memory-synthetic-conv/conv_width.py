@@ -1,0 +1,25 @@
+"""Does the scan's short causal conv limit the synthetic hybrid's recall? In the 1x1-block
+layers a block's sequence is one token per frame, so Mamba2's depthwise conv (width 4) writes
+a mix of the last four frames' inputs under one frame's key: a recalled view comes back
+blended with its three predecessors. Train the hybrid with the conv at width `width` (1: no
+conv) for 1500 steps on the given seeds, the setting of section 26 of docs/experiments.md.
+
+    python docs/results/memory-synthetic-conv/conv_width.py 1 0,1,2 [threads]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from lsswm.experiments.memory_synthetic import train_seeds
+
+if __name__ == "__main__":
+    width = int(sys.argv[1])
+    train_seeds(
+        f"width{width}",
+        {"ssm_conv_width": width},
+        [int(seed) for seed in sys.argv[2].split(",")],
+        Path("runs/synthetic-conv"),
+        threads=int(sys.argv[3]) if len(sys.argv) > 3 else 2,
+    )
