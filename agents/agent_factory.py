@@ -124,12 +124,10 @@ class ResizedFramesAgent:
 
 def _fit_frames(policy: Any, trained_on: tuple[int, ...], env: Any) -> Any:
     from lsswm.agents.model_io import env_image_shape
+    from lsswm.agents.sb3_prior import channels_last
 
     frames = env_image_shape(env)
-    if len(trained_on) == 3 and trained_on[0] == 3 and trained_on[2] != 3:
-        # SB3 stores image spaces channels-first (VecTransposeImage); predict() transposes
-        # channels-last frames itself.
-        trained_on = (trained_on[1], trained_on[2], trained_on[0])
+    trained_on = channels_last(trained_on)
     if trained_on == frames:
         return policy
     square_rgb = len(trained_on) == 3 and trained_on[2] == 3 and trained_on[0] == trained_on[1]
@@ -151,6 +149,20 @@ def load_planner_heads(config: PlannerConfig, device: Any = "cpu") -> tuple[Any,
     return critics or None, motion
 
 
+def load_planner_prior(spec: str, num_actions: int, device: Any = "cpu") -> Any:
+    """The planner's policy prior: ``sb3:PATH`` (a policy of frames), a fit-prior checkpoint
+    path (a policy of the model's features), or None for an empty spec."""
+    if not spec:
+        return None
+    from lsswm.agents.sb3_prior import SB3_PREFIX, SB3FramePrior
+
+    if spec.startswith(SB3_PREFIX):
+        return SB3FramePrior(spec[len(SB3_PREFIX) :], num_actions)
+    from lsswm.agents.policy_prior import load_prior
+
+    return load_prior(spec, device)
+
+
 def make_planning_agent(
     env: Any, ckpt: str | Path | None, config: PlannerConfig, device: str, seed: int
 ) -> Any:
@@ -161,13 +173,5 @@ def make_planning_agent(
 
     model = load_model_for_env(ckpt, env, device)
     critic, motion = load_planner_heads(config, resolve_device(device))
-    prior = None
-    if config.prior.startswith("sb3:"):
-        from lsswm.agents.sb3_prior import load_frame_prior
-
-        prior = load_frame_prior(config.prior, model.config.action_size)
-    elif config.prior:
-        from lsswm.agents.policy_prior import load_prior
-
-        prior = load_prior(config.prior, resolve_device(device))
+    prior = load_planner_prior(config.prior, model.config.action_size, resolve_device(device))
     return PlanningAgent(model, config, seed=seed, critic=critic, prior=prior, motion=motion)

@@ -10,14 +10,21 @@ on, and the planner mixes them into its first sampling distribution (``prior_wei
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from lsswm.agents.errors import AgentError
 
-SB3_PREFIX = "sb3:"
+SB3_PREFIX = "sb3:"  # collect's name for an SB3 policy, as in ``--prior sb3:PATH``
+
+
+def channels_last(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """An SB3 policy's observation shape as the env's frames have it: SB3 stores image spaces
+    channels-first (VecTransposeImage), and its predict() transposes channels-last frames."""
+    if len(shape) == 3 and shape[0] == 3 and shape[2] != 3:
+        return (shape[1], shape[2], shape[0])
+    return shape
 
 
 class SB3FramePrior:
@@ -33,15 +40,13 @@ class SB3FramePrior:
             self.model, _, _ = load_sb3_model(Path(path))
         except PolicyError as error:
             raise AgentError(f"planner prior: {error}") from error
-        space = self.model.observation_space
-        shape = tuple(space.shape)
+        shape = channels_last(tuple(self.model.observation_space.shape))
         if len(shape) != 3:
             raise AgentError(
                 f"the prior policy {path} reads observations of shape {shape}; a planner prior "
                 "must read frames (train it with --observe frames)"
             )
-        channels_first = shape[0] == 3 and shape[2] != 3
-        height, width = (shape[1], shape[2]) if channels_first else (shape[0], shape[1])
+        height, width = shape[:2]
         if height != width:
             raise AgentError(f"the prior policy {path} reads non-square frames {shape}")
         self.size = height
@@ -61,8 +66,3 @@ class SB3FramePrior:
         policy = self.model.policy
         observation, _ = policy.obs_to_tensor(resized.numpy())
         return policy.get_distribution(observation).distribution.probs[0].float().cpu()
-
-
-def load_frame_prior(spec: str, num_actions: int) -> Any:
-    """``sb3:PATH`` -> SB3FramePrior."""
-    return SB3FramePrior(spec[len(SB3_PREFIX) :], num_actions)

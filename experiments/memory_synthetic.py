@@ -494,11 +494,12 @@ def train_seeds(
     root: Path,
     steps: int = 1500,
     threads: int = 2,
+    variant: str = "hybrid",
 ) -> list[dict[str, Any]]:
-    """One change to the hybrid, trained and scored on several seeds (each seed changes the
-    initialisation, batches, noise and held-out episodes): seed differences are as large as
-    most single-run effects (docs/experiments.md, 26). Runs go to root/NAME-sSEED (resumable);
-    prints one line per seed and returns the hybrid's scores."""
+    """One change to a model (the hybrid by default), trained and scored on several seeds
+    (each seed changes the initialisation, batches, noise and held-out episodes): seed
+    differences are as large as most single-run effects (docs/experiments.md, 26). Runs go to
+    root/NAME-sSEED (resumable); prints one line per seed and returns the model's scores."""
     results = []
     for seed in seeds:
         start = time.time()
@@ -507,10 +508,10 @@ def train_seeds(
             progress=False,
             threads=threads,
             seed=seed,
-            variants=("hybrid",),
+            variants=(variant,),
             model_overrides=model_overrides,
         )
-        scores = run_synthetic_memory(config, root / f"{name}-s{seed}")["models"]["hybrid"]
+        scores = run_synthetic_memory(config, root / f"{name}-s{seed}")["models"][variant]
         print(
             f"{name} seed {seed}: imagined beyond window "
             f"{scores['imagine']['beyond-window']['psnr']:.2f} dB, probe far past only "

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from lsswm.experiments.memory_synthetic import quick, run_synthetic_memory
+from lsswm.experiments.memory_synthetic import train_seeds
 from lsswm.worldmodel.model import FourierActionKeys
 
 VIEWS = 12
@@ -34,21 +33,10 @@ def one_hot_features(self: FourierActionKeys, actions: torch.Tensor) -> torch.Te
 
 
 def main(mode: str, seeds: list[int]) -> None:
-    variant = "causal" if mode == "causal" else "hybrid"
     if mode == "onehot":
         FourierActionKeys.features = one_hot_features
-    for seed in seeds:
-        start = time.time()
-        config = quick(steps=STEPS, progress=False, threads=2, seed=seed, variants=(variant,))
-        summary = run_synthetic_memory(config, Path(f"runs/synthetic-keys/{mode}-s{seed}"))
-        scores = summary["models"][variant]
-        print(
-            f"{mode} seed {seed}: imagined beyond window "
-            f"{scores['imagine']['beyond-window']['psnr']:.2f} dB, probe far past only "
-            f"{scores['probe']['far-past-only']['psnr']:.2f} dB, final loss "
-            f"{scores['final_loss']:.4f}, {time.time() - start:.0f} s",
-            flush=True,
-        )
+    variant = "causal" if mode == "causal" else "hybrid"
+    train_seeds(mode, {}, seeds, Path("runs/synthetic-keys"), STEPS, variant=variant)
 
 
 if __name__ == "__main__":
