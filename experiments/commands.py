@@ -50,6 +50,7 @@ SYNTHETIC_VARIANTS = (
     "hybrid-no-conv",
     "hybrid-content-keys",
     "hybrid-embedding-keys",
+    "hybrid-delta",
     "hybrid-view-keys",
 )
 
@@ -64,7 +65,8 @@ def configure_memory_synthetic(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=SYNTHETIC_VARIANTS,
         default=["hybrid", "causal-window", "causal"],
-        help="models to train; the hybrid-* rows are scan ablations, and hybrid-view-keys the "
+        help="models to train; the hybrid-* rows are scan ablations, hybrid-delta the gated "
+        "delta rule with clean-weighted writes, and hybrid-view-keys the "
         "hybrid with keys for each token's viewing direction (docs/experiments.md)",
     )
     parser.add_argument(

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from lsswm.eval.confidence import episode_mean_interval
 from lsswm.worldmodel import diffusion
-from lsswm.worldmodel.config import VARIANTS, WorldModelConfig, recall_recipe
+from lsswm.worldmodel.config import DELTA_WRITES, VARIANTS, WorldModelConfig, recall_recipe
 from lsswm.worldmodel.model import WorldModel
 from lsswm.worldmodel.sizing import count_parameters, equal_size_configs, match_parameter_count
 from lsswm.worldmodel.synthetic_memory import (
@@ -88,7 +88,7 @@ class SyntheticMemoryConfig:
     def model_configs(self) -> dict[str, WorldModelConfig]:
         """One config per row name, all at the hybrid's parameter count. Rows named
         ``hybrid-*`` are the hybrid with one part of the scan recipe taken back (ABLATIONS),
-        or with view-direction keys (``hybrid-view-keys``)."""
+        with something added (ADDITIONS), or with view-direction keys (``hybrid-view-keys``)."""
         base = self.base_model()
         plain = tuple(dict.fromkeys(name.split("+")[0] for name in self.variants))
         architectures = tuple(v for v in plain if v in VARIANTS)
@@ -98,11 +98,11 @@ class SyntheticMemoryConfig:
         for name in self.variants:
             if name in sized:
                 configs[name] = sized[name]
-            elif name in ABLATIONS or name == VIEW_KEYS:
-                changes = ABLATIONS.get(name) or view_key_changes(self.task)
+            elif name in ABLATIONS or name in ADDITIONS or name == VIEW_KEYS:
+                changes = ABLATIONS.get(name) or ADDITIONS.get(name) or view_key_changes(self.task)
                 configs[name] = match_parameter_count(base.replace(**changes), target)
             else:
-                known = [*ABLATIONS, VIEW_KEYS]
+                known = [*ABLATIONS, *ADDITIONS, VIEW_KEYS]
                 raise ValueError(f"unknown model {name!r}: a variant or one of {known}")
         return configs
 
@@ -124,6 +124,13 @@ ABLATIONS = {
     "hybrid-embedding-keys": {"action_key_fourier": 0},
 }
 
+
+# The recall recipe with something added.
+ADDITIONS = {
+    # The gated delta rule with writes weighed by how clean their frame is
+    # (docs/experiments.md, 32).
+    "hybrid-delta": DELTA_WRITES,
+}
 
 VIEW_KEYS = "hybrid-view-keys"
 

@@ -81,6 +81,20 @@ def test_the_view_keys_row_matches_the_panorama_and_the_hybrid_size():
     assert abs(hybrid - keyed) < 0.01 * hybrid
 
 
+def test_every_row_the_command_offers_builds_at_the_hybrids_size():
+    from lsswm.experiments.commands import SYNTHETIC_VARIANTS
+
+    configs = quick(variants=SYNTHETIC_VARIANTS).model_configs()
+    assert list(configs) == list(SYNTHETIC_VARIANTS)
+    assert (configs["hybrid-delta"].ssm_update, configs["hybrid-delta"].ssm_write_gate) == (
+        "delta",
+        "signal",
+    )
+    assert configs["hybrid"].ssm_update == "add"
+    sizes = [count_parameters(config) for config in configs.values()]
+    assert max(sizes) - min(sizes) < 0.01 * sizes[0]
+
+
 def test_frames_since_last_seen_on_a_hand_made_sequence():
     keys = torch.tensor([[0, 1, 0, 0, 2, 1]])
     assert frames_since_last_seen(keys).tolist() == [[-1, -1, 2, 1, -1, 4]]

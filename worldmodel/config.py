@@ -35,6 +35,10 @@ RECALL_RECIPE: dict[str, Any] = {
     "ssm_halflife_frames": (1.0, 200.0),
     "action_keys": True,
 }
+# A memory whose writes replace what their key held (the gated delta rule), each frame
+# writing as much as it is clean: with both, the synthetic hybrid's recall sharpens
+# (docs/experiments.md, 32); either alone does not.
+DELTA_WRITES: dict[str, Any] = {"ssm_update": "delta", "ssm_write_gate": "signal"}
 # With continuous actions (poses) the recipe's keys read Fourier features of the action
 # (docs/experiments.md, 17); discrete actions already get one learned key each.
 FOURIER_ACTION_KEYS: dict[str, Any] = {"action_key_fourier": 256}
@@ -63,6 +67,8 @@ def without_unusable_fourier_keys(
     return {**changes, "action_key_fourier": 0}
 
 
+SCAN_UPDATES = ("add", "delta")  # the scan's write rule (worldmodel/mixer.py)
+SCAN_WRITE_GATES = ("none", "signal")  # what a token writes by its frame's noise level
 SCANS = ("block-wise", "whole-frame")  # or None: no scan sub-layer
 CACHE_RULES = ("chunk", "window", "all", "none")
 
@@ -155,6 +161,17 @@ class WorldModelConfig:
     # stored views overlap more. Measured: no gain on the synthetic task (docs/experiments.md,
     # 30).
     ssm_content_keys: bool = True
+    # How the scan writes: "add" (Mamba2: h = a h + x B^T) or "delta" (the gated delta rule,
+    # worldmodel/delta.py: unit-norm keys, and a write replaces what its key held, so stored
+    # views do not leak into each other's recalls as they accumulate). With "delta" the input
+    # gain is a learned write strength in (0, 1), and ssm_input_gain does not apply.
+    ssm_update: str = "add"
+    # What a token writes to the scan, by its frame's noise level. "none": every token writes
+    # as the mixer's projections decide. "signal": the write (the input x for "add", the write
+    # strength for "delta") is scaled by alpha(level)^2, the clean signal's share of the
+    # frame's variance: in diffusion forcing most context frames are noisy, and a memory that
+    # keeps one summary cannot later pick the clean sighting out, as attention can.
+    ssm_write_gate: str = "none"
     # Continuous actions only: the keys read `action_key_fourier` random Fourier features of
     # the action (frequencies ~ N(0, action_key_frequency^2) per unit of action) instead of
     # the action embedding. A linear memory's read returns every stored value weighted by key
@@ -309,6 +326,13 @@ class WorldModelConfig:
                 "action_key_view_degrees needs Fourier action keys (action_key_fourier > 0) "
                 "and a heading (cos, sin) as the action's last two components; set "
                 "action_key_view_degrees=0"
+            )
+        if self.ssm_update not in SCAN_UPDATES:
+            fail(f"ssm_update must be one of {', '.join(SCAN_UPDATES)} (got {self.ssm_update!r})")
+        if self.ssm_write_gate not in SCAN_WRITE_GATES:
+            fail(
+                f"ssm_write_gate must be one of {', '.join(SCAN_WRITE_GATES)} "
+                f"(got {self.ssm_write_gate!r})"
             )
         if self.ssm_input_gain not in ("dt", "unit"):
             fail(f"ssm_input_gain must be 'dt' or 'unit' (got {self.ssm_input_gain!r})")

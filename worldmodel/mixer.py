@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lsswm.worldmodel.config import SCAN_UPDATES
+from lsswm.worldmodel.delta import delta_scan
 from lsswm.worldmodel.ssd import ssd_scan
 
 
@@ -83,6 +85,7 @@ class Mamba2Mixer(nn.Module):
         halflife_frames: tuple[float, float] | None = None,
         tokens_per_frame: int = 1,
         content_keys: bool = True,
+        update: str = "add",
     ) -> None:
         super().__init__()
         self.d_inner = d_inner
@@ -95,7 +98,13 @@ class Mamba2Mixer(nn.Module):
         self.content_keys = content_keys
         key_dims = 2 * state_size if content_keys else 0
         self.conv_dim = d_inner + key_dims  # conv runs over x, B and C (one group)
-        self.in_proj = nn.Linear(d_model, d_inner + self.conv_dim + self.n_heads, bias=False)
+        if update not in SCAN_UPDATES:
+            raise ValueError(f"update must be one of {SCAN_UPDATES} (got {update!r})")
+        # "add": Mamba2's scan, h = a h + x B^T. "delta": the gated delta rule (delta.py), whose
+        # writes replace what the key held; it reads one more projection, the write strength.
+        self.update = update
+        self.gate_dims = self.n_heads * (2 if update == "delta" else 1)  # dt, [beta]
+        self.in_proj = nn.Linear(d_model, d_inner + self.conv_dim + self.gate_dims, bias=False)
         self.conv_weight = nn.Parameter(torch.empty(self.conv_dim, 1, conv_width))
         self.conv_bias = nn.Parameter(torch.zeros(self.conv_dim))
         nn.init.kaiming_uniform_(self.conv_weight, a=math.sqrt(5))
@@ -133,16 +142,24 @@ class Mamba2Mixer(nn.Module):
         )
 
     def forward(
-        self, x: Tensor, state: ScanState | None = None, keys: Tensor | None = None
+        self,
+        x: Tensor,
+        state: ScanState | None = None,
+        keys: Tensor | None = None,
+        write_scale: Tensor | None = None,
     ) -> tuple[Tensor, ScanState]:
         """x: (N, L, d_model) -> (N, L, d_model) and the state after the last position.
 
         keys: optional (N, L, 2 * state_size) added to the scan's write and read keys (B, C)
         after the conv, so that memory can be addressed by what the caller knows of each
         position (its pose and place in the frame) rather than only by its noisy content;
-        without content keys they are B and C themselves."""
+        without content keys they are B and C themselves.
+        write_scale: optional (N, L) factor on what each position writes to the state (the
+        input of "add", the write strength of "delta"); 0 leaves the state as it was, but for
+        its decay."""
         n, length, _ = x.shape
-        z, xbc, dt = self.in_proj(x).split([self.d_inner, self.conv_dim, self.n_heads], dim=-1)
+        z, xbc, gates = self.in_proj(x).split([self.d_inner, self.conv_dim, self.gate_dims], dim=-1)
+        dt = gates[..., : self.n_heads]
         previous = (
             x.new_zeros(n, self.conv_width - 1, self.conv_dim) if state is None else state.conv
         )
@@ -162,16 +179,23 @@ class Mamba2Mixer(nn.Module):
         xs = xs.reshape(n, length, self.n_heads, self.head_dim)
         dt = F.softplus(dt + self.dt_bias)
         A = -torch.exp(self.A_log.float()).to(dt.dtype)
-        y, ssm = ssd_scan(
-            xs,
-            dt,
-            A,
-            B[:, :, None],
-            C[:, :, None],
-            self.scan_chunk,
-            initial_state=None if state is None else state.ssm,
-            dt_scales_input=self.input_gain == "dt",
-        )
+        previous_ssm = None if state is None else state.ssm
+        scale = None if write_scale is None else write_scale[..., None].to(xs.dtype)
+        if self.update == "delta":
+            beta = torch.sigmoid(gates[..., self.n_heads :])
+            beta = beta if scale is None else beta * scale
+            y, ssm = delta_scan(xs, dt, A, beta, B, C, self.scan_chunk, previous_ssm)
+        else:
+            y, ssm = ssd_scan(
+                xs if scale is None else xs * scale[..., None],
+                dt,
+                A,
+                B[:, :, None],
+                C[:, :, None],
+                self.scan_chunk,
+                initial_state=previous_ssm,
+                dt_scales_input=self.input_gain == "dt",
+            )
         y = y + xs * self.D[:, None]
         y = self.norm(y.reshape(n, length, self.d_inner) * F.silu(z))
         return self.out_proj(y), ScanState(conv=new_conv, ssm=ssm)
@@ -218,14 +242,25 @@ class BlockScan(nn.Module):
         )
 
     def forward(
-        self, tokens: Tensor, state: ScanState | None = None, keys: Tensor | None = None
+        self,
+        tokens: Tensor,
+        state: ScanState | None = None,
+        keys: Tensor | None = None,
+        frame_write_scale: Tensor | None = None,
     ) -> tuple[Tensor, ScanState]:
         """tokens (B, T, H, W, D); state per sample and block, (B, n_blocks, ...) tensors;
-        keys: optional (B, T, H, W, 2 * state_size) scan keys (see Mamba2Mixer.forward)."""
-        batch, frames = tokens.shape[:2]
+        keys: optional (B, T, H, W, 2 * state_size) scan keys; frame_write_scale: optional
+        (B, T) factor on what every token of a frame writes (see Mamba2Mixer.forward)."""
+        batch, frames, height, width = tokens.shape[:4]
         flat_state = None
         if state is not None:
             flat_state = ScanState(conv=state.conv.flatten(0, 1), ssm=state.ssm.flatten(0, 1))
         block_keys = None if keys is None else self.to_block_sequences(keys)
-        out, new_state = self.mixer(self.to_block_sequences(tokens), flat_state, block_keys)
+        write_scale = None
+        if frame_write_scale is not None:
+            per_token = frame_write_scale[:, :, None, None, None].expand(-1, -1, height, width, 1)
+            write_scale = self.to_block_sequences(per_token)[..., 0]
+        out, new_state = self.mixer(
+            self.to_block_sequences(tokens), flat_state, block_keys, write_scale
+        )
         return self.from_block_sequences(out, batch, frames), self._per_sample(new_state, batch)

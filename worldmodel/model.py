@@ -204,6 +204,7 @@ class WorldModelBlock(nn.Module):
                 halflife_frames=config.ssm_halflife_frames or None,
                 tokens_per_frame=math.prod(config.resolved_scan_blocks()[layer]),
                 content_keys=config.ssm_content_keys,
+                update=config.ssm_update,
             )
             self.scan = BlockScan(self.grid, config.resolved_scan_blocks()[layer], mixer)
         # Action-addressed memory: (action embedding + spatial position) -> the scan's keys
@@ -237,9 +238,10 @@ class WorldModelBlock(nn.Module):
         frame_start: int,
         state: LayerState | None,
         key_features: Tensor | None = None,
+        write_scale: Tensor | None = None,
     ) -> tuple[Tensor, LayerState]:
         """x: (B, T, hw, D); cond: (B, T, D); key_features: (B, T, hw, D) when the scan is
-        addressed by action keys."""
+        addressed by action keys; write_scale: (B, T) per-frame factor on the scan's writes."""
         batch, frames, tokens, dim = x.shape
         params = self.modulation(F.silu(cond))[:, :, None].chunk(3 * self.n_sublayers, dim=-1)
         params = iter(params)
@@ -250,7 +252,8 @@ class WorldModelBlock(nn.Module):
             keys = None
             if self.scan_keys is not None:
                 keys = self.scan_keys(key_features).reshape(batch, frames, *self.grid, -1)
-            h, new_state.scan = self.scan(h, None if state is None else state.scan, keys)
+            previous = None if state is None else state.scan
+            h, new_state.scan = self.scan(h, previous, keys, write_scale)
             x = x + gate * h.reshape(batch, frames, tokens, dim)
         if self.attention is not None:
             shift, scale, gate = next(params), next(params), next(params)
@@ -326,10 +329,13 @@ class WorldModel(nn.Module):
             else:
                 actions_embedded = self.conditioning.embed_actions(actions)
             key_features = actions_embedded[:, :, None] + self.spatial_position.to(x.dtype)
+        write_scale = None
+        if self.config.ssm_write_gate == "signal":
+            write_scale = diffusion.alpha_sigma(noise_levels)[0].to(x.dtype) ** 2
         layer_states = []
         for index, block in enumerate(self.blocks):
             block_state = None if state is None else state[index]
-            x, new_state = block(x, cond, frame_start, block_state, key_features)
+            x, new_state = block(x, cond, frame_start, block_state, key_features, write_scale)
             layer_states.append(new_state)
         x = self.final_norm(x)
         pooled = x.mean(dim=2)  # (B, T, D)

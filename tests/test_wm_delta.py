@@ -1,0 +1,134 @@
+"""The gated delta rule (worldmodel/delta.py): the chunked scan against the plain recurrence,
+what makes it a delta rule (a write replaces what its key held), and the model with it:
+causal, and streaming exactly like the full pass."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_wm_model import (
+    assert_streams_like_the_full_pass,
+    first_affected_frame,
+    random_clip,
+    randomized_model,
+)
+
+from lsswm.worldmodel.config import RECALL_RECIPE, WorldModelConfigError
+from lsswm.worldmodel.delta import delta_recurrent_reference, delta_scan
+from lsswm.worldmodel.ssd import ssd_recurrent_reference
+
+
+def random_scan_inputs(batch=3, length=37, heads=4, head_dim=8, state=6, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+    x = randn(batch, length, heads, head_dim)
+    dt = torch.nn.functional.softplus(randn(batch, length, heads))
+    A = -3.0 * torch.rand(heads, generator=generator, dtype=torch.float64)
+    beta = torch.rand(batch, length, heads, generator=generator, dtype=torch.float64)
+    return x, dt, A, beta, randn(batch, length, state), randn(batch, length, state)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 8, 37, 64])
+def test_chunked_delta_scan_matches_the_recurrence(chunk):
+    x, dt, A, beta, B, C = random_scan_inputs()
+    start = torch.randn(3, 4, 8, 6, dtype=torch.float64)
+    y_ref, state_ref = delta_recurrent_reference(x, dt, A, beta, B, C, start)
+    y, state = delta_scan(x, dt, A, beta, B, C, chunk, start)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(state, state_ref, rtol=0, atol=1e-12)
+
+
+def test_delta_scan_in_pieces_equals_the_whole():
+    x, dt, A, beta, B, C = random_scan_inputs()
+    whole, final = delta_scan(x, dt, A, beta, B, C, 8)
+    first, middle = delta_scan(x[:, :20], dt[:, :20], A, beta[:, :20], B[:, :20], C[:, :20], 8)
+    rest, end = delta_scan(x[:, 20:], dt[:, 20:], A, beta[:, 20:], B[:, 20:], C[:, 20:], 8, middle)
+    torch.testing.assert_close(torch.cat([first, rest], dim=1), whole, rtol=0, atol=1e-12)
+    torch.testing.assert_close(end, final, rtol=0, atol=1e-12)
+
+
+def test_a_write_replaces_what_its_key_held_whatever_the_overlap():
+    """Write v1 under k1, then v2 under an overlapping k2, then v3 under k1 again; no decay,
+    full write strength. Read with k1, the delta rule returns v3 exactly; the additive scan
+    returns v1 + v3 plus v2 times the keys' overlap."""
+    k1 = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    k2 = torch.tensor([0.6, 0.8, 0.0], dtype=torch.float64)  # overlap 0.6 with k1
+    values = torch.tensor([[1.0, -2.0], [5.0, 3.0], [-4.0, 0.5]], dtype=torch.float64)
+    keys = torch.stack([k1, k2, k1])[None]  # (1, 3, 3)
+    x = values[None, :, None]  # (1, 3, heads=1, 2)
+    no_decay = torch.zeros(1, 3, 1, dtype=torch.float64)
+    A = -torch.ones(1, dtype=torch.float64)
+    full_writes = torch.ones(1, 3, 1, dtype=torch.float64)
+    y, _ = delta_scan(x, no_decay, A, full_writes, keys, keys, chunk_size=2)
+    torch.testing.assert_close(y[0, -1, 0], values[2], rtol=0, atol=1e-12)
+    additive, _ = ssd_recurrent_reference(
+        x, no_decay, A, keys[:, :, None], keys[:, :, None], dt_scales_input=False
+    )
+    torch.testing.assert_close(
+        additive[0, -1, 0], values[0] + values[2] + 0.6 * values[1], rtol=0, atol=1e-12
+    )
+
+
+def test_delta_scan_keeps_the_input_dtype_under_autocast():
+    x, dt, A, beta, B, C = (t.float() for t in random_scan_inputs())
+    reference, _ = delta_scan(x, dt, A, beta, B, C, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, state = delta_scan(x.bfloat16(), dt, A, beta, B, C, 8)
+    assert y.dtype == torch.bfloat16 and state.dtype == torch.float32
+    torch.testing.assert_close(y.float(), reference, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("recipe", [{}, RECALL_RECIPE], ids=["mamba2", "recall-recipe"])
+def test_delta_hybrid_is_causal_and_streams_exactly(tiny_config, recipe):
+    config = tiny_config("hybrid", **recipe, ssm_update="delta")
+    model = randomized_model(config)
+    latents, actions, levels = random_clip(config)
+    assert_streams_like_the_full_pass(model, latents, actions, levels)
+    base = model(latents, levels, actions)
+    frame = 7
+    changed = latents.clone()
+    changed[:, frame] += 1.0
+    after = model(changed, levels, actions)
+    first = first_affected_frame(config, frame)
+    torch.testing.assert_close(after.prediction[:, :first], base.prediction[:, :first])
+    assert not torch.allclose(after.prediction[:, frame:], base.prediction[:, frame:])
+
+
+def test_unknown_scan_update_is_refused(tiny_config):
+    with pytest.raises(WorldModelConfigError, match="ssm_update must be one of add, delta"):
+        tiny_config("hybrid", ssm_update="replace")
+
+
+@pytest.mark.parametrize("update", ["add", "delta"])
+def test_write_scale_zero_stores_nothing_and_one_changes_nothing(update):
+    from lsswm.worldmodel.mixer import Mamba2Mixer
+
+    torch.manual_seed(0)
+    mixer = Mamba2Mixer(16, 32, 8, 4, 3, 5, input_gain="unit", update=update).double()
+    x = torch.randn(2, 13, 16, dtype=torch.float64)
+    plain, plain_state = mixer(x)
+    same, same_state = mixer(x, write_scale=torch.ones(2, 13, dtype=torch.float64))
+    torch.testing.assert_close(same, plain, rtol=0, atol=0)
+    torch.testing.assert_close(same_state.ssm, plain_state.ssm, rtol=0, atol=0)
+    _, nothing = mixer(x, write_scale=torch.zeros(2, 13, dtype=torch.float64))
+    assert torch.count_nonzero(nothing.ssm) == 0 and torch.count_nonzero(plain_state.ssm) > 0
+
+
+@pytest.mark.parametrize("update", ["add", "delta"])
+def test_signal_gated_hybrid_is_causal_and_streams_exactly(tiny_config, update):
+    """The gate scales each frame's writes by its noise level: the stream (which observes
+    frames at their levels) still gives the full pass exactly, and nothing leaks backwards."""
+    config = tiny_config("hybrid", **RECALL_RECIPE, ssm_update=update, ssm_write_gate="signal")
+    model = randomized_model(config)
+    latents, actions, levels = random_clip(config)
+    assert_streams_like_the_full_pass(model, latents, actions, levels)
+    base = model(latents, levels, actions)
+    changed_levels = levels.clone()
+    changed_levels[:, 7] = 0.9
+    after = model(latents, changed_levels, actions)
+    first = first_affected_frame(config, 7)
+    torch.testing.assert_close(after.prediction[:, :first], base.prediction[:, :first])
+    assert not torch.allclose(after.prediction[:, 7:], base.prediction[:, 7:])
