@@ -89,3 +89,27 @@ def retrain_hybrid(
     (out / "results.md").write_text(results_table(summary) + "\n")
     log("\n" + results_table(summary))
     return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m lsswm.experiments.memory_retrain SOURCE OUT --set model.KEY=VALUE ..."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lsswm.experiments.memory_retrain",
+        description="retrain only the hybrid of a finished memory experiment (run with the "
+        "overrides of docs/results/memory-maze-fourier/) with some settings changed, and "
+        "score it beside that run's causal-window and causal models",
+    )
+    parser.add_argument("source", type=Path, help="the finished experiment, e.g. runs/maze-fourier")
+    parser.add_argument("out", type=Path, help="folder for the new hybrid and its scores")
+    parser.add_argument(
+        "--set", nargs="+", required=True, metavar="KEY=VALUE", help="the hybrid's changes"
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    retrain_hybrid(args.source, args.out, MAZE_FOURIER_OVERRIDES, args.set, args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -55,6 +55,14 @@ def first_affected_frame(config: WorldModelConfig, frame: int) -> int:
     return frame
 
 
+def assert_only_later_frames_change(config: WorldModelConfig, before, after, frame: int) -> None:
+    """A change at `frame` leaves the predictions before its first affected frame exactly as
+    they were, and does change the prediction from `frame` on."""
+    cut = first_affected_frame(config, frame)
+    torch.testing.assert_close(after.prediction[:, :cut], before.prediction[:, :cut])
+    assert not torch.allclose(after.prediction[:, frame:], before.prediction[:, frame:])
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("frame", [4, 7])
 def test_perturbing_a_frame_never_changes_earlier_outputs(variant, frame, tiny_config):

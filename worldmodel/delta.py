@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lsswm.worldmodel.ssd import pad_time
+
 
 def unit_keys(keys: Tensor) -> Tensor:
     """L2-normalise keys along their last dimension (the delta rule needs |k| = 1 to be a
@@ -82,12 +84,7 @@ def _delta_chunked(
     chunk_size = max(1, min(chunk_size, length))
     # Padding: dt = 0 (decay 1) and beta = 0 (no write) leave the state as it was.
     pad = (-length) % chunk_size
-    if pad:
-        x = F.pad(x, (0, 0, 0, 0, 0, pad))
-        dt = F.pad(dt, (0, 0, 0, pad))
-        beta = F.pad(beta, (0, 0, 0, pad))
-        k = F.pad(k, (0, 0, 0, pad))
-        q = F.pad(q, (0, 0, 0, pad))
+    x, dt, beta, k, q = (pad_time(t, pad) for t in (x, dt, beta, k, q))
     chunks, Q = x.size(1) // chunk_size, chunk_size
     # Per chunk, heads first: (b, c, h, Q, .) values, (b, c, 1, Q, n) keys shared by heads.
     X = x.reshape(batch, chunks, Q, heads, head_dim).transpose(2, 3)

@@ -43,6 +43,13 @@ def segment_sum(x: Tensor) -> Tensor:
     return summed.masked_fill(~lower, float("-inf"))
 
 
+def pad_time(t: Tensor, pad: int) -> Tensor:
+    """Zeros appended along dim 1 (time) of a (b, l, ...) tensor: padding a scan to whole
+    chunks. Zero dt (decay 1) and zero writes leave the final state that of the last real
+    step."""
+    return F.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)) if pad else t
+
+
 def _heads_from_groups(t: Tensor, n_heads: int) -> Tensor:
     """(b, l, g, n) -> (b, l, h, n): head i uses group i // (h / g), as in Mamba2."""
     groups = t.size(2)
@@ -156,11 +163,7 @@ def _ssd_scan_torch(
     # Pad to whole chunks. dt = 0 on padding means decay 1 and no input, so the final state
     # is the state after the last real step.
     pad = (-length) % chunk_size
-    if pad:
-        x = F.pad(x, (0, 0, 0, 0, 0, pad))
-        dt = F.pad(dt, (0, 0, 0, pad))
-        B = F.pad(B, (0, 0, 0, 0, 0, pad))
-        C = F.pad(C, (0, 0, 0, 0, 0, pad))
+    x, dt, B, C = (pad_time(t, pad) for t in (x, dt, B, C))
     n_chunks = x.size(1) // chunk_size
     b, c, q, h, p, g, n = batch, n_chunks, chunk_size, n_heads, head_dim, groups, state_size
 
