@@ -98,11 +98,11 @@ class SyntheticMemoryConfig:
         for name in self.variants:
             if name in sized:
                 configs[name] = sized[name]
-            elif name in ABLATIONS or name in ADDITIONS or name == VIEW_KEYS:
-                changes = ABLATIONS.get(name) or ADDITIONS.get(name) or view_key_changes(self.task)
+            elif name in HYBRID_CHANGES or name == VIEW_KEYS:
+                changes = HYBRID_CHANGES.get(name) or view_key_changes(self.task)
                 configs[name] = match_parameter_count(base.replace(**changes), target)
             else:
-                known = [*ABLATIONS, *ADDITIONS, VIEW_KEYS]
+                known = [*HYBRID_CHANGES, VIEW_KEYS]
                 raise ValueError(f"unknown model {name!r}: a variant or one of {known}")
         return configs
 
@@ -131,6 +131,8 @@ ADDITIONS = {
     # (docs/experiments.md, 32).
     "hybrid-delta": DELTA_WRITES,
 }
+# Every named hybrid row but the view keys (whose change depends on the task).
+HYBRID_CHANGES = ABLATIONS | ADDITIONS
 
 VIEW_KEYS = "hybrid-view-keys"
 

@@ -41,6 +41,18 @@ def test_chunked_delta_scan_matches_the_recurrence(chunk):
     torch.testing.assert_close(state, state_ref, rtol=0, atol=1e-12)
 
 
+def test_chunked_delta_scan_gradients_match_the_recurrence():
+    inputs = [t.requires_grad_() for t in random_scan_inputs(length=19)]
+    weights = torch.randn(3, 19, 4, 8, dtype=torch.float64)
+    (delta_scan(*inputs, 8)[0] * weights).sum().backward()
+    chunked = [t.grad.clone() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    (delta_recurrent_reference(*inputs)[0] * weights).sum().backward()
+    for mine, reference in zip(chunked, (t.grad for t in inputs), strict=True):
+        torch.testing.assert_close(mine, reference, rtol=0, atol=1e-10)
+
+
 def test_delta_scan_in_pieces_equals_the_whole():
     x, dt, A, beta, B, C = random_scan_inputs()
     whole, final = delta_scan(x, dt, A, beta, B, C, 8)
