@@ -180,6 +180,15 @@ class Planner:
     def evaluate(self, stream: Any, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Imagine every sequence from the stream's state (batch row 0): returns (P,), rewards
         (P, horizon). The stream itself is not changed."""
+        if self.config.shared_noise:
+            # One noise draw for all: equal sequences get equal scores, so each distinct
+            # sequence is imagined once and its score copied to its repeats.
+            distinct, which = torch.unique(sequences, dim=0, return_inverse=True)
+            returns, rewards = self._score(stream, distinct)
+            return returns[which], rewards[which]
+        return self._score(stream, sequences)
+
+    def _score(self, stream: Any, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         branch = stream.select([0] * len(sequences))
         device = stream_device(branch)
         out = branch.imagine(
@@ -187,6 +196,7 @@ class Planner:
             denoising_steps=self.config.denoising_steps,
             generator=self._noise_generator(device),
             decode=False,
+            shared_noise=self.config.shared_noise,
         )
         rewards = out.rewards.float().cpu()
         terminate = out.termination_probs.float().cpu()

@@ -49,6 +49,10 @@ class PlannerConfig:
         ``prior_weight`` of its action probabilities after the last real frame is mixed into
         the first iteration's distribution at every step (as TD-MPC2 samples candidates
         from its policy); empty: none.
+    shared_noise: common random numbers: every candidate of a planning call is imagined from
+        the same sampler noise, so candidates are ranked by what their actions do, not by the
+        luck of their noise draws (measured in docs/experiments.md, section 34); each
+        distinct sequence is then imagined once. False: a fresh draw per candidate.
     motion: path of a motion head (``lsswm agents fit-critic --targets motion``): its
         predicted distance moved into each imagined frame, discounted and summed over the
         horizon, is added to each candidate's score times ``motion_weight``. An exploration
@@ -83,6 +87,7 @@ class PlannerConfig:
     motion: str = ""
     motion_weight: float = 1.0
     critic_weights: str = ""
+    shared_noise: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in PLANNING_METHODS:
@@ -225,6 +230,13 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         default=default.motion_weight,
         help="weight of the predicted movement (cells per step) in a candidate's score",
     )
+    group.add_argument(
+        "--shared-noise",
+        action=argparse.BooleanOptionalAction,
+        default=default.shared_noise,
+        help="imagine every candidate from the same sampler noise (common random numbers), "
+        "so candidates are ranked by their actions rather than their noise draws",
+    )
 
 
 def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
@@ -246,4 +258,5 @@ def planner_config_from_args(args: argparse.Namespace) -> PlannerConfig:
         critic_weights=args.critic_weights or "",
         motion=args.motion or "",
         motion_weight=args.motion_weight,
+        shared_noise=args.shared_noise,
     )

@@ -93,7 +93,7 @@ class KnownRewardStream:
         self, actions: Tensor, denoising_steps: int | None = None, **sampler: Any
     ) -> Imagination:
         """WorldModelStream.imagine for known moves; there is no sampler for ``denoising_steps``
-        and the ``sampler`` options (eta, generator, decode) to act on."""
+        and the ``sampler`` options (eta, generator, decode, shared_noise) to act on."""
         moves = torch.tensor([_MOVES[a] for a in range(3)])
         cells, rewards, terminations = [], [], []
         cell = self.cells

@@ -124,6 +124,34 @@ def test_planning_agent_on_a_tiny_world_model_counts_its_cost(tiny_frame_model):
     assert info["model_rows_per_step"] > 3 * info["model_passes_per_step"]
 
 
+def test_shared_noise_scores_a_candidate_alike_in_any_population(tiny_frame_model):
+    """With common random numbers a candidate's score depends on its actions alone: repeats
+    score the same and scoring it alone gives its score in the population. With a draw per
+    candidate, repeats score differently."""
+    model = tiny_frame_model(image_size=32, action_size=5, chunk_size=2)
+    with torch.no_grad():  # the zero-initialised maps (reward head, action gates) made random
+        for parameter in model.parameters():
+            if not parameter.any():
+                parameter.normal_(std=0.5)
+    frame = np.zeros((32, 32, 3), np.uint8)
+    sequences = torch.tensor([[1, 2, 3], [4, 0, 1], [1, 2, 3], [2, 2, 2]])
+
+    def scores(shared_noise, rows):
+        agent = PlanningAgent(
+            model, PlannerConfig(horizon=3, denoising_steps=1, shared_noise=shared_noise), seed=0
+        )
+        agent.reset(0, frame, {})
+        return agent.planner.evaluate(agent.stream, rows)[0]
+
+    shared = scores(True, sequences)
+    assert shared[0] == shared[2]
+    assert not torch.isclose(shared[0], shared[1])
+    for row in range(len(sequences)):
+        torch.testing.assert_close(scores(True, sequences[row : row + 1])[0], shared[row])
+    independent = scores(False, sequences)
+    assert not torch.isclose(independent[0], independent[2])
+
+
 def test_warm_start_carries_the_shifted_distribution(standin):
     config = PlannerConfig(method="cem", horizon=4, population=64, iterations=2, elites=4)
     planner = Planner(3, config, seed=0)

@@ -106,6 +106,37 @@ def test_sampler_with_an_oracle_denoiser_returns_the_target(steps, eta):
     assert seen_levels[0][:, 2:].eq(1.0).all() and seen_levels[0][:, :2].eq(0).all()
 
 
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_shared_noise_gives_every_row_the_draws_of_one_row(eta):
+    """Common random numbers: with shared_noise each row is sampled exactly as a batch of one
+    with the same generator seed, so rows with equal conditioning get equal samples; without
+    it they differ."""
+    known_rows = torch.randn(2, 2, 2, 2, 1, dtype=torch.float64)
+    known = known_rows[[0, 1, 0]]  # rows 0 and 2 are conditioned alike
+
+    def denoiser(latents, levels):
+        # Row-wise: the v prediction depends on the row's own noisy frames and known frames.
+        return 0.5 * latents + latents[:, :2].mean(dim=1, keepdim=True)
+
+    def sample(rows, shared):
+        return diffusion.sample_frames(
+            denoiser,
+            rows,
+            torch.zeros(len(rows), 2, dtype=torch.float64),
+            (len(rows), 3, 2, 2, 1),
+            4,
+            eta=eta,
+            generator=torch.Generator().manual_seed(7),
+            shared_noise=shared,
+        )
+
+    shared = sample(known, True)
+    for row in range(3):
+        torch.testing.assert_close(shared[row], sample(known[row : row + 1], False)[0])
+    assert torch.equal(shared[0], shared[2])
+    assert not torch.allclose(sample(known, False)[0], sample(known, False)[2])
+
+
 def test_denoising_levels_run_from_noise_to_clean():
     assert diffusion.denoising_levels(4) == [1.0, 0.75, 0.5, 0.25, 0.0]
     with pytest.raises(ValueError):

@@ -99,6 +99,7 @@ def sample_frames(
     *,
     eta: float = 0.0,
     generator: torch.Generator | None = None,
+    shared_noise: bool = False,
 ) -> Tensor:
     """DDIM sampling of new frames appended after `known` frames.
 
@@ -106,10 +107,19 @@ def sample_frames(
     known: (B, p, ...) frames that stay fixed at their `known_levels` (B, p) (normally 0);
     new_shape: (B, n, ...). Returns the clean new frames (B, n, ...).
     eta = 0 is deterministic DDIM; eta = 1 is ancestral (DDPM-like) sampling.
+    shared_noise: every batch row gets the same noise draws (common random numbers), so rows
+    that differ only in their conditioning (a planner's candidate actions) differ in their
+    samples by that conditioning alone, not by the sampler's luck.
     """
     batch, n_new = new_shape[:2]
     n_known = known.size(1)
-    z = torch.randn(new_shape, device=known.device, dtype=known.dtype, generator=generator)
+
+    def draw() -> Tensor:
+        shape = (1, *new_shape[1:]) if shared_noise else new_shape
+        noise = torch.randn(shape, device=known.device, dtype=known.dtype, generator=generator)
+        return noise.expand(new_shape) if shared_noise else noise
+
+    z = draw()
     schedule = denoising_levels(steps)
     for t, t_next in itertools.pairwise(schedule):
         new_levels = known_levels.new_full((batch, n_new), t)
@@ -129,7 +139,5 @@ def sample_frames(
             )
         z = alpha_next * clean + math.sqrt(max(0.0, sigma_next**2 - fresh_std**2)) * noise
         if fresh_std > 0:
-            z = z + fresh_std * torch.randn(
-                new_shape, device=z.device, dtype=z.dtype, generator=generator
-            )
+            z = z + fresh_std * draw()
     return z

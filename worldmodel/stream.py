@@ -249,11 +249,12 @@ class WorldModelStream:
         eta: float = 0.0,
         generator: torch.Generator | None = None,
         decode: bool = True,
+        shared_noise: bool = False,
     ) -> Imagination:
         """Generate one frame per action (actions (B, n) or (B, n, A)), committing them to
-        the state as if observed. denoising_steps defaults to config.denoising_steps; eta and
-        generator go to the DDIM sampler. With a tokenizer (and decode) the decoded uint8
-        frames come back too."""
+        the state as if observed. denoising_steps defaults to config.denoising_steps; eta,
+        generator and shared_noise (one noise draw for every row) go to the DDIM sampler.
+        With a tokenizer (and decode) the decoded uint8 frames come back too."""
         steps = denoising_steps or self.config.denoising_steps
         n_total = actions.size(1)
         self._check(None, actions)
@@ -286,6 +287,7 @@ class WorldModelStream:
                 steps,
                 eta=eta,
                 generator=generator,
+                shared_noise=shared_noise,
             )
             chunk_levels = torch.cat(
                 [known_levels, known_levels.new_zeros(self.batch_size, n_new)], 1
