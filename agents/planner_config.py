@@ -51,8 +51,9 @@ class PlannerConfig:
         from its policy); empty: none.
     shared_noise: common random numbers: every candidate of a planning call is imagined from
         the same sampler noise, so candidates are ranked by what their actions do, not by the
-        luck of their noise draws (measured in docs/experiments.md, section 34); each
-        distinct sequence is then imagined once. False: a fresh draw per candidate.
+        luck of their noise draws; each distinct sequence is then imagined once. False: a
+        fresh draw per sampled candidate, which plans better here (docs/experiments.md,
+        section 34: shared noise cost half a target per dev episode), hence the default.
     motion: path of a motion head (``lsswm agents fit-critic --targets motion``): its
         predicted distance moved into each imagined frame, discounted and summed over the
         horizon, is added to each candidate's score times ``motion_weight``. An exploration
