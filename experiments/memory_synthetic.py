@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -494,6 +495,36 @@ def quick(**changes: Any) -> SyntheticMemoryConfig:
     task = replace(TurnTask(), **{k: v for k, v in changes.items() if k in task_fields})
     rest = {k: v for k, v in changes.items() if k not in task_fields}
     return replace(SyntheticMemoryConfig(task=task), **rest)
+
+
+def seed_script_args(
+    argv: list[str], usage: str, names: Collection[str] | None = None
+) -> tuple[str, list[int], int]:
+    """The arguments ``NAME SEEDS [THREADS]`` of the seed scripts under docs/results/ that
+    call train_seeds: the change's name (one of ``names`` when given), comma-separated seeds,
+    and threads (default 2). Wrong arguments exit with ``usage``."""
+    if len(argv) not in (2, 3):
+        raise SystemExit(f"usage: {usage}")
+    name = argv[0]
+    if names is not None and name not in names:
+        raise SystemExit(f"unknown change {name!r}; use one of {', '.join(names)}")
+    try:
+        seeds = [int(seed) for seed in argv[1].split(",")]
+        threads = int(argv[2]) if argv[2:] else 2
+    except ValueError:
+        raise SystemExit(
+            f"seeds and threads must be integers (seeds comma-separated); usage: {usage}"
+        ) from None
+    return name, seeds, threads
+
+
+def train_seeds_from_argv(
+    argv: list[str], usage: str, changes: Mapping[str, dict[str, Any]], root: Path
+) -> list[dict[str, Any]]:
+    """A seed script's whole job: ``NAME SEEDS [THREADS]`` (seed_script_args), with NAME one
+    of ``changes``, then train_seeds of that change's model overrides under ``root``."""
+    name, seeds, threads = seed_script_args(argv, usage, changes)
+    return train_seeds(name, changes[name], seeds, root, threads=threads)
 
 
 def train_seeds(

@@ -20,6 +20,7 @@ from lsswm.experiments.memory_synthetic import (
     probe_psnr,
     quick,
     run_synthetic_memory,
+    seed_script_args,
     train_model,
 )
 from lsswm.worldmodel.sizing import count_parameters
@@ -172,3 +173,27 @@ def test_cli_sets_the_maze_geometry(tmp_path, monkeypatch):
     )
     with pytest.raises(SystemExit, match="--latent '4x4': expected 3 positive integers"):
         main(["experiment", "memory-synthetic", "--out", str(tmp_path), "--latent", "4x4"])
+
+
+def test_seed_script_args_parse_and_refuse_bad_input():
+    usage = "script.py a|b SEEDS [THREADS]"
+    assert seed_script_args(["a", "0,1,2"], usage, {"a": {}, "b": {}}) == ("a", [0, 1, 2], 2)
+    assert seed_script_args(["7", "3", "1"], usage) == ("7", [3], 1)
+    with pytest.raises(SystemExit, match=r"usage: script\.py"):
+        seed_script_args(["a"], usage)
+    with pytest.raises(SystemExit, match="unknown change 'c'; use one of a, b"):
+        seed_script_args(["c", "0"], usage, {"a": {}, "b": {}})
+    with pytest.raises(SystemExit, match="must be integers"):
+        seed_script_args(["a", "0;1"], usage)
+
+
+def test_train_seeds_from_argv_trains_the_named_change(monkeypatch, tmp_path):
+    import lsswm.experiments.memory_synthetic as experiment
+
+    calls = []
+    monkeypatch.setattr(experiment, "train_seeds", lambda *args, **kw: calls.append((args, kw)))
+    changes = {"delta": {"ssm_update": "delta"}, "add": {}}
+    experiment.train_seeds_from_argv(["delta", "0,1", "1"], "usage", changes, tmp_path)
+    assert calls == [(("delta", {"ssm_update": "delta"}, [0, 1], tmp_path), {"threads": 1})]
+    with pytest.raises(SystemExit, match="unknown change"):
+        experiment.train_seeds_from_argv(["mul", "0"], "usage", changes, tmp_path)

@@ -1,8 +1,9 @@
 """Mamba2 mixer and the block-wise scan layer built on it.
 
 Mamba2Mixer: in_proj -> short causal depthwise conv over the sequence -> SSD scan (or, with
-update="delta", the gated delta rule of delta.py) -> gated RMSNorm -> out_proj. Its carried state is (conv state: the last conv_width-1 conv inputs, SSM
-state), so a sequence fed in pieces gives exactly the same result as fed whole.
+update="delta", the gated delta rule of delta.py) -> gated RMSNorm -> out_proj. Its carried
+state is (conv state: the last conv_width-1 conv inputs, SSM state), so a sequence fed in
+pieces gives exactly the same result as fed whole.
 
 BlockScan: the paper's block-wise scan. Tokens (B, T, H, W, D) are cut into spatial blocks
 (b_h, b_w); each block is one sequence over (T, b_h, b_w) (frame t's b_h*b_w tokens in raster

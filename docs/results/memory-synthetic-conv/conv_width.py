@@ -12,14 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lsswm.experiments.memory_synthetic import train_seeds
+from lsswm.experiments.memory_synthetic import seed_script_args, train_seeds
 
 if __name__ == "__main__":
-    width = int(sys.argv[1])
-    train_seeds(
-        f"width{width}",
-        {"ssm_conv_width": width},
-        [int(seed) for seed in sys.argv[2].split(",")],
-        Path("runs/synthetic-conv"),
-        threads=int(sys.argv[3]) if len(sys.argv) > 3 else 2,
-    )
+    width, seeds, threads = seed_script_args(sys.argv[1:], "conv_width.py WIDTH SEEDS [THREADS]")
+    overrides = {"ssm_conv_width": int(width)}
+    train_seeds(f"width{width}", overrides, seeds, Path("runs/synthetic-conv"), threads=threads)

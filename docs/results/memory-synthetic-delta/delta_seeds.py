@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lsswm.experiments.memory_synthetic import train_seeds
+from lsswm.experiments.memory_synthetic import train_seeds_from_argv
 from lsswm.worldmodel.config import DELTA_WRITES
 
 CHANGES = {
@@ -22,11 +22,5 @@ CHANGES = {
 }
 
 if __name__ == "__main__":
-    name = sys.argv[1]
-    train_seeds(
-        name,
-        CHANGES[name],
-        [int(seed) for seed in sys.argv[2].split(",")],
-        Path("runs/synthetic-delta"),
-        threads=int(sys.argv[3]) if len(sys.argv) > 3 else 2,
-    )
+    usage = "delta_seeds.py delta-signal|delta|add-signal SEEDS [THREADS]"
+    train_seeds_from_argv(sys.argv[1:], usage, CHANGES, Path("runs/synthetic-delta"))
