@@ -6,7 +6,7 @@
 # measured on this card) under results/gpu-check-TIMESTAMP/. On a machine without a GPU it
 # says so and exits 2.
 # Usage: [OFFLINE=1] [WHEELS=.whl] [TEST_SECONDS=150 BENCH_SECONDS=150 TRAIN_SECONDS=180] \
-#        [BENCH_CONTEXTS=64,1024,4096 BENCH_TRAIN_LENGTHS=64,800] \
+#        [BENCH_CONTEXTS=64,512,2048 BENCH_TRAIN_LENGTHS=64,800] \
 #        bash scripts/gpu-check.sh [RESULTS_DIR]           (docs/training.md, "On a GPU")
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -85,7 +85,7 @@ tail -n 15 "$OUT/cuda-tests.log" | tee -a "$OUT/log.txt"
 # score in memory.
 log "bench scaling --size small --device cuda"
 timeout "${BENCH_SECONDS:-150}" "${LSSWM[@]}" bench scaling --size small --device cuda \
-    --contexts "${BENCH_CONTEXTS:-64,1024,4096}" --train-lengths "${BENCH_TRAIN_LENGTHS:-64,800}" --repeats 2 \
+    --contexts "${BENCH_CONTEXTS:-64,512,2048}" --train-lengths "${BENCH_TRAIN_LENGTHS:-64,800}" --repeats 2 \
     --out "$OUT/scaling" --no-progress 2>&1 | tail -n 40 | tee -a "$OUT/log.txt"
 
 log "${TRAIN_SECONDS:-180} s of small-preset hybrid training"
