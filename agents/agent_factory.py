@@ -123,11 +123,16 @@ class ResizedFramesAgent:
 
 
 def _fit_frames(policy: Any, trained_on: tuple[int, ...], env: Any) -> Any:
+    from lsswm.agents.frame_stack import RGB_CHANNELS, FrameStackAgent, stacked_frame_count
     from lsswm.agents.model_io import env_image_shape
     from lsswm.agents.sb3_prior import channels_last
 
     frames = env_image_shape(env)
     trained_on = channels_last(trained_on)
+    count = stacked_frame_count(trained_on)
+    if count > 1:  # trained with --frame-stack: give it the last `count` frames
+        trained_on = (*trained_on[:2], RGB_CHANNELS)
+        policy = FrameStackAgent(policy, count, trained_on)
     if trained_on == frames:
         return policy
     square_rgb = len(trained_on) == 3 and trained_on[2] == 3 and trained_on[0] == trained_on[1]

@@ -263,6 +263,14 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
         "stream of the same model; evaluate it with --ckpt that model)",
     )
     parser.add_argument(
+        "--frame-stack",
+        type=int,
+        default=default.frame_stack,
+        metavar="K",
+        help="with --observe frames: the policy sees the last K frames stacked on the channel "
+        "axis, so it can tell moving from standing (in the real env too)",
+    )
+    parser.add_argument(
         "--shaping",
         default=default.shaping,
         help="a critic (lsswm agents fit-critic), e.g. the target value: potential-based reward "
@@ -319,6 +327,7 @@ def _run_train(args: argparse.Namespace) -> int:
             motion=args.motion or "",
             motion_weight=args.motion_weight,
             observation=args.observe,
+            frame_stack=args.frame_stack,
             shaping=args.shaping or "",
             shaping_weight=args.shaping_weight,
             n_steps=args.n_steps,

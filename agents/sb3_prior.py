@@ -22,7 +22,8 @@ SB3_PREFIX = "sb3:"  # collect's name for an SB3 policy, as in ``--prior sb3:PAT
 def channels_last(shape: tuple[int, ...]) -> tuple[int, ...]:
     """An SB3 policy's observation shape as the env's frames have it: SB3 stores image spaces
     channels-first (VecTransposeImage), and its predict() transposes channels-last frames."""
-    if len(shape) == 3 and shape[0] == 3 and shape[2] != 3:
+    # SB3's own test (is_image_space_channels_first): the smallest axis first is channels.
+    if len(shape) == 3 and min(shape) == shape[0] < shape[2]:
         return (shape[1], shape[2], shape[0])
     return shape
 
@@ -45,6 +46,11 @@ class SB3FramePrior:
             raise AgentError(
                 f"the prior policy {path} reads observations of shape {shape}; a planner prior "
                 "must read frames (train it with --observe frames)"
+            )
+        if shape[2] != 3:
+            raise AgentError(
+                f"the prior policy {path} reads {shape[2] // 3} stacked frames; a planner prior "
+                "reads one frame (train it without --frame-stack)"
             )
         height, width = shape[:2]
         if height != width:

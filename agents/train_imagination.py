@@ -56,6 +56,7 @@ class ImaginationTrainingOptions:
     motion: str = ""  # a motion head (fit-critic --targets motion): exploration drive
     motion_weight: float = 1.0
     observation: str = "frames"  # or "features": the policy reads the model's features
+    frame_stack: int = 1  # frames: the policy sees the last K frames (agents/frame_stack.py)
     shaping: str = ""  # a critic (fit-critic): potential-based shaping toward what it values
     shaping_weight: float = 1.0
     n_steps: int = 64
@@ -83,6 +84,13 @@ class ImaginationTrainingOptions:
             raise AgentError(
                 "no starting contexts: pass --data DATASET (recorded episodes) or --env ID "
                 "(record contexts live)"
+            )
+        if self.frame_stack < 1:
+            raise AgentError(f"--frame-stack {self.frame_stack} must be >= 1")
+        if self.frame_stack > 1 and self.observation != "frames":
+            raise AgentError(
+                "--frame-stack stacks frames; with --observe features the model's stream "
+                "already carries the past: leave --frame-stack at 1"
             )
         if self.timesteps < 1 or self.num_envs < 1 or self.n_steps < 1:
             raise AgentError("--timesteps, --num-envs and --n-steps must be >= 1")
@@ -228,7 +236,7 @@ def _progress_callback(total: int, enabled: bool, after: Any = None) -> Any:
 def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
     import_gym_quietly()  # stable_baselines3 imports the old gym package (and its banner)
     import stable_baselines3
-    from stable_baselines3.common.vec_env import VecMonitor
+    from stable_baselines3.common.vec_env import VecFrameStack, VecMonitor
 
     from lsswm.agents.agent_factory import make_agent
     from lsswm.agents.contexts import DatasetContexts, LiveEnvContexts
@@ -288,6 +296,8 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             shaping_discount=options.gamma,
         )
     )
+    if options.frame_stack > 1:
+        venv = VecFrameStack(venv, options.frame_stack, channels_order="last")
     policy = options.policy
     if policy == "auto":
         side = min(model_image_shape(model)[:2])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import gymnasium
 import numpy as np
 import pytest
 
@@ -407,3 +408,83 @@ def test_a_policy_trained_in_imagination_is_the_planners_prior(tmp_path, model):
 
     with pytest.raises(AgentError, match="chooses among 5 actions"):
         SB3FramePrior(policy, num_actions=3)
+
+
+class _Recorder:
+    """A collect policy that keeps what it was shown and always turns the same way."""
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def reset(self, seed, obs, info) -> None:
+        self.seen.clear()
+
+    def act(self, obs, info):
+        self.seen.append(np.array(obs))
+        return 0
+
+    def episode_info(self) -> dict:
+        return {}
+
+
+def test_frame_stack_agent_shows_the_last_k_frames_as_vec_frame_stack_does():
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    from lsswm.agents.frame_stack import FrameStackAgent
+
+    frames = np.random.default_rng(1).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+
+    class Replay(gymnasium.Env):  # shows frames[0], frames[1], ... whatever the action
+        observation_space = gymnasium.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+        action_space = gymnasium.spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            self.t = 0
+            return frames[0], {}
+
+        def step(self, action):
+            self.t += 1
+            return frames[self.t], 0.0, False, False, {}
+
+    stacked_env = VecFrameStack(DummyVecEnv([Replay]), 3, channels_order="last")
+    expected = [stacked_env.reset()[0]]
+    for _ in range(len(frames) - 1):
+        expected.append(stacked_env.step(np.array([0]))[0][0])
+
+    recorder = _Recorder()
+    agent = FrameStackAgent(recorder, 3, (8, 8, 3))
+    for episode in range(2):  # a second episode starts from zeros again
+        agent.reset(episode, frames[0], {})
+        for frame in frames:  # act() sees the reset frame first, as rollout_episode does
+            agent.act(frame, {})
+        np.testing.assert_array_equal(np.stack(recorder.seen), np.stack(expected))
+    # by the definition: the newest frame last, zeros before the episode's first
+    np.testing.assert_array_equal(expected[0][..., :6], 0)
+    np.testing.assert_array_equal(expected[4], np.concatenate(frames[2:5], axis=-1))
+
+
+def test_a_frame_stacked_policy_trains_in_imagination_and_acts_for_real(tmp_path, model):
+    from lsswm.agents.agent_factory import make_agent
+    from lsswm.agents.frame_stack import FrameStackAgent
+    from lsswm.agents.sb3_prior import SB3FramePrior
+
+    _, out = train_tiny_policy(tmp_path, model, "--frame-stack", "2", "--no-eval-random")
+    summary = json.loads((out / "train_in_imagination.json").read_text())
+    assert summary["settings"]["frame_stack"] == 2
+    assert len(summary["real_env"]["trained in imagination"]["scores"]) == 2
+    source = LiveEnvContexts(TOY_ENV)
+    try:
+        agent = make_agent(f"sb3:{out / 'policy.zip'}", source.env)
+        assert isinstance(agent, FrameStackAgent)
+        assert agent.inner.model.observation_space.shape == (6, 32, 32)  # SB3: channels first
+    finally:
+        source.close()
+    with pytest.raises(AgentError, match="2 stacked frames"):
+        SB3FramePrior(out / "policy.zip", num_actions=5)
+
+
+def test_frame_stack_is_refused_for_feature_policies(tmp_path, model, capsys):
+    with pytest.raises(AssertionError):  # the command exits 2, before any training
+        train_tiny_policy(tmp_path, model, "--frame-stack", "2", "--observe", "features")
+    assert "leave --frame-stack at 1" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "policy.zip").exists()
