@@ -235,7 +235,10 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/imagination", help="output folder")
     parser.add_argument("--algo", choices=ALGORITHMS, default=default.algo)
     parser.add_argument(
-        "--policy", default=default.policy, help="SB3 policy class, or auto (CNN for >= 36 px)"
+        "--policy",
+        default=default.policy,
+        help="SB3 policy class, auto (NatureCNN for frames >= 36 px, else an MLP), or "
+        "small-cnn (a CNN for smaller frames: agents/small_cnn.py)",
     )
     parser.add_argument("--timesteps", type=int, default=default.timesteps)
     parser.add_argument("--num-envs", type=int, default=default.num_envs)

@@ -37,6 +37,7 @@ POLICY_FILE = "policy.zip"
 SUMMARY_FILE = "train_in_imagination.json"
 SUITE = "train-in-imagination"
 NATURE_CNN_MIN_SIDE = 36  # SB3's default CnnPolicy needs images at least this large
+SMALL_CNN = "small-cnn"  # CnnPolicy with agents/small_cnn.py's encoder, for smaller frames
 
 
 @dataclass
@@ -46,7 +47,7 @@ class ImaginationTrainingOptions:
     data: str | None = None
     env_id: str | None = None
     algo: str = "ppo"
-    policy: str = "auto"  # auto: CnnPolicy for images >= 36 px, else MlpPolicy
+    policy: str = "auto"  # auto: CnnPolicy for images >= 36 px, else MlpPolicy; or small-cnn
     timesteps: int = 20_000
     num_envs: int = 8
     horizon: int = 64
@@ -85,6 +86,8 @@ class ImaginationTrainingOptions:
                 "no starting contexts: pass --data DATASET (recorded episodes) or --env ID "
                 "(record contexts live)"
             )
+        if self.policy == SMALL_CNN and self.observation != "frames":
+            raise AgentError(f"--policy {SMALL_CNN} encodes frames; use it with --observe frames")
         if self.frame_stack < 1:
             raise AgentError(f"--frame-stack {self.frame_stack} must be >= 1")
         if self.frame_stack > 1 and self.observation != "frames":
@@ -303,6 +306,11 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
         side = min(model_image_shape(model)[:2])
         images = options.observation == "frames" and side >= NATURE_CNN_MIN_SIDE
         policy = "CnnPolicy" if images else "MlpPolicy"
+    policy_kwargs: dict[str, Any] = {}
+    if policy == SMALL_CNN:
+        from lsswm.agents.small_cnn import SmallFrameCNN
+
+        policy_kwargs["features_extractor_class"] = SmallFrameCNN
     algorithm_class = getattr(stable_baselines3, options.algo.upper())
     algorithm_kwargs: dict[str, Any] = {
         "n_steps": options.n_steps,
@@ -315,7 +323,8 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
     }
     if options.algo == "ppo":
         algorithm_kwargs |= {"batch_size": options.batch_size, "n_epochs": options.n_epochs}
-    agent = algorithm_class(policy, venv, **algorithm_kwargs)
+    sb3_policy = "CnnPolicy" if policy == SMALL_CNN else policy
+    agent = algorithm_class(sb3_policy, venv, policy_kwargs=policy_kwargs, **algorithm_kwargs)
     announce_estimate(options, env_id)
     after = evaluation_part(options, env_id) if options.eval_episodes else None
     start = time.perf_counter()

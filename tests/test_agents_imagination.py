@@ -488,3 +488,28 @@ def test_frame_stack_is_refused_for_feature_policies(tmp_path, model, capsys):
         train_tiny_policy(tmp_path, model, "--frame-stack", "2", "--observe", "features")
     assert "leave --frame-stack at 1" in capsys.readouterr().err
     assert not (tmp_path / "run" / "policy.zip").exists()
+
+
+def test_small_cnn_policy_encodes_32px_frames_and_acts_for_real(tmp_path, model):
+    from lsswm.agents.agent_factory import make_agent
+    from lsswm.agents.small_cnn import SmallFrameCNN
+
+    _, out = train_tiny_policy(tmp_path, model, "--policy", "small-cnn", "--no-eval-random")
+    summary = json.loads((out / "train_in_imagination.json").read_text())
+    assert summary["settings"]["policy"] == "small-cnn"
+    assert len(summary["real_env"]["trained in imagination"]["scores"]) == 2
+    source = LiveEnvContexts(TOY_ENV)
+    try:
+        agent = make_agent(f"sb3:{out / 'policy.zip'}", source.env)
+        assert isinstance(agent.model.policy.features_extractor, SmallFrameCNN)
+        obs, info = source.env.reset(seed=0)
+        agent.reset(0, obs, info)
+        assert source.env.action_space.contains(agent.act(obs, info))
+    finally:
+        source.close()
+
+
+def test_small_cnn_is_refused_for_feature_policies(tmp_path, model, capsys):
+    with pytest.raises(AssertionError):  # the command exits 2, before any training
+        train_tiny_policy(tmp_path, model, "--policy", "small-cnn", "--observe", "features")
+    assert "--observe frames" in capsys.readouterr().err
