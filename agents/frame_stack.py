@@ -22,7 +22,9 @@ def stacked_frame_count(frame_shape: tuple[int, ...]) -> int:
     """How many RGB frames a channels-last observation of ``frame_shape`` stacks: 1 for one
     frame or anything that is not a stack of RGB frames."""
     channels = frame_shape[-1] if len(frame_shape) == 3 else 0
-    return channels // RGB_CHANNELS if channels > RGB_CHANNELS and not channels % 3 else 1
+    return (
+        channels // RGB_CHANNELS if channels > RGB_CHANNELS and not channels % RGB_CHANNELS else 1
+    )
 
 
 class FrameStackAgent:
