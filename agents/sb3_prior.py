@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lsswm.agents.errors import AgentError
+from lsswm.agents.frame_stack import stacked_frame_count
 
 SB3_PREFIX = "sb3:"  # collect's name for an SB3 policy, as in ``--prior sb3:PATH``
 
@@ -47,9 +48,10 @@ class SB3FramePrior:
                 f"the prior policy {path} reads observations of shape {shape}; a planner prior "
                 "must read frames (train it with --observe frames)"
             )
-        if shape[2] != 3:
+        stacked = stacked_frame_count(shape)
+        if stacked > 1:
             raise AgentError(
-                f"the prior policy {path} reads {shape[2] // 3} stacked frames; a planner prior "
+                f"the prior policy {path} reads {stacked} stacked frames; a planner prior "
                 "reads one frame (train it without --frame-stack)"
             )
         height, width = shape[:2]

@@ -306,11 +306,11 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
         side = min(model_image_shape(model)[:2])
         images = options.observation == "frames" and side >= NATURE_CNN_MIN_SIDE
         policy = "CnnPolicy" if images else "MlpPolicy"
-    policy_kwargs: dict[str, Any] = {}
+    sb3_policy, policy_kwargs = policy, {}
     if policy == SMALL_CNN:
         from lsswm.agents.small_cnn import SmallFrameCNN
 
-        policy_kwargs["features_extractor_class"] = SmallFrameCNN
+        sb3_policy, policy_kwargs = "CnnPolicy", {"features_extractor_class": SmallFrameCNN}
     algorithm_class = getattr(stable_baselines3, options.algo.upper())
     algorithm_kwargs: dict[str, Any] = {
         "n_steps": options.n_steps,
@@ -323,7 +323,6 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
     }
     if options.algo == "ppo":
         algorithm_kwargs |= {"batch_size": options.batch_size, "n_epochs": options.n_epochs}
-    sb3_policy = "CnnPolicy" if policy == SMALL_CNN else policy
     agent = algorithm_class(sb3_policy, venv, policy_kwargs=policy_kwargs, **algorithm_kwargs)
     announce_estimate(options, env_id)
     after = evaluation_part(options, env_id) if options.eval_episodes else None

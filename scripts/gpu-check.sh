@@ -53,11 +53,19 @@ if [[ $OFFLINE == 1 ]] || ! timeout 120 "$PY" -m pip install -q "${PIP_NET[@]}" 
     "$PY" -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1 \
         || log "pip install --no-deps -e . failed"
 fi
-missing=$("$PY" - <<'PY'
+missing=$("$PY" - torch numpy gymnasium safetensors tqdm tensorboard pytest lsswm.cli.main <<'PY'
 import importlib.util
-needed = ["torch", "numpy", "gymnasium", "safetensors", "tqdm", "tensorboard", "pytest", "lsswm.cli.main"]
-print(" ".join(n for n in needed if importlib.util.find_spec(n.split(".")[0]) is None
-               or (n.startswith("lsswm") and importlib.util.find_spec(n) is None)))
+import sys
+
+
+def absent(name):
+    try:
+        return importlib.util.find_spec(name) is None
+    except ModuleNotFoundError:  # its parent package is missing
+        return True
+
+
+print(" ".join(name for name in sys.argv[1:] if absent(name)))
 PY
 )
 [[ -z $missing ]] || log "missing Python packages: $missing (put their wheels in $WHEELS)"

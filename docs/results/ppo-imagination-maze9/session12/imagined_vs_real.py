@@ -12,13 +12,13 @@ import numpy as np
 import torch
 
 from lsswm.agents.model_io import load_frame_world_model, to_model_frames
+from lsswm.agents.sb3_prior import SB3FramePrior
 from lsswm.collect.dataset import open_dataset
-from lsswm.collect.policies_sb3 import load_sb3_model
 
 torch.set_num_threads(1)
 model = load_frame_world_model("pretrained/maze9/causal-window.safetensors", "cpu")
 dataset = open_dataset(sys.argv[1])
-policies = {p: load_sb3_model(Path(p))[0] for p in sys.argv[2:]}
+policies = {path: SB3FramePrior(Path(path), num_actions=6) for path in sys.argv[2:]}
 generator = torch.Generator().manual_seed(0)
 real, imagined, following, actions_taken = [], [], [], []
 for index in range(0, 6):
@@ -47,10 +47,8 @@ print(
 )
 
 
-def probs(policy, frames):
-    obs, _ = policy.policy.obs_to_tensor(frames)
-    with torch.no_grad():
-        return policy.policy.get_distribution(obs).distribution.probs.numpy()
+def probs(prior, frames):
+    return np.stack([prior(frame).numpy() for frame in frames])
 
 
 for name, policy in policies.items():
