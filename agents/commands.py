@@ -133,7 +133,9 @@ def _configure_fit_critic(parser: argparse.ArgumentParser) -> None:
         help="value targets: the data's real discounted returns, or (Memory Maze) the "
         "privileged discounted shortest-path value of reaching the current target; motion: "
         "not a value but a motion head (cells moved into each frame) for the planner's "
-        "--motion; motion-value: the discounted motion still to come (a --critic for it)",
+        "--motion; motion-value: the discounted motion still to come (a --critic for it); "
+        "reward: a reward head, the probability of a real reward at each imagined frame "
+        "(lsswm eval reward --reward-head)",
     )
     for name in ("episodes", "val_episodes", "horizon", "min_context", "stride"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(default, name))
@@ -150,9 +152,17 @@ def _run_fit_critic(args: argparse.Namespace) -> int:
     summary = fit_returns_critic(_options_from_args(ReturnsCriticOptions, args))
     fit = summary["val_fit"] or summary["train_fit"]
     which = "held-out" if summary["val_fit"] else "training"
+    overall = fit["all"]
+    if "auroc" in overall:
+        by_depth = " ".join(f"{d['auroc']:.3f}" for d in fit["by_depth"].values())
+        quality = (
+            f"AUROC {overall['auroc']:.3f} (by depth 1..H: {by_depth}) at {overall['hits']} hits"
+        )
+    else:
+        quality = f"R^2 {overall['r2']:.3f}, Pearson {overall['pearson']:.3f}"
     print(
-        f"critic: {which} R^2 {fit['all']['r2']:.3f}, Pearson {fit['all']['pearson']:.3f} over "
-        f"{fit['all']['frames']} imagined frames; wrote {args.out}/critic.safetensors"
+        f"critic: {which} {quality} over {overall['frames']} imagined frames; "
+        f"wrote {args.out}/critic.safetensors"
     )
     return 0
 

@@ -49,6 +49,9 @@ class CriticConfig:
     # What the critic reads of an imagined frame: the pooled final features, or the frame's
     # predicted clean latents (flattened), which keep where things are in the view.
     inputs: str = "features"
+    # "value": the output is the value itself. "hit-logit": a reward head (fit-critic
+    # --targets reward), whose output is the logit of a real reward at the imagined frame.
+    output: str = "value"
 
 
 class Critic(nn.Module):
@@ -61,6 +64,14 @@ class Critic(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return self.net(features.float()).squeeze(-1)
+
+    def hit_probability(self, features: Tensor) -> Tensor:
+        """A reward head's probability of a real reward at each frame."""
+        if self.config.output != "hit-logit":
+            raise ValueError(
+                "this head is a value, not a reward head (fit-critic --targets reward)"
+            )
+        return torch.sigmoid(self(features))
 
 
 def critic_inputs(imagined: Any, inputs: str = "features") -> Tensor:

@@ -38,6 +38,14 @@ motion still to come after each imagined frame under the data's behaviour,
 ``sum_{j >= 1} discount^(j-1) * motion_{s+k+j}``, a critic (``--critic``) for a planner that
 seeks motion. A planner facing a wall needs it: turning away takes more steps than its
 horizon, and no motion comes of them within it.
+
+``targets="reward"`` fits no value but a **reward head**: a classifier of a real reward (a
+target hit) at each imagined frame, read from the imagined frame's features and fitted with
+class-balanced cross-entropy (hits are about one frame in a hundred). The world model's own
+reward head learns from real frames only; in imagination, a few steps ahead, the frames it
+reads are blurrier than any it was trained on, and its prediction falls to chance by 8 steps.
+This head learns what imagined frames at depths 1..H say about a hit, with the real reward as
+the label (``lsswm eval reward --reward-head`` scores it; docs/experiments.md, section 40).
 """
 
 from __future__ import annotations
@@ -51,9 +59,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from lsswm.agents.critic import CRITIC_INPUTS, Critic, CriticConfig, save_critic
 from lsswm.agents.errors import AgentError
+from lsswm.agents.hit_metrics import auroc
 
 
 @dataclass
@@ -93,7 +103,7 @@ def truncation_tail(discount: float) -> int:
     return math.ceil(math.log(0.05) / math.log(discount)) if discount < 1 else 10**9
 
 
-VALUE_TARGETS = ("returns", "shortest-path", "motion", "motion-value")
+VALUE_TARGETS = ("returns", "shortest-path", "motion", "motion-value", "reward")
 
 
 def shortest_path_values(episode: dict[str, Any], discount: float) -> np.ndarray:
@@ -175,6 +185,8 @@ def build_bank(
             targets = motion_targets(episode)
         elif options.targets == "motion-value":
             targets = discounted_returns(motion_targets(episode), options.discount)
+        elif options.targets == "reward":
+            targets = (rewards > 0).astype(np.float32)  # a hit on arriving at the frame
         else:
             targets = shortest_path_values(episode, options.discount)
         frame = result.starts[:, None] + np.arange(1, options.horizon + 1)[None]  # (S, H)
@@ -187,18 +199,31 @@ def build_bank(
                 f"{root}: episode {index + 1}/{total}, {int(keep.sum())} imagined frames",
                 file=sys.stderr,
             )
-    if not features:
-        raise AgentError(f"{root} holds no episode long enough for the critic's targets")
+    if not features or not sum(len(f) for f in features):
+        cut = (
+            f" (the last {tail} frames of each, at --discount {options.discount:g})" if tail else ""
+        )
+        raise AgentError(
+            f"{root} holds no episode long enough for the critic's targets{cut}: use longer "
+            "episodes, or a smaller --discount for discounted targets"
+        )
     return FeatureBank(np.concatenate(features), np.concatenate(returns), np.concatenate(depths))
 
 
 def fit_report(critic: Critic, bank: FeatureBank, horizon: int) -> dict[str, Any]:
-    """Correlation and R^2 of the critic's values with the real returns, overall and by depth."""
+    """Correlation and R^2 of the critic's values with the real returns, overall and by depth;
+    for a reward head, AUROC of its logits at the real hits."""
     with torch.no_grad():
         values = critic(torch.as_tensor(bank.features)).numpy()
 
     def scores(mask: np.ndarray) -> dict[str, float]:
         truth, guess = bank.returns[mask], values[mask]
+        if critic.config.output == "hit-logit":
+            return {
+                "frames": int(mask.sum()),
+                "hits": int(truth.sum()),
+                "auroc": auroc(guess, truth),
+            }
         variance = float(truth.var())
         r2 = 1.0 - float(((guess - truth) ** 2).mean()) / variance if variance > 0 else math.nan
         corr = float(np.corrcoef(truth, guess)[0, 1]) if truth.std() > 0 and guess.std() > 0 else 0
@@ -208,6 +233,25 @@ def fit_report(critic: Critic, bank: FeatureBank, horizon: int) -> dict[str, Any
     report["by_depth"] = {str(k): scores(bank.depth == k) for k in range(1, horizon + 1)}
     report["mean_return"] = float(bank.returns.mean())
     return report
+
+
+def mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (prediction - target).pow(2).mean()
+
+
+def fit_loss(labels: torch.Tensor) -> Any:
+    """Class-balanced binary cross-entropy for a reward head: hits weigh as much in all as the
+    frames without one, so the rare class is not ignored."""
+    hits = float(labels.sum())
+    if hits == 0 or hits == len(labels):
+        raise AgentError(
+            "a reward head needs frames with and without a real reward in --data; collect with "
+            "a policy that reaches targets (e.g. --policy oracle-mix)"
+        )
+    weight = torch.tensor((len(labels) - hits) / hits)
+    return lambda logits, target: F.binary_cross_entropy_with_logits(
+        logits, target, pos_weight=weight
+    )
 
 
 def fit_returns_critic(options: ReturnsCriticOptions) -> dict[str, Any]:
@@ -231,10 +275,13 @@ def fit_returns_critic(options: ReturnsCriticOptions) -> dict[str, Any]:
         hidden=options.hidden,
         discount=options.discount,
         inputs=options.inputs,
+        output="hit-logit" if options.targets == "reward" else "value",
     )
     critic = Critic(config)
     optimizer = torch.optim.Adam(critic.parameters(), lr=options.lr)
     inputs, targets = torch.as_tensor(train.features), torch.as_tensor(train.returns)
+    loss_of = fit_loss(targets) if options.targets == "reward" else mse
+    loss_name = "bce" if options.targets == "reward" else "mse"
     rng = torch.Generator().manual_seed(options.seed)
     history = []
     for epoch in range(options.epochs):
@@ -242,16 +289,16 @@ def fit_returns_critic(options: ReturnsCriticOptions) -> dict[str, Any]:
         total = 0.0
         for first in range(0, len(order), options.batch):
             rows = order[first : first + options.batch]
-            loss = (critic(inputs[rows]) - targets[rows]).pow(2).mean()
+            loss = loss_of(critic(inputs[rows]), targets[rows])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(rows)
-        entry = {"epoch": epoch + 1, "train_mse": total / len(order)}
+        entry = {"epoch": epoch + 1, f"train_{loss_name}": total / len(order)}
         if val is not None:
             with torch.no_grad():
                 guess = critic(torch.as_tensor(val.features))
-            entry["val_mse"] = float((guess - torch.as_tensor(val.returns)).pow(2).mean())
+            entry[f"val_{loss_name}"] = float(loss_of(guess, torch.as_tensor(val.returns)))
         history.append(entry)
         if options.progress:
             print(f"critic epoch {epoch + 1}/{options.epochs}: {entry}", file=sys.stderr)

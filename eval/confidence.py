@@ -36,6 +36,32 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
+def pooled_statistic_interval(
+    episodes: list[tuple[np.ndarray, np.ndarray]],
+    statistic: Any,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of a statistic of pooled frames (e.g. AUROC of
+    scores at labels), resampling whole episodes: ``episodes`` holds each episode's
+    (scores, labels); resamples where the statistic is undefined (NaN) are dropped."""
+    if not episodes:
+        raise ValueError("a confidence interval needs at least one episode")
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        picks = rng.integers(len(episodes), size=len(episodes))
+        scores = np.concatenate([episodes[i][0] for i in picks])
+        labels = np.concatenate([episodes[i][1] for i in picks])
+        values.append(statistic(scores, labels))
+    values = np.asarray(values, np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(values, [0.025, 0.975])
+    return float(low), float(high)
+
+
 def episode_mean_interval(per_episode: dict[int, float] | np.ndarray) -> dict[str, Any]:
     """{"mean", "ci95": [low, high], "episodes"}: the mean over episodes of their means."""
     values = np.asarray(

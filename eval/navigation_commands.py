@@ -128,6 +128,12 @@ def _configure_reward(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=float, default=0.5, help="precision/recall threshold (0.5)"
     )
     parser.add_argument(
+        "--reward-head",
+        default="",
+        help="score with a reward head fitted to imagined frames (lsswm agents fit-critic "
+        "--targets reward) instead of the world model's own reward head",
+    )
+    parser.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]"
     )
     parser.add_argument("--seed", type=int, default=0, help="sampler noise seed")
@@ -157,6 +163,7 @@ def _run_reward(args: argparse.Namespace) -> int:
             device=str(resolve_device(args.device)),
             seed=args.seed,
             progress=not args.no_progress,
+            reward_head=args.reward_head,
         )
     )
     return 0

@@ -14,7 +14,12 @@ row, imagined by ``agents.open_loop`` (one stream over the episode, as the plann
 Metrics per k: AUROC (rank-based, ties averaged), and precision / recall of "predicted
 reward > threshold" (a fixed threshold, 0.5 by default, chosen before seeing the data:
 the sign head predicts P(positive) - P(negative), so 0.5 means a hit is the likely
-outcome), plus the base rate. Results: ``reward.json`` (docs/evaluation.md schema, suite
+outcome), plus the base rate.
+
+``reward_head`` (``lsswm agents fit-critic --targets reward``) scores with a reward head fitted
+to imagined frames instead of the world model's own head: its probability of a hit, read from
+the observed frame's features at k = 0 and from the imagined frame's at k > 0 (0.5 is its
+balanced decision point, since it was fitted with class-balanced weights). Results: ``reward.json`` (docs/evaluation.md schema, suite
 ``reward``) and ``reward_auroc.png`` (AUROC vs steps ahead).
 """
 
@@ -28,44 +33,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from lsswm.agents.hit_metrics import auroc, precision_recall
 from lsswm.eval.errors import EvalError
 
 RESULTS_FILE = "reward.json"
 PLOT_FILE = "reward_auroc.png"
-
-
-def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve: the probability that a random positive scores higher than a
-    random negative (ties count half), from average ranks. NaN without both classes."""
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    labels = np.asarray(labels, dtype=bool).ravel()
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(len(scores), dtype=np.float64)
-    start = 0
-    while start < len(scores):  # average ranks (1-based) over runs of equal scores
-        end = start
-        while end + 1 < len(scores) and sorted_scores[end + 1] == sorted_scores[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
-        start = end + 1
-    rank_sum = ranks[labels].sum()
-    return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
-
-
-def precision_recall(
-    scores: np.ndarray, labels: np.ndarray, threshold: float
-) -> tuple[float, float]:
-    """Precision and recall of ``scores > threshold`` (precision NaN when nothing fires)."""
-    predicted = np.asarray(scores).ravel() > threshold
-    labels = np.asarray(labels, dtype=bool).ravel()
-    hits = int((predicted & labels).sum())
-    precision = hits / int(predicted.sum()) if predicted.any() else float("nan")
-    recall = hits / int(labels.sum()) if labels.any() else float("nan")
-    return precision, recall
 
 
 @dataclass
@@ -95,6 +67,7 @@ class RewardOptions:
     seed: int = 0
     progress: bool = True
     notes: list[str] = field(default_factory=list)
+    reward_head: str = ""  # a fit-critic --targets reward head; "": the world model's head
 
 
 def dataset_reward_episodes(root: str | Path, count: int) -> list[RewardEpisode]:
@@ -144,20 +117,43 @@ def env_reward_episodes(options: RewardOptions) -> list[RewardEpisode]:
 
 
 @torch.no_grad()
-def observed_rewards(model: Any, episode: RewardEpisode, device: str) -> np.ndarray:
-    """Teacher-forced predicted reward of every frame (T,)."""
+def observed_rewards(
+    model: Any, episode: RewardEpisode, device: str, head: Any = None
+) -> np.ndarray:
+    """Teacher-forced predicted reward of every frame (T,): the model's reward head's, or
+    ``head``'s probability of a hit."""
+    from lsswm.agents.critic import head_inputs
     from lsswm.agents.model_io import to_model_frames
 
     frames = torch.as_tensor(to_model_frames(episode.frames, model), device=device)
     actions = torch.as_tensor(episode.actions, device=device)
     stream = model.start_stream(1)
     out = stream.observe_frames(frames[None], actions[None])
-    return out.rewards[0].float().cpu().numpy()
+    scores = out.rewards if head is None else head.hit_probability(head_inputs(out, head))
+    return scores[0].float().cpu().numpy()
+
+
+def load_reward_head(path: str, device: str) -> Any:
+    """A reward head (fit-critic --targets reward), or a clear error for any other file."""
+    from lsswm.agents.critic import load_critic
+    from lsswm.agents.errors import AgentError
+
+    try:
+        head = load_critic(path, device)
+    except AgentError as error:
+        raise EvalError(str(error)) from error
+    if head.config.output != "hit-logit":
+        raise EvalError(
+            f"{path} is a value critic, not a reward head; fit one with lsswm agents "
+            "fit-critic --targets reward"
+        )
+    return head
 
 
 def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
     from lsswm.agents.model_io import load_frame_world_model
     from lsswm.agents.open_loop import open_loop
+    from lsswm.eval.confidence import pooled_statistic_interval
     from lsswm.eval.plots import _pyplot, _save
     from lsswm.eval.results import new_results, write_results
     from lsswm.eval.tables import make_table, text_table
@@ -165,6 +161,7 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
     if options.horizon < 1 or options.min_context < 1 or options.stride < 1:
         raise EvalError("--horizon, --min-context and --stride must be >= 1")
     model = load_frame_world_model(options.ckpt, device=options.device)
+    head = load_reward_head(options.reward_head, options.device) if options.reward_head else None
     if options.data:
         episodes = dataset_reward_episodes(options.data, options.episodes)
     else:
@@ -176,7 +173,7 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
         if options.progress:
             print(f"episode {number + 1}/{len(episodes)} {episode.name}", file=sys.stderr)
         hits = episode.rewards > 0
-        observed = observed_rewards(model, episode, options.device)
+        observed = observed_rewards(model, episode, options.device, head)
         keep = slice(options.min_context, None)  # the same frames as the open-loop targets
         scores[0].append(observed[keep])
         labels[0].append(hits[keep])
@@ -190,15 +187,27 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
             options.denoising_steps,
             generator,
             options.device,
+            keep=None if head is None else head.config.inputs,
         )
+        if head is None:
+            predicted = ahead.rewards
+        else:
+            with torch.no_grad():
+                predicted = head.hit_probability(torch.as_tensor(ahead.inputs)).numpy()
         for k in range(1, options.horizon + 1):
-            scores[k].append(ahead.rewards[:, k - 1])
+            scores[k].append(predicted[:, k - 1])
             labels[k].append(hits[ahead.starts + k])
     rows, curve = [], []
     for k in range(options.horizon + 1):
         score = np.concatenate(scores[k]) if scores[k] else np.zeros(0)
         label = np.concatenate(labels[k]) if labels[k] else np.zeros(0, bool)
         area = auroc(score, label)
+        # Frames of one episode are not independent: the interval resamples episodes.
+        interval = (
+            pooled_statistic_interval(list(zip(scores[k], labels[k], strict=True)), auroc)
+            if scores[k]
+            else (float("nan"), float("nan"))
+        )
         precision, recall = precision_recall(score, label, options.threshold)
         row = {
             "steps_ahead": k,
@@ -207,6 +216,7 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
             "hits": int(label.sum()),
             "base_rate": float(label.mean()) if len(label) else float("nan"),
             "auroc": area,
+            "auroc_ci95": list(interval),
             "precision": precision,
             "recall": recall,
             "mean_predicted_at_hits": float(score[label].mean()) if label.any() else float("nan"),
@@ -222,6 +232,7 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
                 row["frames"],
                 row["hits"],
                 area,
+                f"[{interval[0]:.3f}, {interval[1]:.3f}]",
                 precision,
                 recall,
                 row["mean_predicted_at_hits"],
@@ -241,6 +252,7 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
         "stride": options.stride,
         "denoising_steps": options.denoising_steps,
         "threshold": options.threshold,
+        "reward_head": options.reward_head or None,
         "model": model.config.to_dict(),
     }
     results = new_results("reward", "Reward prediction at real target hits", settings)
@@ -254,6 +266,7 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
                 "frames",
                 "hits",
                 "AUROC",
+                "AUROC 95% CI (episodes)",
                 f"precision@{options.threshold:g}",
                 f"recall@{options.threshold:g}",
                 "mean pred. at hits",
@@ -262,9 +275,14 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
             rows,
         )
     )
+    scorer = (
+        f"the reward head {options.reward_head} (fitted to imagined frames) predicts P(hit)"
+        if head is not None
+        else "the sign head predicts P(positive) - P(negative)"
+    )
     results["notes"] += [
-        f"threshold {options.threshold:g} fixed in advance (not tuned on these episodes); the "
-        "sign head predicts P(positive) - P(negative)",
+        f"threshold {options.threshold:g} fixed in advance (not tuned on these episodes); "
+        + scorer,
         "labels: real reward > 0 at the frame; open loop from the real context up to frame "
         "t - k with the real actions",
         *options.notes,
@@ -273,7 +291,15 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(5, 3.5))
-    axis.plot([r["steps_ahead"] for r in curve], [r["auroc"] for r in curve], marker="o")
+    steps = [r["steps_ahead"] for r in curve]
+    axis.plot(steps, [r["auroc"] for r in curve], marker="o")
+    axis.fill_between(
+        steps,
+        [r["auroc_ci95"][0] for r in curve],
+        [r["auroc_ci95"][1] for r in curve],
+        alpha=0.25,
+        label="95% CI over episodes",
+    )
     axis.axhline(0.5, color="grey", linestyle=":", label="chance")
     axis.set_xlabel("steps ahead (0: observed frame)")
     axis.set_ylabel("AUROC of predicted reward at hits")

@@ -229,3 +229,72 @@ def test_fit_prior_command_clones_the_next_action(tmp_path, tiny_frame_model):
     summary = json.loads((out / "prior_training.json").read_text())
     assert summary["train_frames"] == 2 * 12  # 13 frames per episode: 12 "next actions"
     assert 0.0 <= summary["val_accuracy"] <= 1.0 and len(summary["history"]) == 2
+
+
+def test_reward_head_fits_real_hits_at_every_imagined_frame(tmp_path, tiny_frame_model):
+    from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
+    from lsswm.collect.dataset import open_dataset
+
+    data, ckpt = tiny_data_and_model(tmp_path, tiny_frame_model, episodes=2, steps=24)
+    options = ReturnsCriticOptions(
+        ckpt=str(ckpt), data=str(data), out=str(tmp_path / "r"), horizon=3, min_context=4
+    )
+    options.targets, options.epochs, options.progress = "reward", 2, False
+    summary = fit_returns_critic(options)
+    head = load_critic(tmp_path / "r" / "critic.safetensors")
+    assert head.config.output == "hit-logit"
+    probability = head.hit_probability(torch.zeros(3, 32))
+    assert probability.shape == (3,) and bool(((probability > 0) & (probability < 1)).all())
+    # A hit is not a discounted sum: no frame is cut at the episode's end. Every imagined
+    # frame start + k (starts 3, 5, .., 21) counts, labelled by its own real reward.
+    starts = range(3, 22, 2)
+    assert summary["train_frames"] == 2 * len(starts) * 3
+    rewards = [np.asarray(e["rewards"]) for e in open_dataset(data)]
+    for k in (1, 2, 3):
+        hits = sum(int((r[[s + k for s in starts]] > 0).sum()) for r in rewards)
+        assert summary["train_fit"]["by_depth"][str(k)]["hits"] == hits
+    assert sum(d["hits"] for d in summary["train_fit"]["by_depth"].values()) > 0
+    assert "train_bce" in summary["history"][0]
+    value_head = fit_value_head(tmp_path, data, ckpt)
+    with pytest.raises(ValueError, match="not a reward head"):
+        value_head.hit_probability(torch.zeros(1, 32))
+
+
+def fit_value_head(tmp_path, data, ckpt):
+    from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
+
+    options = ReturnsCriticOptions(
+        ckpt=str(ckpt), data=str(data), out=str(tmp_path / "v"), horizon=2, min_context=4
+    )
+    options.epochs, options.discount, options.progress = 1, 0.5, False
+    fit_returns_critic(options)
+    return load_critic(tmp_path / "v" / "critic.safetensors")
+
+
+def test_value_targets_cut_to_nothing_get_a_clear_error(tmp_path, tiny_frame_model):
+    from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
+    from lsswm.agents.errors import AgentError
+
+    data, ckpt = tiny_data_and_model(tmp_path, tiny_frame_model, episodes=1, steps=24)
+    # At discount 0.97 the last 99 frames' returns are cut: nothing of 25 frames is left.
+    options = ReturnsCriticOptions(ckpt=str(ckpt), data=str(data), out=str(tmp_path / "c"))
+    options.horizon, options.min_context, options.progress = 2, 4, False
+    with pytest.raises(AgentError, match=r"last 99 frames of each, at --discount 0\.97"):
+        fit_returns_critic(options)
+
+
+def test_reward_head_refuses_labels_of_one_class():
+    from lsswm.agents.critic_returns import fit_loss
+    from lsswm.agents.errors import AgentError
+
+    for labels in (torch.zeros(10), torch.ones(10)):
+        with pytest.raises(AgentError, match="with and without a real reward"):
+            fit_loss(labels)
+    # Balanced: the 2 hits among 10 frames weigh as much as the 8 others.
+    loss = fit_loss(torch.tensor([1.0, 1.0] + [0.0] * 8))
+    logits = torch.zeros(10)
+    hit_part = 4.0 * 2 * np.log(2) / 10  # pos_weight 8/2 on the 2 hits
+    miss_part = 8 * np.log(2) / 10
+    assert float(loss(logits, torch.tensor([1.0, 1.0] + [0.0] * 8))) == pytest.approx(
+        hit_part + miss_part
+    )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lsswm.eval.reward import auroc, precision_recall
+from lsswm.agents.hit_metrics import auroc, precision_recall
 
 
 def test_auroc_matches_a_hand_computed_case():
@@ -60,3 +60,79 @@ def test_eval_reward_command_writes_json_and_plot(tmp_path, tiny_frame_model):
     # Starts 3..(25-1-3)=21: 19 rows per episode at every k.
     assert all(row["frames"] == 2 * 19 for row in saved["curve"][1:])
     assert (out / "reward_auroc.png").stat().st_size > 0
+
+
+def test_eval_reward_scores_a_fitted_reward_head_on_imagined_features(tmp_path, tiny_frame_model):
+    from lsswm.agents.critic import load_critic
+    from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
+    from lsswm.agents.model_io import load_frame_world_model
+    from lsswm.agents.open_loop import open_loop
+    from lsswm.collect.dataset import open_dataset
+    from lsswm.eval.errors import EvalError
+    from lsswm.eval.reward import RewardOptions, run_reward_eval
+    from lsswm.worldmodel.checkpoint import save_world_model
+    from lsswm.worldmodel.train.synthetic import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "data", episodes=2, steps=24, image_size=16)
+    ckpt = tmp_path / "tiny.safetensors"
+    save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
+    fit = ReturnsCriticOptions(ckpt=str(ckpt), data=str(data), out=str(tmp_path / "head"))
+    fit.horizon, fit.min_context, fit.targets, fit.epochs, fit.progress = 3, 4, "reward", 2, False
+    fit_returns_critic(fit)
+    head_path = tmp_path / "head" / "critic.safetensors"
+    options = RewardOptions(ckpt=str(ckpt), out=str(tmp_path / "out"), data=str(data))
+    options.episodes, options.horizon, options.min_context, options.stride = 2, 3, 4, 1
+    options.denoising_steps, options.progress, options.reward_head = 1, False, str(head_path)
+    saved = run_reward_eval(options)
+    assert saved["settings"]["reward_head"] == str(head_path)
+
+    # The same open-loop rows (the eval's generator, seeded 0, runs over the episodes in
+    # order), scored by the head: the eval's means at k = 1 must be these.
+    model, head = load_frame_world_model(str(ckpt)), load_critic(head_path)
+    generator = torch.Generator().manual_seed(0)
+    at_hits, elsewhere = [], []
+    for episode in open_dataset(data):
+        rewards = np.asarray(episode["rewards"])
+        rows = open_loop(
+            model,
+            np.array(episode["frames"]),
+            np.array(episode["actions"]),
+            3,
+            4,
+            1,
+            1,
+            generator,
+            keep="features",
+        )
+        with torch.no_grad():
+            probability = head.hit_probability(torch.as_tensor(rows.inputs[:, 0])).numpy()
+        hit = rewards[rows.starts + 1] > 0
+        at_hits.append(probability[hit])
+        elsewhere.append(probability[~hit])
+    row = saved["curve"][1]
+    assert row["mean_predicted_elsewhere"] == pytest.approx(np.concatenate(elsewhere).mean())
+    if row["hits"]:
+        assert row["mean_predicted_at_hits"] == pytest.approx(np.concatenate(at_hits).mean())
+    low, high = row["auroc_ci95"]
+    assert np.isnan(row["auroc"]) or low <= row["auroc"] <= high
+
+    value_options = ReturnsCriticOptions(ckpt=str(ckpt), data=str(data), out=str(tmp_path / "v"))
+    value_options.horizon, value_options.min_context, value_options.epochs = 2, 4, 1
+    value_options.discount, value_options.progress = 0.5, False
+    fit_returns_critic(value_options)
+    options.reward_head = str(tmp_path / "v" / "critic.safetensors")
+    with pytest.raises(EvalError, match="not a reward head"):
+        run_reward_eval(options)
+
+
+def test_pooled_interval_resamples_whole_episodes():
+    from lsswm.eval.confidence import pooled_statistic_interval
+
+    one = (np.array([0.9, 0.1, 0.2, 0.8]), np.array([1, 0, 0, 0], bool))
+    # One episode: every resample is that episode, so the interval is its AUROC exactly.
+    low, high = pooled_statistic_interval([one], auroc, resamples=50)
+    assert low == high == pytest.approx(auroc(*one))
+    perfect = (np.array([0.9, 0.1]), np.array([1, 0], bool))
+    wrong = (np.array([0.1, 0.9]), np.array([1, 0], bool))
+    low, high = pooled_statistic_interval([perfect, wrong], auroc, resamples=400)
+    assert low == 0.0 and high == 1.0  # resamples of only one kind occur both ways
