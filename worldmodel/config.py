@@ -68,7 +68,11 @@ def without_unusable_fourier_keys(
 
 
 SCAN_UPDATES = ("add", "delta")  # the scan's write rule (worldmodel/mixer.py)
-SCAN_WRITE_GATES = ("none", "signal")  # what a token writes by its frame's noise level
+SCAN_WRITE_GATES = ("none", "signal")
+SCAN_NORMS = (
+    "all",
+    "head",
+)  # the scan output's RMSNorm: over all heads, or per head  # what a token writes by its frame's noise level
 SCANS = ("block-wise", "whole-frame")  # or None: no scan sub-layer
 CACHE_RULES = ("chunk", "window", "all", "none")
 
@@ -172,6 +176,10 @@ class WorldModelConfig:
     # frame's variance: in diffusion forcing most context frames are noisy, and a memory that
     # keeps one summary cannot later pick the clean sighting out, as attention can.
     ssm_write_gate: str = "none"
+    # The RMSNorm on the scan's output: "all" (Mamba2 with one group: one norm over every
+    # head) or "head" (each head on its own, as gated DeltaNet does), so a recalling head's
+    # output scale does not depend on what the other heads hold.
+    ssm_norm: str = "all"
     # Continuous actions only: the keys read `action_key_fourier` random Fourier features of
     # the action (frequencies ~ N(0, action_key_frequency^2) per unit of action) instead of
     # the action embedding. A linear memory's read returns every stored value weighted by key
@@ -334,6 +342,8 @@ class WorldModelConfig:
                 f"ssm_write_gate must be one of {', '.join(SCAN_WRITE_GATES)} "
                 f"(got {self.ssm_write_gate!r})"
             )
+        if self.ssm_norm not in SCAN_NORMS:
+            fail(f"ssm_norm must be one of {', '.join(SCAN_NORMS)} (got {self.ssm_norm!r})")
         if self.ssm_input_gain not in ("dt", "unit"):
             fail(f"ssm_input_gain must be 'dt' or 'unit' (got {self.ssm_input_gain!r})")
         halflife = self.ssm_halflife_frames

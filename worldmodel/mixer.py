@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lsswm.worldmodel.config import SCAN_UPDATES
+from lsswm.worldmodel.config import SCAN_NORMS, SCAN_UPDATES
 from lsswm.worldmodel.delta import delta_scan
 from lsswm.worldmodel.ssd import ssd_scan
 
@@ -71,6 +71,21 @@ class CausalDepthwiseConv(torch.autograd.Function):
         return grad_input.to(conv_input.dtype), grad_weight, grad_bias
 
 
+class HeadRMSNorm(nn.Module):
+    """RMSNorm over each head's channels (groups of ``head_dim``), one weight per channel."""
+
+    def __init__(self, dim: int, head_dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.head_dim = head_dim
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        heads = x.unflatten(-1, (-1, self.head_dim))
+        normed = F.rms_norm(heads, (self.head_dim,), eps=self.eps).flatten(-2)
+        return normed * self.weight
+
+
 class Mamba2Mixer(nn.Module):
     def __init__(
         self,
@@ -87,6 +102,7 @@ class Mamba2Mixer(nn.Module):
         tokens_per_frame: int = 1,
         content_keys: bool = True,
         update: str = "add",
+        norm: str = "all",
     ) -> None:
         super().__init__()
         self.d_inner = d_inner
@@ -129,7 +145,14 @@ class Mamba2Mixer(nn.Module):
         self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
         self.A_log = nn.Parameter(torch.log(A))
         self.D = nn.Parameter(torch.ones(self.n_heads))
-        self.norm = nn.RMSNorm(d_inner, eps=1e-6)
+        if norm not in SCAN_NORMS:
+            raise ValueError(f"norm must be one of {SCAN_NORMS} (got {norm!r})")
+        # "all": one RMSNorm over every head (Mamba2 with one group). "head": each head's read
+        # is normalised on its own, so one head's recall keeps its scale whatever the other
+        # heads hold.
+        self.norm = (
+            nn.RMSNorm(d_inner, eps=1e-6) if norm == "all" else HeadRMSNorm(d_inner, head_dim)
+        )
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
 
     def empty_state(self, n: int, device: torch.device, dtype: torch.dtype) -> ScanState:

@@ -205,6 +205,7 @@ class WorldModelBlock(nn.Module):
                 tokens_per_frame=math.prod(config.resolved_scan_blocks()[layer]),
                 content_keys=config.ssm_content_keys,
                 update=config.ssm_update,
+                norm=config.ssm_norm,
             )
             self.scan = BlockScan(self.grid, config.resolved_scan_blocks()[layer], mixer)
         # Action-addressed memory: (action embedding + spatial position) -> the scan's keys
