@@ -37,7 +37,7 @@ from lsswm.agents.head_files import head_mlp
 CRITIC_META_KEY = "lsswm_critic"
 
 
-CRITIC_INPUTS = ("features", "latents")
+CRITIC_INPUTS = ("features", "latents", "trajectory")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,9 @@ class CriticConfig:
     # What the critic reads of an imagined frame: the pooled final features, or the frame's
     # predicted clean latents (flattened), which keep where things are in the view.
     inputs: str = "features"
+    # "trajectory" inputs: the length of the imagined trajectories the head reads
+    # (trajectory_inputs); 0 for the other inputs.
+    trajectory_frames: int = 0
     # "value": the output is the value itself. "hit-logit": a reward head (fit-critic
     # --targets reward), whose output is the logit of a real reward at the imagined frame.
     output: str = "value"
@@ -74,19 +77,47 @@ class Critic(nn.Module):
         return torch.sigmoid(self(features))
 
 
-def critic_inputs(imagined: Any, inputs: str = "features") -> Tensor:
-    """(B, n, dim) inputs of a critic for the imagined frames of one ``imagine`` call."""
+def critic_inputs(imagined: Any, inputs: str = "features", frames: int = 0) -> Tensor:
+    """(B, n, dim) inputs of a critic for the imagined frames of one ``imagine`` call;
+    ``frames``: the trajectory length of "trajectory" inputs (trajectory_inputs)."""
     if inputs not in CRITIC_INPUTS:
         raise ValueError(f"critic inputs {inputs!r}: choose one of {', '.join(CRITIC_INPUTS)}")
     if inputs == "latents":
         return imagined.latents.flatten(2).float()
+    if inputs == "trajectory":
+        return trajectory_inputs(imagined.features.float(), frames)
     return imagined.features.float()
+
+
+def trajectory_inputs(features: Tensor, frames: int) -> Tensor:
+    """(B, n, D) features of imagined frames 1..n -> (B, n, frames * D + frames): row k holds
+    the features of frames 1..k (zeros after them) and k one-hot. A head that reads them sees
+    the whole imagined path to a frame, not the frame alone; the path must start at the
+    imagination's first frame, so only ``lsswm eval reward`` reads heads this way."""
+    batch, count, dim = features.shape
+    if not 1 <= count <= frames:
+        raise ValueError(
+            f"a trajectory head reads up to {frames} imagined frames, got {count}; score it "
+            f"with a horizon of at most {frames}"
+        )
+    rows = features.new_zeros(batch, count, frames * dim + frames)
+    for k in range(count):
+        rows[:, k, : (k + 1) * dim] = features[:, : k + 1].flatten(1)
+        rows[:, k, frames * dim + k] = 1.0
+    return rows
 
 
 def head_inputs(imagined: Any, head: Any) -> Tensor:
     """(B, n, dim) what ``head`` (a critic, a motion head, or any callable with an optional
-    ``config.inputs``) reads of the imagined frames; plain callables read the features."""
-    return critic_inputs(imagined, getattr(getattr(head, "config", None), "inputs", "features"))
+    ``config.inputs``) reads of the imagined frames; plain callables read the features. The
+    planner and the imagination env read heads frame by frame: a trajectory head is refused."""
+    inputs = getattr(getattr(head, "config", None), "inputs", "features")
+    if inputs == "trajectory":
+        raise ValueError(
+            "a trajectory head (--inputs trajectory) reads a whole imagined path, which only "
+            "lsswm eval reward gives it; fit the planner's heads with --inputs features"
+        )
+    return critic_inputs(imagined, inputs)
 
 
 def lambda_returns(

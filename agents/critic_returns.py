@@ -83,7 +83,9 @@ class ReturnsCriticOptions:
     batch: int = 512
     lr: float = 1e-3
     hidden: int = 128
-    inputs: str = "features"  # what the critic reads: "features" or "latents" (CRITIC_INPUTS)
+    # What the critic reads (CRITIC_INPUTS): "features" or "latents" of the imagined frame, or
+    # "trajectory", the features of every imagined frame up to it (reward heads for eval only)
+    inputs: str = "features"
     targets: str = "returns"  # "returns" (real, of the data's behaviour) or "shortest-path"
     seed: int = 0
     device: str = "cpu"
@@ -259,6 +261,11 @@ def fit_returns_critic(options: ReturnsCriticOptions) -> dict[str, Any]:
 
     if options.inputs not in CRITIC_INPUTS:
         raise AgentError(f"--inputs {options.inputs!r}: choose one of {', '.join(CRITIC_INPUTS)}")
+    if options.inputs == "trajectory" and options.targets != "reward":
+        raise AgentError(
+            "--inputs trajectory is for reward heads (--targets reward), which lsswm eval "
+            "reward scores; the planner reads values frame by frame (--inputs features)"
+        )
     if options.targets not in VALUE_TARGETS:
         raise AgentError(f"--targets {options.targets!r}: choose one of {', '.join(VALUE_TARGETS)}")
     torch.manual_seed(options.seed)
@@ -276,6 +283,7 @@ def fit_returns_critic(options: ReturnsCriticOptions) -> dict[str, Any]:
         discount=options.discount,
         inputs=options.inputs,
         output="hit-logit" if options.targets == "reward" else "value",
+        trajectory_frames=options.horizon if options.inputs == "trajectory" else 0,
     )
     critic = Critic(config)
     optimizer = torch.optim.Adam(critic.parameters(), lr=options.lr)

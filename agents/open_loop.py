@@ -41,9 +41,10 @@ def open_loop(
 ) -> OpenLoop:
     """Imagine ``horizon`` frames with the real actions from every start of one episode.
 
-    ``frames`` (T, H, W, 3) uint8 at any size (resized to the model's), ``actions`` (T,) with
-    ``actions[t]`` leading to frame t. ``keep`` ("features" or "latents",
-    ``agents.critic.CRITIC_INPUTS``) also keeps what a critic reads of each imagined frame."""
+        ``frames`` (T, H, W, 3) uint8 at any size (resized to the model's), ``actions`` (T,) with
+        ``actions[t]`` leading to frame t. ``keep`` ("features" or "latents",
+        ``agents.critic.CRITIC_INPUTS``) also keeps what a critic reads of each imagined frame
+    (for "trajectory", of the path from the first imagined frame to it)."""
     from lsswm.agents.critic import critic_inputs
     from lsswm.agents.model_io import to_model_frames
     from lsswm.worldmodel.stream import WorldModelStream
@@ -54,7 +55,9 @@ def open_loop(
     starts = [s for s in range(min_context - 1, last + 1) if (s - min_context + 1) % stride == 0]
     config = model.config
     latent_dim = config.latent_height * config.latent_width * config.latent_channels
-    dim = latent_dim if keep == "latents" else config.d_model
+    dim = {"latents": latent_dim, "trajectory": horizon * (config.d_model + 1)}.get(
+        keep or "", config.d_model
+    )
     if not starts:
         empty = np.zeros((0, horizon, dim), np.float32) if keep else None
         return OpenLoop(np.zeros(0, np.int64), np.zeros((0, horizon), np.float32), empty)
@@ -78,5 +81,5 @@ def open_loop(
         index = [row_of[start] for start, _ in rows]
         rewards[index] = out.rewards.float().cpu().numpy()
         if inputs is not None and keep is not None:
-            inputs[index] = critic_inputs(out, keep).cpu().numpy()
+            inputs[index] = critic_inputs(out, keep, frames=horizon).cpu().numpy()
     return OpenLoop(np.asarray(starts, np.int64), rewards, inputs)

@@ -18,8 +18,10 @@ outcome), plus the base rate.
 
 ``reward_head`` (``lsswm agents fit-critic --targets reward``) scores with a reward head fitted
 to imagined frames instead of the world model's own head: its probability of a hit, read from
-the observed frame's features at k = 0 and from the imagined frame's at k > 0 (0.5 is its
-balanced decision point, since it was fitted with class-balanced weights). Results: ``reward.json`` (docs/evaluation.md schema, suite
+the observed frame's features at k = 0 and from the imagined frame's at k > 0. A trajectory
+head (``--inputs trajectory``) reads the features of the imagined path up to the frame, and
+at k = 0 the observed frame as a path of one. Fitted with class-balanced weights, its
+balanced decision point is 0.5. Results: ``reward.json`` (docs/evaluation.md schema, suite
 ``reward``) and ``reward_auroc.png`` (AUROC vs steps ahead).
 """
 
@@ -122,15 +124,22 @@ def observed_rewards(
 ) -> np.ndarray:
     """Teacher-forced predicted reward of every frame (T,): the model's reward head's, or
     ``head``'s probability of a hit."""
-    from lsswm.agents.critic import head_inputs
+    from lsswm.agents.critic import head_inputs, trajectory_inputs
     from lsswm.agents.model_io import to_model_frames
 
     frames = torch.as_tensor(to_model_frames(episode.frames, model), device=device)
     actions = torch.as_tensor(episode.actions, device=device)
     stream = model.start_stream(1)
     out = stream.observe_frames(frames[None], actions[None])
-    scores = out.rewards if head is None else head.hit_probability(head_inputs(out, head))
-    return scores[0].float().cpu().numpy()
+    if head is None:
+        return out.rewards[0].float().cpu().numpy()
+    if head.config.inputs == "trajectory":
+        # Nothing is imagined at k = 0: every observed frame is read as a path of one frame.
+        single = out.features[0][:, None].float()  # (T, 1, D)
+        inputs = trajectory_inputs(single, head.config.trajectory_frames)[:, 0][None]
+    else:
+        inputs = head_inputs(out, head)
+    return head.hit_probability(inputs)[0].float().cpu().numpy()
 
 
 def load_reward_head(path: str, device: str) -> Any:
@@ -162,6 +171,12 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
         raise EvalError("--horizon, --min-context and --stride must be >= 1")
     model = load_frame_world_model(options.ckpt, device=options.device)
     head = load_reward_head(options.reward_head, options.device) if options.reward_head else None
+    path_frames = head.config.trajectory_frames if head is not None else 0
+    if path_frames and options.horizon > path_frames:
+        raise EvalError(
+            f"{options.reward_head} reads imagined paths of up to {path_frames} frames: use "
+            f"--horizon {path_frames} or less"
+        )
     if options.data:
         episodes = dataset_reward_episodes(options.data, options.episodes)
     else:

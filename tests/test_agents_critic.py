@@ -298,3 +298,34 @@ def test_reward_head_refuses_labels_of_one_class():
     assert float(loss(logits, torch.tensor([1.0, 1.0] + [0.0] * 8))) == pytest.approx(
         hit_part + miss_part
     )
+
+
+def test_trajectory_inputs_hold_the_path_to_each_frame():
+    from lsswm.agents.critic import trajectory_inputs
+
+    features = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 3, 2)  # (B, n=3, D=2)
+    rows = trajectory_inputs(features, frames=4)
+    assert rows.shape == (2, 3, 4 * 2 + 4)
+    for k in range(3):
+        path = features[:, : k + 1].flatten(1)
+        torch.testing.assert_close(rows[:, k, : 2 * (k + 1)], path)
+        assert not rows[:, k, 2 * (k + 1) : 8].any()  # frames after k: zeros
+        torch.testing.assert_close(rows[:, k, 8:], torch.eye(4)[k].expand(2, 4))
+    with pytest.raises(ValueError, match="up to 2 imagined frames, got 3"):
+        trajectory_inputs(features, frames=2)
+
+
+def test_trajectory_heads_are_for_eval_reward_only(tmp_path, tiny_frame_model):
+    from lsswm.agents.critic import Critic, CriticConfig, head_inputs
+    from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
+    from lsswm.agents.errors import AgentError
+
+    head = Critic(CriticConfig(feature_dim=3 * 33, inputs="trajectory", trajectory_frames=3))
+    imagined = SimpleNamespace(features=torch.zeros(1, 3, 32))
+    with pytest.raises(ValueError, match="only lsswm eval reward gives it"):
+        head_inputs(imagined, head)
+    data, ckpt = tiny_data_and_model(tmp_path, tiny_frame_model, episodes=1, steps=24)
+    options = ReturnsCriticOptions(ckpt=str(ckpt), data=str(data), out=str(tmp_path / "c"))
+    options.inputs, options.targets = "trajectory", "motion"
+    with pytest.raises(AgentError, match="--inputs trajectory is for reward heads"):
+        fit_returns_critic(options)

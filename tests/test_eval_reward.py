@@ -62,7 +62,10 @@ def test_eval_reward_command_writes_json_and_plot(tmp_path, tiny_frame_model):
     assert (out / "reward_auroc.png").stat().st_size > 0
 
 
-def test_eval_reward_scores_a_fitted_reward_head_on_imagined_features(tmp_path, tiny_frame_model):
+@pytest.mark.parametrize("inputs", ["features", "trajectory"])
+def test_eval_reward_scores_a_fitted_reward_head_on_imagined_features(
+    tmp_path, tiny_frame_model, inputs
+):
     from lsswm.agents.critic import load_critic
     from lsswm.agents.critic_returns import ReturnsCriticOptions, fit_returns_critic
     from lsswm.agents.model_io import load_frame_world_model
@@ -78,6 +81,7 @@ def test_eval_reward_scores_a_fitted_reward_head_on_imagined_features(tmp_path, 
     save_world_model(ckpt, tiny_frame_model(image_size=16, action_size=6, chunk_size=2))
     fit = ReturnsCriticOptions(ckpt=str(ckpt), data=str(data), out=str(tmp_path / "head"))
     fit.horizon, fit.min_context, fit.targets, fit.epochs, fit.progress = 3, 4, "reward", 2, False
+    fit.inputs = inputs
     fit_returns_critic(fit)
     head_path = tmp_path / "head" / "critic.safetensors"
     options = RewardOptions(ckpt=str(ckpt), out=str(tmp_path / "out"), data=str(data))
@@ -104,8 +108,12 @@ def test_eval_reward_scores_a_fitted_reward_head_on_imagined_features(tmp_path, 
             generator,
             keep="features",
         )
+        first = torch.as_tensor(rows.inputs[:, 0])  # (S, D): imagined frame 1
+        if inputs == "trajectory":  # the path to frame 1 is frame 1, padded to 3 frames
+            first = torch.cat([first, torch.zeros(len(first), 2 * 32 + 3)], 1)
+            first[:, 3 * 32] = 1.0  # depth 1, one-hot
         with torch.no_grad():
-            probability = head.hit_probability(torch.as_tensor(rows.inputs[:, 0])).numpy()
+            probability = head.hit_probability(first).numpy()
         hit = rewards[rows.starts + 1] > 0
         at_hits.append(probability[hit])
         elsewhere.append(probability[~hit])
@@ -115,6 +123,12 @@ def test_eval_reward_scores_a_fitted_reward_head_on_imagined_features(tmp_path, 
         assert row["mean_predicted_at_hits"] == pytest.approx(np.concatenate(at_hits).mean())
     low, high = row["auroc_ci95"]
     assert np.isnan(row["auroc"]) or low <= row["auroc"] <= high
+    if inputs == "trajectory":
+        assert head.config.trajectory_frames == 3
+        options.horizon = 4
+        with pytest.raises(EvalError, match="paths of up to 3 frames: use --horizon 3"):
+            run_reward_eval(options)
+        return
 
     value_options = ReturnsCriticOptions(ckpt=str(ckpt), data=str(data), out=str(tmp_path / "v"))
     value_options.horizon, value_options.min_context, value_options.epochs = 2, 4, 1
