@@ -268,6 +268,12 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--motion-weight", type=float, default=default.motion_weight)
     parser.add_argument(
+        "--reward-head",
+        default=default.reward_head,
+        help="a reward head (lsswm agents fit-critic --targets reward): its expected reward "
+        "of each imagined frame replaces the world model's own predicted reward",
+    )
+    parser.add_argument(
         "--observe",
         choices=OBSERVATIONS,
         default=default.observation,
@@ -339,6 +345,7 @@ def _run_train(args: argparse.Namespace) -> int:
             termination_threshold=args.termination_threshold,
             motion=args.motion or "",
             motion_weight=args.motion_weight,
+            reward_head=args.reward_head or "",
             observation=args.observe,
             frame_stack=args.frame_stack,
             shaping=args.shaping or "",

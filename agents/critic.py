@@ -55,6 +55,12 @@ class CriticConfig:
     # "value": the output is the value itself. "hit-logit": a reward head (fit-critic
     # --targets reward), whose output is the logit of a real reward at the imagined frame.
     output: str = "value"
+    # Reward heads: the fit weighs hits up by neg/pos (class balance), which moves the logit
+    # by log(neg/pos). This offset, log(pos/neg), moves it back, so that sigmoid(logit +
+    # offset) is the probability of a hit at the data's own rate; reward_at_hit is the mean
+    # real reward of a hit. Their product is the expected reward of a frame.
+    hit_logit_offset: float = 0.0
+    reward_at_hit: float = 1.0
 
 
 class Critic(nn.Module):
@@ -75,6 +81,13 @@ class Critic(nn.Module):
                 "this head is a value, not a reward head (fit-critic --targets reward)"
             )
         return torch.sigmoid(self(features))
+
+    def expected_reward(self, features: Tensor) -> Tensor:
+        """A reward head's expected real reward at each frame: the probability of a hit at
+        the training data's rate of hits (not the balanced one) times a hit's reward."""
+        self.hit_probability(features[:0])  # refuses a value head
+        logits = self(features) + self.config.hit_logit_offset
+        return torch.sigmoid(logits) * self.config.reward_at_hit
 
 
 def critic_inputs(imagined: Any, inputs: str = "features", frames: int = 0) -> Tensor:

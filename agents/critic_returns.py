@@ -53,7 +53,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,8 @@ class FeatureBank:
     features: np.ndarray  # (N, D) imagined features
     returns: np.ndarray  # (N,) real return after the imagined frame
     depth: np.ndarray  # (N,) steps ahead it was imagined (1..H)
+    # reward targets only: the real reward of every hit in the episodes (its mean is a hit's)
+    hit_rewards: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 def build_bank(
@@ -162,7 +164,7 @@ def build_bank(
     # Discounted sums are cut by the episode's end; shortest-path values and motion are not.
     discounted = options.targets in ("returns", "motion-value")
     tail = truncation_tail(options.discount) if discounted else 0
-    features, returns, depths = [], [], []
+    features, returns, depths, hit_rewards = [], [], [], []
     for index, episode in enumerate(dataset):
         if index >= total:
             break
@@ -189,6 +191,7 @@ def build_bank(
             targets = discounted_returns(motion_targets(episode), options.discount)
         elif options.targets == "reward":
             targets = (rewards > 0).astype(np.float32)  # a hit on arriving at the frame
+            hit_rewards.append(rewards[rewards > 0])
         else:
             targets = shortest_path_values(episode, options.discount)
         frame = result.starts[:, None] + np.arange(1, options.horizon + 1)[None]  # (S, H)
@@ -209,7 +212,12 @@ def build_bank(
             f"{root} holds no episode long enough for the critic's targets{cut}: use longer "
             "episodes, or a smaller --discount for discounted targets"
         )
-    return FeatureBank(np.concatenate(features), np.concatenate(returns), np.concatenate(depths))
+    return FeatureBank(
+        np.concatenate(features),
+        np.concatenate(returns),
+        np.concatenate(depths),
+        np.concatenate(hit_rewards) if hit_rewards else np.zeros(0, np.float32),
+    )
 
 
 def fit_report(critic: Critic, bank: FeatureBank, horizon: int) -> dict[str, Any]:
@@ -235,6 +243,16 @@ def fit_report(critic: Critic, bank: FeatureBank, horizon: int) -> dict[str, Any
     report["by_depth"] = {str(k): scores(bank.depth == k) for k in range(1, horizon + 1)}
     report["mean_return"] = float(bank.returns.mean())
     return report
+
+
+def hit_calibration(bank: FeatureBank) -> dict[str, float]:
+    """A reward head's logit offset back to the data's rate of hits, and a hit's mean reward."""
+    hits = float(bank.returns.sum())
+    frames = len(bank.returns)
+    if hits == 0 or hits == frames:
+        return {}  # fit_loss refuses such labels with a clear message
+    offset = math.log(hits / (frames - hits))
+    return {"hit_logit_offset": offset, "reward_at_hit": float(bank.hit_rewards.mean())}
 
 
 def mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -284,6 +302,7 @@ def fit_returns_critic(options: ReturnsCriticOptions) -> dict[str, Any]:
         inputs=options.inputs,
         output="hit-logit" if options.targets == "reward" else "value",
         trajectory_frames=options.horizon if options.inputs == "trajectory" else 0,
+        **(hit_calibration(train) if options.targets == "reward" else {}),
     )
     critic = Critic(config)
     optimizer = torch.optim.Adam(critic.parameters(), lr=options.lr)

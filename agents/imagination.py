@@ -68,6 +68,9 @@ class ImaginedBatch:
         motion: a motion head (``lsswm agents fit-critic --targets motion``) or None: its
             predicted movement into each generated frame, times ``motion_weight``, is added
             to the predicted reward (an exploration drive; the planner's ``--motion``).
+        reward_head: a reward head (``lsswm agents fit-critic --targets reward``) or None: its
+            expected reward of each generated frame replaces the world model's own predicted
+            reward, which learned from real frames only.
         observation: ``frames`` or ``features`` (see OBSERVATIONS): what start_all,
             restart and step return as the rows' observations.
         shaping: a critic (``lsswm agents fit-critic``) or None: potential-based reward
@@ -95,6 +98,7 @@ class ImaginedBatch:
         shaping: Any = None,
         shaping_weight: float = 1.0,
         shaping_discount: float = 0.99,
+        reward_head: Any = None,
     ) -> None:
         config = model.config
         if observation not in OBSERVATIONS:
@@ -125,6 +129,12 @@ class ImaginedBatch:
         self.denoising_steps = denoising_steps
         self.termination_threshold = termination_threshold
         self.motion, self.motion_weight = motion, motion_weight
+        if reward_head is not None and getattr(reward_head.config, "output", "") != "hit-logit":
+            raise AgentError(
+                "the reward head is a value critic; fit one with lsswm agents fit-critic "
+                "--targets reward"
+            )
+        self.reward_head = reward_head
         self.observation = observation
         self.shaping = shaping
         self.shaping_weight, self.shaping_discount = shaping_weight, shaping_discount
@@ -218,7 +228,12 @@ class ImaginedBatch:
         # A copy: restart() overwrites rows of self.frames, and the step's frames (terminal
         # observations among them) must keep what was generated.
         self.frames = frames.copy()
-        rewards = out.rewards[:, 0].float()
+        if self.reward_head is None:
+            rewards = out.rewards[:, 0].float()
+        else:
+            with torch.no_grad():
+                inputs = head_inputs(out, self.reward_head)[:, 0]
+                rewards = self.reward_head.expected_reward(inputs).float()
         if self.motion is not None:
             with torch.no_grad():
                 moved = self.motion(head_inputs(out, self.motion)[:, 0]).float()

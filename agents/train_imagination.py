@@ -56,6 +56,8 @@ class ImaginationTrainingOptions:
     termination_threshold: float = 0.5
     motion: str = ""  # a motion head (fit-critic --targets motion): exploration drive
     motion_weight: float = 1.0
+    # a reward head (fit-critic --targets reward) in place of the model's own reward
+    reward_head: str = ""
     observation: str = "frames"  # or "features": the policy reads the model's features
     frame_stack: int = 1  # frames: the policy sees the last K frames (agents/frame_stack.py)
     shaping: str = ""  # a critic (fit-critic): potential-based shaping toward what it values
@@ -297,6 +299,7 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             shaping=load_critic(options.shaping, device) if options.shaping else None,
             shaping_weight=options.shaping_weight,
             shaping_discount=options.gamma,
+            reward_head=load_critic(options.reward_head, device) if options.reward_head else None,
         )
     )
     if options.frame_stack > 1:

@@ -321,6 +321,7 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
     axis.set_ylim(0.0, 1.0)
     axis.set_title(Path(options.ckpt).parent.name or "reward prediction", fontsize=9)
     axis.legend(loc="lower left")
+    figure.tight_layout()  # keeps the axis labels inside the small figure
     _save(figure, out / PLOT_FILE)
     results["plots"].append(PLOT_FILE)
     write_results(out / RESULTS_FILE, results)

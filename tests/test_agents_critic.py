@@ -255,9 +255,24 @@ def test_reward_head_fits_real_hits_at_every_imagined_frame(tmp_path, tiny_frame
         assert summary["train_fit"]["by_depth"][str(k)]["hits"] == hits
     assert sum(d["hits"] for d in summary["train_fit"]["by_depth"].values()) > 0
     assert "train_bce" in summary["history"][0]
+    # Calibrated back to the data's rate of hits: offset log(hits / misses) over the frames
+    # the head was fitted on, and a hit's mean real reward.
+    hits = sum(d["hits"] for d in summary["train_fit"]["by_depth"].values())
+    frames = summary["train_frames"]
+    assert head.config.hit_logit_offset == pytest.approx(np.log(hits / (frames - hits)))
+    all_hits = np.concatenate([r[r > 0] for r in rewards])
+    assert head.config.reward_at_hit == pytest.approx(float(all_hits.mean()))
+    features = torch.randn(4, 32)
+    with torch.no_grad():
+        calibrated = torch.sigmoid(head(features) + head.config.hit_logit_offset)
+        torch.testing.assert_close(
+            head.expected_reward(features), calibrated * head.config.reward_at_hit
+        )
     value_head = fit_value_head(tmp_path, data, ckpt)
     with pytest.raises(ValueError, match="not a reward head"):
         value_head.hit_probability(torch.zeros(1, 32))
+    with pytest.raises(ValueError, match="not a reward head"):
+        value_head.expected_reward(torch.zeros(1, 32))
 
 
 def fit_value_head(tmp_path, data, ckpt):

@@ -230,6 +230,27 @@ def test_motion_drive_adds_the_heads_prediction_to_the_reward(model, contexts):
     )
 
 
+def test_reward_head_replaces_the_models_reward_by_its_expected_reward(model, contexts):
+    # A fresh reward head outputs logit 0 (its last layer starts at zero): with an offset of
+    # -1 and a hit's reward of 2, every imagined frame is worth 2 * sigmoid(-1), whatever the
+    # world model's own head predicts.
+    import torch
+
+    from lsswm.agents.critic import Critic, CriticConfig
+
+    dim = model.config.d_model
+    config = CriticConfig(dim, output="hit-logit", hit_logit_offset=-1.0, reward_at_hit=2.0)
+    batch = ImaginedBatch(
+        model, contexts, 2, context_length=2, denoising_steps=1, seed=3, reward_head=Critic(config)
+    )
+    batch.start_all()
+    expected = 2.0 * torch.sigmoid(torch.tensor(-1.0)).item()
+    np.testing.assert_allclose(batch.step(np.array([1, 4])).rewards, expected, rtol=1e-6)
+    value = Critic(CriticConfig(feature_dim=model.config.d_model))
+    with pytest.raises(AgentError, match="the reward head is a value critic"):
+        ImaginedBatch(model, contexts, 2, context_length=2, reward_head=value)
+
+
 def test_feature_observations_are_the_models_features_of_the_same_frames(model, contexts):
     # Same seed, same contexts and frames: the feature rows observe exactly what the frame
     # rows show, and their observations are the stream's pooled features of those frames.
