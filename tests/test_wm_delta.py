@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from test_wm_model import (
+    assert_causal_and_streams_exactly,
     assert_only_later_frames_change,
     assert_streams_like_the_full_pass,
     random_clip,
@@ -95,15 +96,7 @@ def test_delta_scan_keeps_the_input_dtype_under_autocast():
 
 @pytest.mark.parametrize("recipe", [{}, RECALL_RECIPE], ids=["mamba2", "recall-recipe"])
 def test_delta_hybrid_is_causal_and_streams_exactly(tiny_config, recipe):
-    config = tiny_config("hybrid", **recipe, ssm_update="delta")
-    model = randomized_model(config)
-    latents, actions, levels = random_clip(config)
-    assert_streams_like_the_full_pass(model, latents, actions, levels)
-    base = model(latents, levels, actions)
-    frame = 7
-    changed = latents.clone()
-    changed[:, frame] += 1.0
-    assert_only_later_frames_change(config, base, model(changed, levels, actions), frame)
+    assert_causal_and_streams_exactly(tiny_config("hybrid", **recipe, ssm_update="delta"))
 
 
 def test_unknown_scan_update_is_refused(tiny_config):

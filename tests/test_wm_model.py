@@ -63,6 +63,18 @@ def assert_only_later_frames_change(config: WorldModelConfig, before, after, fra
     assert not torch.allclose(after.prediction[:, frame:], before.prediction[:, frame:])
 
 
+def assert_causal_and_streams_exactly(config: WorldModelConfig, frame: int = 7) -> None:
+    """A randomized model of ``config``: streaming gives the full pass exactly, and changing
+    frame ``frame``'s latents changes no earlier output."""
+    model = randomized_model(config)
+    latents, actions, levels = random_clip(config)
+    assert_streams_like_the_full_pass(model, latents, actions, levels)
+    base = model(latents, levels, actions)
+    changed = latents.clone()
+    changed[:, frame] += 1.0
+    assert_only_later_frames_change(config, base, model(changed, levels, actions), frame)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("frame", [4, 7])
 def test_perturbing_a_frame_never_changes_earlier_outputs(variant, frame, tiny_config):

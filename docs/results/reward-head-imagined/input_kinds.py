@@ -42,12 +42,8 @@ def _inputs(d, kind):
         return x
 
 
-torch.set_num_threads(1)
-tr = np.load(sys.argv[1])
-devs = [np.load(p) for p in sys.argv[2].split(",")]
-
-
-def fit(x, y, seed):
+def fit_head(x, y, seed):
+    """The critics' MLP fitted like fit-critic --targets reward (30 epochs, Adam 1e-3)."""
     torch.manual_seed(seed)
     net = head_mlp(x.shape[1], 128, 1, 2)
     nn.init.zeros_(net[-1].weight)
@@ -67,19 +63,27 @@ def fit(x, y, seed):
     return net
 
 
-for kind in sys.argv[3].split(","):
-    xt = inputs(tr, kind)
-    D = xt.shape[-1]
-    for seed in (0, 1):
-        net = fit(xt.reshape(-1, D), tr["hit"].reshape(-1), seed)
-        out = []
-        for d in devs:
-            with torch.no_grad():
-                s = (
-                    net(torch.as_tensor(inputs(d, kind).reshape(-1, D)))
-                    .squeeze(-1)
-                    .numpy()
-                    .reshape(d["hit"].shape)
-                )
-            out.append(" ".join(f"{auroc(s[:, k], d['hit'][:, k]):.3f}" for k in range(8)))
-        print(f"{kind:13s} s{seed} | " + " | ".join(out), flush=True)
+def main() -> None:
+    torch.set_num_threads(1)
+    tr = np.load(sys.argv[1])
+    devs = [np.load(p) for p in sys.argv[2].split(",")]
+    for kind in sys.argv[3].split(","):
+        xt = inputs(tr, kind)
+        D = xt.shape[-1]
+        for seed in (0, 1):
+            net = fit_head(xt.reshape(-1, D), tr["hit"].reshape(-1), seed)
+            out = []
+            for d in devs:
+                with torch.no_grad():
+                    s = (
+                        net(torch.as_tensor(inputs(d, kind).reshape(-1, D)))
+                        .squeeze(-1)
+                        .numpy()
+                        .reshape(d["hit"].shape)
+                    )
+                out.append(" ".join(f"{auroc(s[:, k], d['hit'][:, k]):.3f}" for k in range(8)))
+            print(f"{kind:13s} s{seed} | " + " | ".join(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
