@@ -120,6 +120,25 @@ def trajectory_inputs(features: Tensor, frames: int) -> Tensor:
     return rows
 
 
+def check_head_fits(head: Critic, model_config: Any, path: str) -> None:
+    """A clear error when ``head`` (loaded from ``path``) was fitted on another model's
+    features: its input size must be what it reads of this model's frames."""
+    latent_dim = (
+        model_config.latent_height * model_config.latent_width * model_config.latent_channels
+    )
+    expected = {
+        "features": model_config.d_model,
+        "latents": latent_dim,
+        "trajectory": head.config.trajectory_frames * (model_config.d_model + 1),
+    }[head.config.inputs]
+    if head.config.feature_dim != expected:
+        raise ValueError(
+            f"{path} reads {head.config.feature_dim} numbers per frame, but this world model "
+            f"gives {expected} ({head.config.inputs}): it was fitted on another model; fit it "
+            "on this checkpoint with lsswm agents fit-critic"
+        )
+
+
 def head_inputs(imagined: Any, head: Any) -> Tensor:
     """(B, n, dim) what ``head`` (a critic, a motion head, or any callable with an optional
     ``config.inputs``) reads of the imagined frames; plain callables read the features. The

@@ -159,6 +159,15 @@ def load_reward_head(path: str, device: str) -> Any:
     return head
 
 
+def check_reward_head(head: Any, model: Any, path: str) -> None:
+    from lsswm.agents.critic import check_head_fits
+
+    try:
+        check_head_fits(head, model.config, path)
+    except ValueError as error:
+        raise EvalError(str(error)) from error
+
+
 def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
     from lsswm.agents.model_io import load_frame_world_model
     from lsswm.agents.open_loop import open_loop
@@ -171,6 +180,8 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
         raise EvalError("--horizon, --min-context and --stride must be >= 1")
     model = load_frame_world_model(options.ckpt, device=options.device)
     head = load_reward_head(options.reward_head, options.device) if options.reward_head else None
+    if head is not None:
+        check_reward_head(head, model, options.reward_head)
     path_frames = head.config.trajectory_frames if head is not None else 0
     if path_frames and options.horizon > path_frames:
         raise EvalError(

@@ -249,6 +249,9 @@ def test_reward_head_replaces_the_models_reward_by_its_expected_reward(model, co
     value = Critic(CriticConfig(feature_dim=model.config.d_model))
     with pytest.raises(AgentError, match="the reward head is a value critic"):
         ImaginedBatch(model, contexts, 2, context_length=2, reward_head=value)
+    other = Critic(CriticConfig(dim + 1, output="hit-logit"))
+    with pytest.raises(AgentError, match="it was fitted on another model"):
+        ImaginedBatch(model, contexts, 2, context_length=2, reward_head=other)
 
 
 def test_feature_observations_are_the_models_features_of_the_same_frames(model, contexts):
