@@ -74,18 +74,23 @@ class Critic(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         return self.net(features.float()).squeeze(-1)
 
-    def hit_probability(self, features: Tensor) -> Tensor:
-        """A reward head's probability of a real reward at each frame."""
+    def require_reward_head(self, name: str = "this head") -> None:
         if self.config.output != "hit-logit":
             raise ValueError(
-                "this head is a value, not a reward head (fit-critic --targets reward)"
+                f"{name} is a value critic, not a reward head; fit one with lsswm agents "
+                "fit-critic --targets reward"
             )
+
+    def hit_probability(self, features: Tensor) -> Tensor:
+        """A reward head's probability of a real reward at each frame (at the balanced rate
+        it was fitted at)."""
+        self.require_reward_head()
         return torch.sigmoid(self(features))
 
     def expected_reward(self, features: Tensor) -> Tensor:
         """A reward head's expected real reward at each frame: the probability of a hit at
         the training data's rate of hits (not the balanced one) times a hit's reward."""
-        self.hit_probability(features[:0])  # refuses a value head
+        self.require_reward_head()
         logits = self(features) + self.config.hit_logit_offset
         return torch.sigmoid(logits) * self.config.reward_at_hit
 
@@ -102,6 +107,11 @@ def critic_inputs(imagined: Any, inputs: str = "features", frames: int = 0) -> T
     return imagined.features.float()
 
 
+def trajectory_width(frames: int, dim: int) -> int:
+    """Numbers per row of trajectory_inputs: ``frames`` feature vectors and a one-hot depth."""
+    return frames * (dim + 1)
+
+
 def trajectory_inputs(features: Tensor, frames: int) -> Tensor:
     """(B, n, D) features of imagined frames 1..n -> (B, n, frames * D + frames): row k holds
     the features of frames 1..k (zeros after them) and k one-hot. A head that reads them sees
@@ -113,23 +123,24 @@ def trajectory_inputs(features: Tensor, frames: int) -> Tensor:
             f"a trajectory head reads up to {frames} imagined frames, got {count}; score it "
             f"with a horizon of at most {frames}"
         )
-    rows = features.new_zeros(batch, count, frames * dim + frames)
+    rows = features.new_zeros(batch, count, trajectory_width(frames, dim))
     for k in range(count):
         rows[:, k, : (k + 1) * dim] = features[:, : k + 1].flatten(1)
         rows[:, k, frames * dim + k] = 1.0
     return rows
 
 
-def check_head_fits(head: Critic, model_config: Any, path: str) -> None:
-    """A clear error when ``head`` (loaded from ``path``) was fitted on another model's
-    features: its input size must be what it reads of this model's frames."""
+def check_reward_head(head: Critic, model_config: Any, path: str) -> None:
+    """A clear error (ValueError) unless ``head`` (loaded from ``path``) is a reward head
+    fitted on this model's frames: its input size must be what it reads of them."""
+    head.require_reward_head(path)
     latent_dim = (
         model_config.latent_height * model_config.latent_width * model_config.latent_channels
     )
     expected = {
         "features": model_config.d_model,
         "latents": latent_dim,
-        "trajectory": head.config.trajectory_frames * (model_config.d_model + 1),
+        "trajectory": trajectory_width(head.config.trajectory_frames, model_config.d_model),
     }[head.config.inputs]
     if head.config.feature_dim != expected:
         raise ValueError(

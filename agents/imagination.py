@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from lsswm.agents.contexts import ContextSource
-from lsswm.agents.critic import check_head_fits, head_inputs
+from lsswm.agents.critic import check_reward_head, head_inputs
 from lsswm.agents.errors import AgentError
 from lsswm.agents.model_io import check_model_fits, to_model_frames
 from lsswm.agents.train_imagination import OBSERVATIONS
@@ -129,14 +129,9 @@ class ImaginedBatch:
         self.denoising_steps = denoising_steps
         self.termination_threshold = termination_threshold
         self.motion, self.motion_weight = motion, motion_weight
-        if reward_head is not None and getattr(reward_head.config, "output", "") != "hit-logit":
-            raise AgentError(
-                "the reward head is a value critic; fit one with lsswm agents fit-critic "
-                "--targets reward"
-            )
         if reward_head is not None:
             try:
-                check_head_fits(reward_head, config, "the reward head")
+                check_reward_head(reward_head, config, "the reward head")
             except ValueError as error:
                 raise AgentError(str(error)) from error
         self.reward_head = reward_head

@@ -41,11 +41,11 @@ def open_loop(
 ) -> OpenLoop:
     """Imagine ``horizon`` frames with the real actions from every start of one episode.
 
-        ``frames`` (T, H, W, 3) uint8 at any size (resized to the model's), ``actions`` (T,) with
-        ``actions[t]`` leading to frame t. ``keep`` ("features" or "latents",
-        ``agents.critic.CRITIC_INPUTS``) also keeps what a critic reads of each imagined frame
-    (for "trajectory", of the path from the first imagined frame to it)."""
-    from lsswm.agents.critic import critic_inputs
+    ``frames`` (T, H, W, 3) uint8 at any size (resized to the model's), ``actions`` (T,) with
+    ``actions[t]`` leading to frame t. ``keep`` (``agents.critic.CRITIC_INPUTS``) also keeps
+    what a critic reads of each imagined frame (for "trajectory", of the path from the first
+    imagined frame to it)."""
+    from lsswm.agents.critic import critic_inputs, trajectory_width
     from lsswm.agents.model_io import to_model_frames
     from lsswm.worldmodel.stream import WorldModelStream
 
@@ -55,7 +55,7 @@ def open_loop(
     starts = [s for s in range(min_context - 1, last + 1) if (s - min_context + 1) % stride == 0]
     config = model.config
     latent_dim = config.latent_height * config.latent_width * config.latent_channels
-    dim = {"latents": latent_dim, "trajectory": horizon * (config.d_model + 1)}.get(
+    dim = {"latents": latent_dim, "trajectory": trajectory_width(horizon, config.d_model)}.get(
         keep or "", config.d_model
     )
     if not starts:

@@ -44,9 +44,10 @@ def pooled_statistic_interval(
 ) -> tuple[float, float]:
     """95% percentile-bootstrap interval of a statistic of pooled frames (e.g. AUROC of
     scores at labels), resampling whole episodes: ``episodes`` holds each episode's
-    (scores, labels); resamples where the statistic is undefined (NaN) are dropped."""
+    (scores, labels); resamples where the statistic is undefined (NaN) are dropped, and an
+    interval with no defined resample (or no episode) is NaN."""
     if not episodes:
-        raise ValueError("a confidence interval needs at least one episode")
+        return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(resamples):

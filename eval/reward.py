@@ -142,30 +142,18 @@ def observed_rewards(
     return head.hit_probability(inputs)[0].float().cpu().numpy()
 
 
-def load_reward_head(path: str, device: str) -> Any:
-    """A reward head (fit-critic --targets reward), or a clear error for any other file."""
-    from lsswm.agents.critic import load_critic
+def load_reward_head(path: str, model: Any, device: str) -> Any:
+    """A reward head (fit-critic --targets reward) fitted on ``model``'s frames, or a clear
+    error for any other file."""
+    from lsswm.agents.critic import check_reward_head, load_critic
     from lsswm.agents.errors import AgentError
 
     try:
         head = load_critic(path, device)
-    except AgentError as error:
+        check_reward_head(head, model.config, path)
+    except (AgentError, ValueError) as error:
         raise EvalError(str(error)) from error
-    if head.config.output != "hit-logit":
-        raise EvalError(
-            f"{path} is a value critic, not a reward head; fit one with lsswm agents "
-            "fit-critic --targets reward"
-        )
     return head
-
-
-def check_reward_head(head: Any, model: Any, path: str) -> None:
-    from lsswm.agents.critic import check_head_fits
-
-    try:
-        check_head_fits(head, model.config, path)
-    except ValueError as error:
-        raise EvalError(str(error)) from error
 
 
 def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
@@ -179,9 +167,11 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
     if options.horizon < 1 or options.min_context < 1 or options.stride < 1:
         raise EvalError("--horizon, --min-context and --stride must be >= 1")
     model = load_frame_world_model(options.ckpt, device=options.device)
-    head = load_reward_head(options.reward_head, options.device) if options.reward_head else None
-    if head is not None:
-        check_reward_head(head, model, options.reward_head)
+    head = (
+        load_reward_head(options.reward_head, model, options.device)
+        if options.reward_head
+        else None
+    )
     path_frames = head.config.trajectory_frames if head is not None else 0
     if path_frames and options.horizon > path_frames:
         raise EvalError(
@@ -229,11 +219,7 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
         label = np.concatenate(labels[k]) if labels[k] else np.zeros(0, bool)
         area = auroc(score, label)
         # Frames of one episode are not independent: the interval resamples episodes.
-        interval = (
-            pooled_statistic_interval(list(zip(scores[k], labels[k], strict=True)), auroc)
-            if scores[k]
-            else (float("nan"), float("nan"))
-        )
+        interval = pooled_statistic_interval(list(zip(scores[k], labels[k], strict=True)), auroc)
         precision, recall = precision_recall(score, label, options.threshold)
         row = {
             "steps_ahead": k,

@@ -123,20 +123,19 @@ def test_eval_reward_scores_a_fitted_reward_head_on_imagined_features(
         assert row["mean_predicted_at_hits"] == pytest.approx(np.concatenate(at_hits).mean())
     low, high = row["auroc_ci95"]
     assert np.isnan(row["auroc"]) or low <= row["auroc"] <= high
-    if inputs == "trajectory":
+    if inputs == "trajectory":  # a path head cannot score paths longer than its own
         assert head.config.trajectory_frames == 3
         options.horizon = 4
         with pytest.raises(EvalError, match="paths of up to 3 frames: use --horizon 3"):
             run_reward_eval(options)
-        return
-
-    value_options = ReturnsCriticOptions(ckpt=str(ckpt), data=str(data), out=str(tmp_path / "v"))
-    value_options.horizon, value_options.min_context, value_options.epochs = 2, 4, 1
-    value_options.discount, value_options.progress = 0.5, False
-    fit_returns_critic(value_options)
-    options.reward_head = str(tmp_path / "v" / "critic.safetensors")
-    with pytest.raises(EvalError, match="not a reward head"):
-        run_reward_eval(options)
+    else:  # a value critic is not a reward head
+        value = ReturnsCriticOptions(ckpt=str(ckpt), data=str(data), out=str(tmp_path / "v"))
+        value.horizon, value.min_context, value.epochs = 2, 4, 1
+        value.discount, value.progress = 0.5, False
+        fit_returns_critic(value)
+        options.reward_head = str(tmp_path / "v" / "critic.safetensors")
+        with pytest.raises(EvalError, match="not a reward head"):
+            run_reward_eval(options)
 
 
 def test_pooled_interval_resamples_whole_episodes():

@@ -13,7 +13,10 @@ from lsswm.worldmodel.config import VARIANTS
 
 pytestmark = [
     pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="needs a CUDA device; this machine has none (scripts/gpu-check.sh runs these on one)",
+    ),
 ]
 DEVICE = "cuda"
 
