@@ -2,9 +2,9 @@
 denoising step, real actions), with the real hit at that frame and the model's own predicted
 reward (docs/experiments.md, section 40).
 
-    python imagined_bank.py CKPT DATA OUT.npz STRIDE [THREADS] [END] [FIRST]
+    python imagined_bank.py CKPT DATA OUT.npz STRIDE [THREADS] [END] [FIRST] [SEED]
 
-FIRST..END-1: which episodes of DATA (all by default)."""
+FIRST..END-1: which episodes of DATA (all by default); SEED: the sampler's noise (0)."""
 
 import sys
 import time
@@ -19,7 +19,7 @@ from lsswm.worldmodel.stream import WorldModelStream
 ckpt, root, out, stride = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 torch.set_num_threads(int(sys.argv[5]) if len(sys.argv) > 5 else 1)
 model = load_frame_world_model(ckpt, device="cpu")
-gen = torch.Generator().manual_seed(0)
+gen = torch.Generator().manual_seed(int(sys.argv[8]) if len(sys.argv) > 8 else 0)
 H, MINC = 8, 10
 F, L, Y, D, E, P, OBS = [], [], [], [], [], [], []
 t0 = time.time()
