@@ -299,6 +299,13 @@ def run_reward_eval(options: RewardOptions) -> dict[str, Any]:
         "t - k with the real actions",
         *options.notes,
     ]
+    if model.config.commit_frames > 1:
+        results["notes"].append(
+            "frame-local attention is bidirectional inside a chunk: at k below the horizon, a "
+            "frame's prediction also reads the frames imagined after it in its chunk, from the "
+            "real actions that follow it, which a reactive policy's data can give a hit away "
+            "by; the horizon's k reads no later action (docs/experiments.md, section 43)"
+        )
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()

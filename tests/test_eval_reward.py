@@ -60,6 +60,12 @@ def test_eval_reward_command_writes_json_and_plot(tmp_path, tiny_frame_model):
     # Starts 3..(25-1-3)=21: 19 rows per episode at every k.
     assert all(row["frames"] == 2 * 19 for row in saved["curve"][1:])
     assert (out / "reward_auroc.png").stat().st_size > 0
+    # the hybrid's chunks are bidirectional: its results say what that does below the horizon
+    assert any("bidirectional inside a chunk" in note for note in saved["notes"])
+    save_world_model(ckpt, tiny_frame_model("causal-window", image_size=16, action_size=6))
+    assert main(argv) == 0
+    saved = json.loads((out / "reward.json").read_text())
+    assert not any("bidirectional" in note for note in saved["notes"])
 
 
 @pytest.mark.parametrize("inputs", ["features", "trajectory"])
