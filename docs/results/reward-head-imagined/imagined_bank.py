@@ -1,11 +1,15 @@
-"""Imagined features and latents at depths 1..8 from every 2nd start of each episode (one
+"""Imagined features and latents at depths 1..H (8) from every 2nd start of each episode (one
 denoising step, real actions), with the real hit at that frame and the model's own predicted
 reward (docs/experiments.md, section 40).
 
     python imagined_bank.py CKPT DATA OUT.npz STRIDE [THREADS] [END] [FIRST] [SEED]
 
-FIRST..END-1: which episodes of DATA (all by default); SEED: the sampler's noise (0)."""
+FIRST..END-1: which episodes of DATA (all by default); SEED: the sampler's noise (0).
+Section 43's checks of the hybrid's last frame: BANK_H=12 imagines 12 frames; BANK_CUT=7
+replaces the real actions from the 8th on by the 7th; BANK_EXTEND=4 imagines 4 more frames
+that repeat the last action and keeps the first H."""
 
+import os
 import sys
 import time
 
@@ -20,7 +24,8 @@ ckpt, root, out, stride = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]
 torch.set_num_threads(int(sys.argv[5]) if len(sys.argv) > 5 else 1)
 model = load_frame_world_model(ckpt, device="cpu")
 gen = torch.Generator().manual_seed(int(sys.argv[8]) if len(sys.argv) > 8 else 0)
-H, MINC = 8, 10
+H, MINC = int(os.environ.get("BANK_H", 8)), 10
+CUT, EXTEND = int(os.environ.get("BANK_CUT", 0)), int(os.environ.get("BANK_EXTEND", 0))
 F, L, Y, D, E, P, OBS = [], [], [], [], [], [], []
 t0 = time.time()
 MAXE = int(sys.argv[6]) if len(sys.argv) > 6 else 10**9
@@ -62,11 +67,15 @@ for i, ep in enumerate(open_dataset(root)):
         for rows in by_phase.values():
             batch = WorldModelStream.concat([st for _, st in rows])
             fut = torch.stack([actions_t[s + 1 : s + 1 + H] for s, _ in rows])
+            if CUT:
+                fut[:, CUT:] = fut[:, CUT - 1 : CUT]
+            if EXTEND:
+                fut = torch.cat([fut, fut[:, -1:].expand(-1, EXTEND)], 1)
             o = batch.imagine(fut, 1, generator=gen, decode=False)
             idx = [row[s] for s, _ in rows]
-            feats[idx] = o.features.float().numpy()
-            lats[idx] = o.latents.flatten(2).float().numpy()
-            preds[idx] = o.rewards.float().numpy()
+            feats[idx] = o.features[:, :H].float().numpy()
+            lats[idx] = o.latents[:, :H].flatten(2).float().numpy()
+            preds[idx] = o.rewards[:, :H].float().numpy()
     fr = np.asarray(starts)[:, None] + np.arange(1, H + 1)[None]
     F.append(feats)
     L.append(lats)
