@@ -130,18 +130,21 @@ def trajectory_inputs(features: Tensor, frames: int) -> Tensor:
     return rows
 
 
+def critic_input_width(model_config: Any, inputs: str, frames: int = 0) -> int:
+    """Numbers per row that critic_inputs gives of a model's imagined frame for ``inputs``
+    (``frames``: the trajectory length of "trajectory" inputs)."""
+    if inputs == "latents":
+        return model_config.tokens_per_frame * model_config.latent_channels
+    if inputs == "trajectory":
+        return trajectory_width(frames, model_config.d_model)
+    return model_config.d_model
+
+
 def check_reward_head(head: Critic, model_config: Any, path: str) -> None:
     """A clear error (ValueError) unless ``head`` (loaded from ``path``) is a reward head
     fitted on this model's frames: its input size must be what it reads of them."""
     head.require_reward_head(path)
-    latent_dim = (
-        model_config.latent_height * model_config.latent_width * model_config.latent_channels
-    )
-    expected = {
-        "features": model_config.d_model,
-        "latents": latent_dim,
-        "trajectory": trajectory_width(head.config.trajectory_frames, model_config.d_model),
-    }[head.config.inputs]
+    expected = critic_input_width(model_config, head.config.inputs, head.config.trajectory_frames)
     if head.config.feature_dim != expected:
         raise ValueError(
             f"{path} reads {head.config.feature_dim} numbers per frame, but this world model "

@@ -45,7 +45,7 @@ def open_loop(
     ``actions[t]`` leading to frame t. ``keep`` (``agents.critic.CRITIC_INPUTS``) also keeps
     what a critic reads of each imagined frame (for "trajectory", of the path from the first
     imagined frame to it)."""
-    from lsswm.agents.critic import critic_inputs, trajectory_width
+    from lsswm.agents.critic import critic_input_width, critic_inputs
     from lsswm.agents.model_io import to_model_frames
     from lsswm.worldmodel.stream import WorldModelStream
 
@@ -53,11 +53,7 @@ def open_loop(
     actions_t = torch.as_tensor(actions, device=device)
     last = len(frames_t) - 1 - horizon
     starts = [s for s in range(min_context - 1, last + 1) if (s - min_context + 1) % stride == 0]
-    config = model.config
-    latent_dim = config.latent_height * config.latent_width * config.latent_channels
-    dim = {"latents": latent_dim, "trajectory": trajectory_width(horizon, config.d_model)}.get(
-        keep or "", config.d_model
-    )
+    dim = critic_input_width(model.config, keep or "features", horizon)
     if not starts:
         empty = np.zeros((0, horizon, dim), np.float32) if keep else None
         return OpenLoop(np.zeros(0, np.int64), np.zeros((0, horizon), np.float32), empty)

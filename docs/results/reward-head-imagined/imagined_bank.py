@@ -26,7 +26,7 @@ model = load_frame_world_model(ckpt, device="cpu")
 gen = torch.Generator().manual_seed(int(sys.argv[8]) if len(sys.argv) > 8 else 0)
 H, MINC = int(os.environ.get("BANK_H", 8)), 10
 CUT, EXTEND = int(os.environ.get("BANK_CUT", 0)), int(os.environ.get("BANK_EXTEND", 0))
-F, L, Y, D, E, P, OBS = [], [], [], [], [], [], []
+F, L, Y, D, E, P = [], [], [], [], [], []
 t0 = time.time()
 MAXE = int(sys.argv[6]) if len(sys.argv) > 6 else 10**9
 FIRST = int(sys.argv[7]) if len(sys.argv) > 7 else 0
@@ -86,7 +86,7 @@ for i, ep in enumerate(open_dataset(root)):
     print(i, round(time.time() - t0), int((rewards > 0).sum()), flush=True)
 np.savez(
     out,
-    features=np.stack(F) if False else np.concatenate(F),
+    features=np.concatenate(F),
     latents=np.concatenate(L),
     hit=np.concatenate(Y),
     pred=np.concatenate(P),

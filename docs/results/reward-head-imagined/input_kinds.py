@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lsswm.agents.critic import trajectory_inputs
 from lsswm.agents.head_files import head_mlp
 from lsswm.agents.hit_metrics import auroc
 
@@ -33,13 +34,8 @@ def _inputs(d, kind):
     if kind == "feat+depth":
         oh = np.broadcast_to(np.eye(H, dtype=np.float32)[None], (len(f), H, H))
         return np.concatenate([f, oh], -1)
-    if kind == "all-imagined":  # features of imagined frames 1..k (zero beyond k), + depth
-        S, _, Dm = f.shape
-        x = np.zeros((S, H, H * Dm + H), np.float32)
-        for k in range(H):
-            x[:, k, : (k + 1) * Dm] = f[:, : k + 1].reshape(S, -1)
-            x[:, k, H * Dm + k] = 1
-        return x
+    if kind == "all-imagined":  # the product's path layout: frames 1..k (zeros after), k
+        return trajectory_inputs(torch.as_tensor(f), H).numpy()
 
 
 def fit_head(x, y, seed):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from input_kinds import H, fit_head, inputs  # this folder
 
+from lsswm.agents.critic import trajectory_inputs
 from lsswm.agents.hit_metrics import auroc
 from lsswm.collect.dataset import open_dataset
 
@@ -51,10 +52,8 @@ def features_of(bank: dict[str, np.ndarray], kind: str) -> np.ndarray:
     if kind != "all+actions":
         return inputs(bank, kind)
     path = inputs(bank, "all-imagined")
-    onehot = np.eye(ACTIONS, dtype=np.float32)[bank["actions"]]  # (S, H, A)
-    steps = np.zeros((len(path), H, H * ACTIONS), np.float32)
-    for k in range(H):
-        steps[:, k, : (k + 1) * ACTIONS] = onehot[:, : k + 1].reshape(len(path), -1)
+    onehot = torch.as_tensor(np.eye(ACTIONS, dtype=np.float32)[bank["actions"]])  # (S, H, A)
+    steps = trajectory_inputs(onehot, H)[..., : H * ACTIONS].numpy()  # actions 1..k, no depth
     return np.concatenate([path, steps], -1)
 
 
