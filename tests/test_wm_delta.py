@@ -131,3 +131,74 @@ def test_signal_gated_hybrid_is_causal_and_streams_exactly(tiny_config, update):
     changed_levels = levels.clone()
     changed_levels[:, 7] = 0.9
     assert_only_later_frames_change(config, base, model(latents, changed_levels, actions), 7)
+
+
+def test_tied_keys_read_with_the_write_key():
+    """ssm_tied_keys: the caller gives one key per token, and the scan writes and reads with
+    it (B = C): the mixer is the delta recurrence with the same keys on both sides (that a
+    read with the write key returns the last write is test_a_write_replaces_...'s)."""
+    import torch.nn.functional as F
+
+    from lsswm.worldmodel.mixer import Mamba2Mixer
+
+    torch.manual_seed(0)
+    mixer = Mamba2Mixer(
+        16, 32, 8, 4, 1, 64, input_gain="unit", content_keys=False, tied_keys=True, update="delta"
+    ).double()
+    x = torch.randn(2, 9, 16, dtype=torch.float64)
+    keys = torch.randn(2, 9, 4, dtype=torch.float64)
+    out, _ = mixer(x, keys=keys)
+    z, xs, gates = mixer.in_proj(x).split([32, 32, 2 * mixer.n_heads], dim=-1)
+    xs = F.silu(xs * mixer.conv_weight[:, 0, 0] + mixer.conv_bias).view(2, 9, 4, 8)
+    dt = F.softplus(gates[..., :4] + mixer.dt_bias)
+    beta = torch.sigmoid(gates[..., 4:])
+    A = -torch.exp(mixer.A_log.float()).double()
+    y, _ = delta_recurrent_reference(xs, dt, A, beta, keys, keys)
+    y = y + xs * mixer.D[:, None]
+    expected = mixer.out_proj(mixer.norm(y.reshape(2, 9, 32) * F.silu(z)))
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+
+def test_tied_keys_hybrid_streams_exactly_and_needs_pose_only_keys(tiny_config):
+    config = tiny_config(
+        "hybrid", **RECALL_RECIPE, ssm_update="delta", ssm_content_keys=False, ssm_tied_keys=True
+    )
+    assert_causal_and_streams_exactly(config)
+    with pytest.raises(
+        WorldModelConfigError, match=r"ssm_tied_keys=True .* ssm_content_keys=False"
+    ):
+        tiny_config("hybrid", **RECALL_RECIPE, ssm_tied_keys=True)
+
+
+@pytest.mark.parametrize(
+    ("chunk", "frame_tokens"), [(1, 1), (5, 1), (64, 1), (6, 3), (8, 4), (64, 4)]
+)
+def test_reads_before_the_frame_match_the_recurrence(chunk, frame_tokens):
+    """ssm_read='past': a step reads the state as it stood before its frame (decayed to the
+    step), chunked exactly as step by step, and never its own frame's writes."""
+    x, dt, A, beta, B, C = random_scan_inputs(length=36)
+    start = torch.randn(3, 4, 8, 6, dtype=torch.float64)
+    y_ref, state_ref = delta_recurrent_reference(x, dt, A, beta, B, C, start, frame_tokens)
+    y, state = delta_scan(x, dt, A, beta, B, C, chunk, start, frame_tokens)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(state, state_ref, rtol=0, atol=1e-12)
+    # The state moves on as before; only the reads change, and a frame's values do not reach
+    # its own reads.
+    _, state_current = delta_scan(x, dt, A, beta, B, C, chunk, start)
+    torch.testing.assert_close(state, state_current, rtol=0, atol=1e-12)
+    changed = x.clone()
+    changed[:, frame_tokens * 5 : frame_tokens * 6] += 1.0  # frame 5's values
+    y_changed, _ = delta_scan(changed, dt, A, beta, B, C, chunk, start, frame_tokens)
+    torch.testing.assert_close(y_changed[:, : frame_tokens * 6], y[:, : frame_tokens * 6])
+    assert (y_changed[:, frame_tokens * 6 :] - y[:, frame_tokens * 6 :]).abs().max() > 1e-3
+
+
+def test_past_reads_hybrid_is_causal_and_streams_exactly(tiny_config):
+    config = tiny_config(
+        "hybrid", **RECALL_RECIPE, ssm_update="delta", ssm_write_gate="signal", ssm_read="past"
+    )
+    assert_causal_and_streams_exactly(config)
+    with pytest.raises(WorldModelConfigError, match="ssm_read='past' is built for the delta"):
+        tiny_config("hybrid", ssm_read="past")
+    with pytest.raises(WorldModelConfigError, match="ssm_read must be one of current, past"):
+        tiny_config("hybrid", ssm_update="delta", ssm_read="later")

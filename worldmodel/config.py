@@ -68,11 +68,9 @@ def without_unusable_fourier_keys(
 
 
 SCAN_UPDATES = ("add", "delta")  # the scan's write rule (worldmodel/mixer.py)
-SCAN_WRITE_GATES = ("none", "signal")
-SCAN_NORMS = (
-    "all",
-    "head",
-)  # the scan output's RMSNorm: over all heads, or per head  # what a token writes by its frame's noise level
+SCAN_WRITE_GATES = ("none", "signal")  # what a token writes by its frame's noise level
+SCAN_NORMS = ("all", "head")  # the scan output's RMSNorm: over all heads, or per head
+SCAN_READS = ("current", "past")  # what a token reads: after its own write, or before its frame
 SCANS = ("block-wise", "whole-frame")  # or None: no scan sub-layer
 CACHE_RULES = ("chunk", "window", "all", "none")
 
@@ -165,6 +163,11 @@ class WorldModelConfig:
     # stored views overlap more. Measured: no gain on the synthetic task (docs/experiments.md,
     # 30).
     ssm_content_keys: bool = True
+    # Without content keys: True makes the scan read with the key it writes with (C = B, one
+    # key per token from the action keys). With the delta rule and unit keys, a read at a pose
+    # then returns the last value written at that pose exactly, where a separately learned
+    # read key only approximates the write key and mixes in what other poses stored.
+    ssm_tied_keys: bool = False
     # How the scan writes: "add" (Mamba2: h = a h + x B^T) or "delta" (the gated delta rule,
     # worldmodel/delta.py: unit-norm keys, and a write replaces what its key held, so stored
     # views do not leak into each other's recalls as they accumulate). With "delta" the input
@@ -180,6 +183,13 @@ class WorldModelConfig:
     # head) or "head" (each head on its own, as gated DeltaNet does), so a recalling head's
     # output scale does not depend on what the other heads hold.
     ssm_norm: str = "all"
+    # What a token reads from the scan: "current", the state after its own write (Mamba's
+    # order), or "past", the state as it stood before the token's frame (delta rule only). A
+    # frame being denoised is noisy: with "current" its own write is part of every read, and
+    # with the delta rule it replaces, in proportion to its write strength, the very view it
+    # should recall; "past" reads the memory alone and leaves the frame's content to the
+    # skip term.
+    ssm_read: str = "current"
     # Continuous actions only: the keys read `action_key_fourier` random Fourier features of
     # the action (frequencies ~ N(0, action_key_frequency^2) per unit of action) instead of
     # the action embedding. A linear memory's read returns every stored value weighted by key
@@ -317,6 +327,11 @@ class WorldModelConfig:
                 "ssm_content_keys=False makes the action keys the scan's only keys: it needs "
                 "action_keys=True and a variant with a scan"
             )
+        if self.ssm_tied_keys and self.ssm_content_keys:
+            fail(
+                "ssm_tied_keys=True reads with the write key taken from the action keys alone: "
+                "it needs ssm_content_keys=False"
+            )
         if self.action_key_fourier:
             if self.action_key_fourier < 0 or self.action_key_fourier % 2:
                 fail(
@@ -344,6 +359,10 @@ class WorldModelConfig:
             )
         if self.ssm_norm not in SCAN_NORMS:
             fail(f"ssm_norm must be one of {', '.join(SCAN_NORMS)} (got {self.ssm_norm!r})")
+        if self.ssm_read not in SCAN_READS:
+            fail(f"ssm_read must be one of {', '.join(SCAN_READS)} (got {self.ssm_read!r})")
+        if self.ssm_read == "past" and self.ssm_update != "delta":
+            fail("ssm_read='past' is built for the delta rule only: set ssm_update='delta'")
         if self.ssm_input_gain not in ("dt", "unit"):
             fail(f"ssm_input_gain must be 'dt' or 'unit' (got {self.ssm_input_gain!r})")
         halflife = self.ssm_halflife_frames

@@ -42,12 +42,17 @@ def delta_scan(
     C: Tensor,
     chunk_size: int,
     initial_state: Tensor | None = None,
+    frame_tokens: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Chunked gated delta rule.
 
     x: (b, l, h, p) values; dt: (b, l, h) positive step sizes; A: (h,) negative decay rates;
     beta: (b, l, h) write strengths in (0, 1); B, C: (b, l, n) write and read keys, shared by
     the heads and normalised here; initial_state: (b, h, p, n) or None (zeros).
+    frame_tokens: None, each step reads the state after its own write (Mamba's order); or the
+    tokens per frame (the sequence starts at a frame and holds whole frames), each step reads
+    the state as it stood before its frame, decayed to the step: a frame being denoised then
+    reads what the memory held, not that plus its own noisy write.
     Returns y (b, l, h, p) and the final state (b, h, p, n). Runs in float32 at least: the
     triangular solve and the decays lose the long-range state in half precision.
     """
@@ -63,6 +68,7 @@ def delta_scan(
             unit_keys(C.to(work)),
             chunk_size,
             None if initial_state is None else initial_state.to(work),
+            frame_tokens,
         )
     return y.to(dtype), state
 
@@ -76,12 +82,18 @@ def _delta_chunked(
     q: Tensor,
     chunk_size: int,
     state: Tensor | None,
+    frame_tokens: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     batch, length, heads, head_dim = x.shape
     n = k.size(-1)
     if state is None:
         state = x.new_zeros(batch, heads, head_dim, n)
     chunk_size = max(1, min(chunk_size, length))
+    if frame_tokens is not None:
+        if length % frame_tokens:
+            raise ValueError(f"{length} steps are not whole frames of {frame_tokens} tokens")
+        # Chunks of whole frames, so a chunk's entering state holds only earlier frames.
+        chunk_size = max(frame_tokens, chunk_size - chunk_size % frame_tokens)
     # Padding: dt = 0 (decay 1) and beta = 0 (no write) leave the state as it was.
     pad = (-length) % chunk_size
     x, dt, beta, k, q = (pad_time(t, pad) for t in (x, dt, beta, k, q))
@@ -112,6 +124,9 @@ def _delta_chunked(
 
     # Inside-chunk outputs, and each chunk's write to the state at its end.
     scores = (Qr @ K.transpose(-1, -2)) * decay  # (b, c, h, Q, Q), zero above the diagonal
+    if frame_tokens is not None:  # reads see only the writes of earlier frames
+        frame = torch.arange(Q, device=x.device) // frame_tokens
+        scores = scores.masked_fill(frame[None, :] >= frame[:, None], 0.0)
     decay_to_end = (g[..., -1:] - g).exp()[..., None]  # (b, c, h, Q, 1)
     key_end = decay_to_end * K  # (b, c, h, Q, n)
     read_scale = g.exp()[..., None] * Qr  # queries read the entering state with its decay
@@ -133,6 +148,7 @@ def delta_recurrent_reference(
     B: Tensor,
     C: Tensor,
     initial_state: Tensor | None = None,
+    frame_tokens: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The plain step-by-step recurrence; slow, for tests only. Same contract as delta_scan."""
     batch, length, heads, head_dim = x.shape
@@ -143,10 +159,16 @@ def delta_recurrent_reference(
         else initial_state.clone()
     )
     outputs = []
+    before_frame, decay_since = state, torch.ones_like(A)  # for frame_tokens reads
     for t in range(length):
-        state = torch.exp(dt[:, t] * A)[:, :, None, None] * state  # (b, h, p, n)
+        decay = torch.exp(dt[:, t] * A)[:, :, None, None]
+        if frame_tokens is not None and t % frame_tokens == 0:
+            before_frame, decay_since = state, torch.ones_like(decay)
+        decay_since = decay_since * decay
+        state = decay * state  # (b, h, p, n)
         held = state @ k[:, t, None, :, None]  # (b, h, p, 1): what the key reads now
         written = beta[:, t, :, None, None] * (x[:, t, :, :, None] - held)
         state = state + written * k[:, t, None, None, :]
-        outputs.append((state @ q[:, t, None, :, None]).squeeze(-1))
+        read = state if frame_tokens is None else decay_since * before_frame
+        outputs.append((read @ q[:, t, None, :, None]).squeeze(-1))
     return torch.stack(outputs, dim=1), state

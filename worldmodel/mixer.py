@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lsswm.worldmodel.config import SCAN_NORMS, SCAN_UPDATES
+from lsswm.worldmodel.config import SCAN_NORMS, SCAN_READS, SCAN_UPDATES
 from lsswm.worldmodel.delta import delta_scan
 from lsswm.worldmodel.ssd import ssd_scan
 
@@ -101,8 +101,10 @@ class Mamba2Mixer(nn.Module):
         halflife_frames: tuple[float, float] | None = None,
         tokens_per_frame: int = 1,
         content_keys: bool = True,
+        tied_keys: bool = False,
         update: str = "add",
         norm: str = "all",
+        read: str = "current",
     ) -> None:
         super().__init__()
         self.d_inner = d_inner
@@ -113,6 +115,10 @@ class Mamba2Mixer(nn.Module):
         self.scan_chunk = scan_chunk
         # False: B and C are only the caller's keys (forward's `keys`), not read from content.
         self.content_keys = content_keys
+        if tied_keys and content_keys:
+            raise ValueError("tied_keys needs content_keys=False (one key per token, the caller's)")
+        # True: the caller's keys are one (N, L, state_size) key, both written and read with.
+        self.tied_keys = tied_keys
         key_dims = 2 * state_size if content_keys else 0
         self.conv_dim = d_inner + key_dims  # conv runs over x, B and C (one group)
         if update not in SCAN_UPDATES:
@@ -121,6 +127,15 @@ class Mamba2Mixer(nn.Module):
         # writes replace what the key held; it reads one more projection, the write strength.
         self.update = update
         self.gate_dims = self.n_heads * (2 if update == "delta" else 1)  # dt, [beta]
+        if read not in SCAN_READS:
+            raise ValueError(f"read must be one of {SCAN_READS} (got {read!r})")
+        if read == "past" and update != "delta":
+            raise ValueError("read='past' is built for the delta rule only (update='delta')")
+        # "current": a token reads the state after its own write (Mamba's order). "past": it
+        # reads the state as it stood before its frame (delta.py), so a noisy frame being
+        # denoised reads the memory without its own noisy write; its content still reaches
+        # the output through the skip term D.
+        self.read_frame_tokens = tokens_per_frame if read == "past" else None
         self.in_proj = nn.Linear(d_model, d_inner + self.conv_dim + self.gate_dims, bias=False)
         self.conv_weight = nn.Parameter(torch.empty(self.conv_dim, 1, conv_width))
         self.conv_bias = nn.Parameter(torch.zeros(self.conv_dim))
@@ -174,7 +189,7 @@ class Mamba2Mixer(nn.Module):
     ) -> tuple[Tensor, ScanState]:
         """x: (N, L, d_model) -> (N, L, d_model) and the state after the last position.
 
-        keys: optional (N, L, 2 * state_size) added to the scan's write and read keys (B, C)
+        keys: optional (N, L, 2 * state_size), or (N, L, state_size) with tied keys, added to the scan's write and read keys (B, C)
         after the conv, so that memory can be addressed by what the caller knows of each
         position (its pose and place in the frame) rather than only by its noisy content;
         without content keys they are B and C themselves.
@@ -197,6 +212,8 @@ class Mamba2Mixer(nn.Module):
                 B, C = B + key_B, C + key_C
         elif keys is None:
             raise ValueError("this mixer has no content keys: forward needs `keys`")
+        elif self.tied_keys:
+            xs, B, C = xbc, keys, keys
         else:
             xs = xbc
             B, C = keys.split(self.state_size, dim=-1)
@@ -208,7 +225,9 @@ class Mamba2Mixer(nn.Module):
         if self.update == "delta":
             beta = torch.sigmoid(gates[..., self.n_heads :])
             beta = beta if scale is None else beta * scale
-            y, ssm = delta_scan(xs, dt, A, beta, B, C, self.scan_chunk, previous_ssm)
+            y, ssm = delta_scan(
+                xs, dt, A, beta, B, C, self.scan_chunk, previous_ssm, self.read_frame_tokens
+            )
         else:
             y, ssm = ssd_scan(
                 xs if scale is None else xs * scale[..., None],

@@ -204,8 +204,10 @@ class WorldModelBlock(nn.Module):
                 halflife_frames=config.ssm_halflife_frames or None,
                 tokens_per_frame=math.prod(config.resolved_scan_blocks()[layer]),
                 content_keys=config.ssm_content_keys,
+                tied_keys=config.ssm_tied_keys,
                 update=config.ssm_update,
                 norm=config.ssm_norm,
+                read=config.ssm_read,
             )
             self.scan = BlockScan(self.grid, config.resolved_scan_blocks()[layer], mixer)
         # Action-addressed memory: (action embedding + spatial position) -> the scan's keys
@@ -213,7 +215,8 @@ class WorldModelBlock(nn.Module):
         self.scan_keys: nn.Linear | None = None
         self.attention_keys: nn.Linear | None = None
         if config.action_keys and self.scan is not None:
-            self.scan_keys = nn.Linear(dim, 2 * config.ssm_state_size)
+            key_count = 1 if config.ssm_tied_keys else 2  # write and read keys, or one for both
+            self.scan_keys = nn.Linear(dim, key_count * config.ssm_state_size)
         self.attention: FrameAttention | None = None
         if config.attention_kind is not None:
             mask = FrameMask(config.attention_kind, config.chunk_size, config.window_frames)
