@@ -231,6 +231,7 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     from lsswm.agents.train_imagination import (
         ALGORITHMS,
         OBSERVATIONS,
+        SHAPING_POTENTIALS,
         ImaginationTrainingOptions,
     )
 
@@ -297,6 +298,20 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
         "pays for moving toward what it values and leaves the best policy unchanged",
     )
     parser.add_argument("--shaping-weight", type=float, default=default.shaping_weight)
+    parser.add_argument(
+        "--shaping-potential",
+        choices=SHAPING_POTENTIALS,
+        default=default.shaping_potential,
+        help="the potential: the critic's value V, or 'steps', minus the steps to go that "
+        "V = discount ** steps stands for (each step closer pays --shaping-weight, also far "
+        "from the target, where V is nearly flat)",
+    )
+    parser.add_argument(
+        "--shaping-max-steps",
+        type=float,
+        default=default.shaping_max_steps,
+        help="with --shaping-potential steps: values below discount ** N count as N steps away",
+    )
     parser.add_argument("--n-steps", type=int, default=default.n_steps, help="rollout per env")
     parser.add_argument("--batch-size", type=int, default=default.batch_size)
     parser.add_argument("--n-epochs", type=int, default=default.n_epochs)
@@ -350,6 +365,8 @@ def _run_train(args: argparse.Namespace) -> int:
             frame_stack=args.frame_stack,
             shaping=args.shaping or "",
             shaping_weight=args.shaping_weight,
+            shaping_potential=args.shaping_potential,
+            shaping_max_steps=args.shaping_max_steps,
             n_steps=args.n_steps,
             batch_size=args.batch_size,
             n_epochs=args.n_epochs,

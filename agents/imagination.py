@@ -17,6 +17,7 @@ a row copied in at other absolute frame positions keeps its relative geometry.)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from lsswm.agents.contexts import ContextSource
 from lsswm.agents.critic import check_reward_head, head_inputs
 from lsswm.agents.errors import AgentError
 from lsswm.agents.model_io import check_model_fits, to_model_frames
-from lsswm.agents.train_imagination import OBSERVATIONS
+from lsswm.agents.train_imagination import OBSERVATIONS, SHAPING_POTENTIALS
 from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.stream import WorldModelStream
@@ -79,6 +80,13 @@ class ImaginedBatch:
             (V of a terminal frame is 0). Moving toward what the critic values pays now,
             and the best policy of the task is unchanged when ``shaping_discount`` is the
             learner's discount.
+        shaping_potential: ``value`` (the critic's value V, above) or ``steps``: minus the
+            steps to go that V stands for, ``log(V) / log(1 / critic discount)``, with V
+            floored at ``critic discount ** shaping_max_steps``. A value critic's
+            V = discount ** steps is nearly flat far from what it values, so most imagined
+            episodes start where its change pays almost nothing; in steps, every step
+            closer pays ``shaping_weight`` wherever the critic can still tell (section 46
+            of docs/experiments.md). Any potential keeps the task's best policy.
     """
 
     def __init__(
@@ -98,6 +106,8 @@ class ImaginedBatch:
         shaping: Any = None,
         shaping_weight: float = 1.0,
         shaping_discount: float = 0.99,
+        shaping_potential: str = "value",
+        shaping_max_steps: float = 20.0,
         reward_head: Any = None,
     ) -> None:
         config = model.config
@@ -138,6 +148,14 @@ class ImaginedBatch:
         self.observation = observation
         self.shaping = shaping
         self.shaping_weight, self.shaping_discount = shaping_weight, shaping_discount
+        if shaping_potential not in SHAPING_POTENTIALS:
+            raise AgentError(
+                f"shaping potential {shaping_potential!r} is not one of "
+                f"{', '.join(SHAPING_POTENTIALS)}"
+            )
+        if shaping_max_steps <= 0:
+            raise AgentError(f"shaping_max_steps must be > 0, got {shaping_max_steps}")
+        self.shaping_potential, self.shaping_max_steps = shaping_potential, shaping_max_steps
         self.potential = np.zeros(num_rows, dtype=np.float32)  # shaping_weight * V(last frame)
         self.device = next(model.parameters()).device
         self.rng = np.random.default_rng(seed)
@@ -175,6 +193,8 @@ class ImaginedBatch:
             return np.zeros(out.rewards.size(0), dtype=np.float32)
         with torch.no_grad():
             value = self.shaping(head_inputs(out, self.shaping)[:, frame]).float()
+        if self.shaping_potential == "steps":
+            value = steps_potential(value, self.shaping.config.discount, self.shaping_max_steps)
         return self.shaping_weight * value.cpu().numpy().astype(np.float32)
 
     def start_all(self) -> np.ndarray:
@@ -252,6 +272,16 @@ class ImaginedBatch:
             terminated=terminated,
             truncated=truncated,
         )
+
+
+def steps_potential(value: torch.Tensor, discount: float, max_steps: float) -> torch.Tensor:
+    """Minus the steps to go that a value ``discount ** steps`` stands for, at most
+    ``max_steps`` (values at or below ``discount ** max_steps``, zero and negative ones
+    included, give -max_steps)."""
+    if not 0.0 < discount < 1.0:
+        raise AgentError(f"a steps potential needs a critic discount in (0, 1), got {discount}")
+    floor = discount**max_steps
+    return torch.log(value.clamp(min=floor)) / math.log(1.0 / discount)
 
 
 def features_array(features: torch.Tensor | None) -> np.ndarray:

@@ -33,6 +33,9 @@ ALGORITHMS = ("ppo", "a2c")
 # state): one representation in imagination and in the real env, where the agent's own
 # stream of the model observes the real frames (agents/feature_policy.py).
 OBSERVATIONS = ("frames", "features")
+# The shaping critic's value as the potential, or minus the steps to go it stands for
+# (agents/imagination.py, ImaginedBatch).
+SHAPING_POTENTIALS = ("value", "steps")
 POLICY_FILE = "policy.zip"
 SUMMARY_FILE = "train_in_imagination.json"
 SUITE = "train-in-imagination"
@@ -62,6 +65,8 @@ class ImaginationTrainingOptions:
     frame_stack: int = 1  # frames: the policy sees the last K frames (agents/frame_stack.py)
     shaping: str = ""  # a critic (fit-critic): potential-based shaping toward what it values
     shaping_weight: float = 1.0
+    shaping_potential: str = "value"  # or "steps": minus the critic's steps to go
+    shaping_max_steps: float = 20.0  # "steps": the farthest the potential tells apart
     n_steps: int = 64
     batch_size: int = 64
     n_epochs: int = 4
@@ -97,6 +102,13 @@ class ImaginationTrainingOptions:
                 "--frame-stack stacks frames; with --observe features the model's stream "
                 "already carries the past: leave --frame-stack at 1"
             )
+        if self.shaping_potential not in SHAPING_POTENTIALS:
+            raise AgentError(
+                f"--shaping-potential {self.shaping_potential!r} is not supported; use one of "
+                f"{SHAPING_POTENTIALS}"
+            )
+        if self.shaping_max_steps <= 0:
+            raise AgentError(f"--shaping-max-steps {self.shaping_max_steps} must be > 0")
         if self.timesteps < 1 or self.num_envs < 1 or self.n_steps < 1:
             raise AgentError("--timesteps, --num-envs and --n-steps must be >= 1")
         if self.eval_episodes < 0 or self.eval_max_steps < 1:
@@ -299,6 +311,8 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             shaping=load_critic(options.shaping, device) if options.shaping else None,
             shaping_weight=options.shaping_weight,
             shaping_discount=options.gamma,
+            shaping_potential=options.shaping_potential,
+            shaping_max_steps=options.shaping_max_steps,
             reward_head=load_critic(options.reward_head, device) if options.reward_head else None,
         )
     )

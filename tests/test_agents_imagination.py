@@ -395,6 +395,34 @@ def test_shaping_adds_the_discounted_change_of_the_critics_value(model, contexts
         expected = plain[t] + 2.0 * (0.9 * value_next - value_now)
         np.testing.assert_allclose(shaped[t], expected, rtol=0, atol=1e-5)
 
+    # The "steps" potential: minus the steps to go that V = discount ** steps stands for,
+    # log(V) / log(1 / discount), V floored at discount ** max_steps.
+    class SigmoidFeature(MeanFeature):
+        config = SimpleNamespace(inputs="features", discount=0.8)
+
+        def forward(self, features: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(features[..., 0])  # in (0, 1): a few steps to go
+
+    def steps(observation: np.ndarray, max_steps: float) -> np.ndarray:
+        value = np.maximum(1 / (1 + np.exp(-observation[..., 0])), 0.8**max_steps)
+        return np.log(value) / np.log(1 / 0.8)
+
+    for max_steps in (20.0, 0.01):  # the floor far below the values, and above them
+        _, in_steps = run(
+            shaping=SigmoidFeature(),
+            shaping_weight=0.5,
+            shaping_discount=0.9,
+            shaping_potential="steps",
+            shaping_max_steps=max_steps,
+        )
+        for t in range(3):
+            now, later = steps(observations[t], max_steps), steps(observations[t + 1], max_steps)
+            expected = plain[t] + 0.5 * (0.9 * later - now)
+            np.testing.assert_allclose(in_steps[t], expected, rtol=0, atol=1e-4)
+    assert np.ptp([steps(o, 20.0) for o in observations]) > 0.1  # it moves from step to step
+    with pytest.raises(AgentError, match="shaping potential 'distance' is not one of"):
+        run(shaping=SigmoidFeature(), shaping_potential="distance")
+
 
 def test_a_policy_trained_in_imagination_is_the_planners_prior(tmp_path, model):
     # TD-MPC2 samples candidates from its policy: with --prior sb3:PATH the planner mixes
