@@ -1,8 +1,9 @@
 """Dev diagnostic (docs/experiments.md, section 46): what a policy earns in imagination, by
-part of the recipe's reward. Three imagined batches with one seed see the same contexts and,
+part of the recipe's reward. Four imagined batches with one seed see the same contexts and,
 stepped with the same actions, generate the same frames; they differ only in what they pay:
-the model's reward alone, plus the motion drive, plus the target shaping. The differences
-are the parts. Also counts the model's predicted hits (reward > 0.5).
+the model's reward alone, plus the motion drive, plus the target shaping (section 25's value
+potential x4, or section 46's steps potential x0.5). The differences are the parts. Also
+counts the model's predicted hits (reward > 0.5).
 
     python returns_by_part.py POLICY|random DATA EPISODES_PER_ROW OUT.json
 """
@@ -33,6 +34,18 @@ batches = {
     "reward+motion": ImaginedBatch(model, contexts, ROWS, motion=motion, **common),
     "recipe": ImaginedBatch(
         model, contexts, ROWS, motion=motion, shaping=target, shaping_weight=4.0, **common
+    ),
+    # section 46's potential: minus the steps to go, weight 0.5
+    "steps": ImaginedBatch(
+        model,
+        contexts,
+        ROWS,
+        motion=motion,
+        shaping=target,
+        shaping_weight=0.5,
+        shaping_potential="steps",
+        shaping_max_steps=20.0,
+        **common,
     ),
 }
 policy = None
@@ -68,6 +81,7 @@ parts = {
     "motion drive": mean["reward+motion"] - mean["reward"],
     "target shaping": mean["recipe"] - mean["reward+motion"],
     "total": mean["recipe"],
+    "shaping in steps (x0.5)": mean["steps"] - mean["reward+motion"],
     "predicted hits per 16 steps": float(np.mean(hits)) * HORIZON,
     "forward share": float(np.mean(forward)),
 }
