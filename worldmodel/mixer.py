@@ -189,10 +189,10 @@ class Mamba2Mixer(nn.Module):
     ) -> tuple[Tensor, ScanState]:
         """x: (N, L, d_model) -> (N, L, d_model) and the state after the last position.
 
-        keys: optional (N, L, 2 * state_size), or (N, L, state_size) with tied keys, added to the scan's write and read keys (B, C)
-        after the conv, so that memory can be addressed by what the caller knows of each
-        position (its pose and place in the frame) rather than only by its noisy content;
-        without content keys they are B and C themselves.
+        keys: optional (N, L, 2 * state_size), or (N, L, state_size) with tied keys, added to
+        the scan's write and read keys (B, C) after the conv, so that memory can be addressed
+        by what the caller knows of each position (its pose and place in the frame) rather
+        than only by its noisy content; without content keys they are B and C themselves.
         write_scale: optional (N, L) factor on what each position writes to the state (the
         input of "add", the write strength of "delta"); 0 leaves the state as it was, but for
         its decay."""
