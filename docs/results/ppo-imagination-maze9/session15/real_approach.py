@@ -13,19 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lsswm.agents.agent_factory import make_agent
-from lsswm.agents.real_env import make_real_env
-from lsswm.collect.rollout import rollout_episode
 from lsswm.envs.maze_oracle import steps_to_goal
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "session12"))
+from dev_cells import dev_rollouts  # the dev mazes' rollouts: one implementation
 
 MAX_STEPS = 20.0  # as the steps potential: farther counts as 20
 
 agent_name, base, episodes, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-env = make_real_env("lsswm/MemoryMaze-9x9-v0", 500)
-agent = make_agent(agent_name, env, seed=0)
 rows = []
-for seed in range(base, base + episodes):
-    a = rollout_episode(env, agent, seed, 500).arrays
+for seed, a in dev_rollouts(agent_name, base, episodes):
     keys = ("agent_pos", "agent_dir", "maze_layout", "target_pos")
     state = {k: np.asarray(a[f"state/{k}"]) for k in keys}
     steps = np.array(
