@@ -230,6 +230,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 def _configure_train(parser: argparse.ArgumentParser) -> None:
     from lsswm.agents.train_imagination import (
         ALGORITHMS,
+        HORIZON_ENDS,
         OBSERVATIONS,
         SHAPING_POTENTIALS,
         ImaginationTrainingOptions,
@@ -255,6 +256,14 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-envs", type=int, default=default.num_envs)
     parser.add_argument(
         "--horizon", type=int, default=default.horizon, help="imagined steps per episode"
+    )
+    parser.add_argument(
+        "--horizon-ends",
+        choices=HORIZON_ENDS,
+        default=default.horizon_ends,
+        help="at the horizon an imagined episode is cut off (PPO bootstraps its own value) or "
+        "ends as terminal; with --shaping the return is then the imagined rewards plus the "
+        "critic's value of the last frame, as the planner's",
     )
     parser.add_argument("--context-length", type=int, default=default.context_length)
     parser.add_argument("--denoising-steps", type=int, default=default.denoising_steps)
@@ -355,6 +364,7 @@ def _run_train(args: argparse.Namespace) -> int:
             timesteps=args.timesteps,
             num_envs=args.num_envs,
             horizon=args.horizon,
+            horizon_ends=args.horizon_ends,
             context_length=args.context_length,
             denoising_steps=args.denoising_steps,
             termination_threshold=args.termination_threshold,

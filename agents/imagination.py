@@ -28,7 +28,7 @@ from lsswm.agents.contexts import ContextSource
 from lsswm.agents.critic import check_reward_head, head_inputs
 from lsswm.agents.errors import AgentError
 from lsswm.agents.model_io import check_model_fits, to_model_frames
-from lsswm.agents.train_imagination import OBSERVATIONS, SHAPING_POTENTIALS
+from lsswm.agents.train_imagination import HORIZON_ENDS, OBSERVATIONS, SHAPING_POTENTIALS
 from lsswm.worldmodel.config import WorldModelConfig
 from lsswm.worldmodel.frame_model import FrameWorldModel
 from lsswm.worldmodel.stream import WorldModelStream
@@ -63,6 +63,11 @@ class ImaginedBatch:
         num_rows: N.
         context_length: real frames observed before a row's first imagined step.
         horizon: imagined steps after which a row is truncated (None: never).
+        horizon_ends: ``truncate`` (the row is cut off, and the learner bootstraps its own
+            value there) or ``terminate`` (the row ends as a terminal state, no bootstrap):
+            with a short horizon and target shaping, an episode's return is then its imagined
+            rewards plus the shaping critic's value of its last frame, the objective the
+            planner maximises from every real frame (section 47 of docs/experiments.md).
         denoising_steps: sampler steps per generated frame (None: the model's default).
         termination_threshold: a row terminates when the predicted probability exceeds it.
         seed: seeds the context draws and the sampler noise.
@@ -97,6 +102,7 @@ class ImaginedBatch:
         *,
         context_length: int = 8,
         horizon: int | None = 100,
+        horizon_ends: str = "truncate",
         denoising_steps: int | None = None,
         termination_threshold: float = 0.5,
         seed: int | None = None,
@@ -129,6 +135,11 @@ class ImaginedBatch:
             )
         if horizon is not None and horizon < 1:
             raise AgentError(f"horizon must be >= 1 imagined steps, got {horizon}")
+        if horizon_ends not in HORIZON_ENDS:
+            raise AgentError(
+                f"horizon_ends {horizon_ends!r} is not one of {', '.join(HORIZON_ENDS)}"
+            )
+        self.horizon_ends = horizon_ends
         check_model_fits(model, contexts.image_shape, contexts.action_space, "the context source")
         self.model = model
         self.config = config
@@ -243,6 +254,9 @@ class ImaginedBatch:
         truncated = np.zeros(self.num_rows, dtype=bool)
         if self.horizon is not None:
             truncated = (self.steps >= self.horizon) & ~terminated
+        predicted_end = terminated  # the model's own termination: nothing after it is worth
+        if self.horizon_ends == "terminate":
+            terminated, truncated = terminated | truncated, np.zeros_like(truncated)
         assert out.frames is not None  # a FrameWorldModel stream decodes
         frames = out.frames[:, 0].cpu().numpy()
         # A copy: restart() overwrites rows of self.frames, and the step's frames (terminal
@@ -260,7 +274,8 @@ class ImaginedBatch:
             rewards = rewards + self.motion_weight * moved.to(rewards.device)
         rewards = rewards.cpu().numpy().astype(np.float32)
         if self.shaping is not None:
-            potential = np.where(terminated, 0.0, self._potential(out, 0)).astype(np.float32)
+            potential = self._potential(out, 0)
+            potential = np.where(predicted_end, 0.0, potential).astype(np.float32)
             rewards += self.shaping_discount * potential - self.potential
             self.potential = potential
         features = self.observation == "features"

@@ -36,6 +36,8 @@ OBSERVATIONS = ("frames", "features")
 # The shaping critic's value as the potential, or minus the steps to go it stands for
 # (agents/imagination.py, ImaginedBatch).
 SHAPING_POTENTIALS = ("value", "steps")
+# What the horizon does to an imagined episode: cut it off (the learner bootstraps) or end it.
+HORIZON_ENDS = ("truncate", "terminate")
 POLICY_FILE = "policy.zip"
 SUMMARY_FILE = "train_in_imagination.json"
 SUITE = "train-in-imagination"
@@ -54,6 +56,7 @@ class ImaginationTrainingOptions:
     timesteps: int = 20_000
     num_envs: int = 8
     horizon: int = 64
+    horizon_ends: str = "truncate"  # or "terminate": no bootstrap at the horizon
     context_length: int = 8
     denoising_steps: int | None = 4
     termination_threshold: float = 0.5
@@ -101,6 +104,10 @@ class ImaginationTrainingOptions:
             raise AgentError(
                 "--frame-stack stacks frames; with --observe features the model's stream "
                 "already carries the past: leave --frame-stack at 1"
+            )
+        if self.horizon_ends not in HORIZON_ENDS:
+            raise AgentError(
+                f"--horizon-ends {self.horizon_ends!r} is not supported; use one of {HORIZON_ENDS}"
             )
         if self.shaping_potential not in SHAPING_POTENTIALS:
             raise AgentError(
@@ -302,6 +309,7 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             options.num_envs,
             context_length=options.context_length,
             horizon=options.horizon,
+            horizon_ends=options.horizon_ends,
             denoising_steps=options.denoising_steps,
             termination_threshold=options.termination_threshold,
             seed=options.seed,

@@ -69,6 +69,53 @@ def test_vec_env_truncates_at_horizon_and_restarts_with_terminal_observation(mod
     assert venv.world.steps.tolist() == [0, 0, 0]
 
 
+def test_horizon_ends_as_terminal_with_the_last_frames_value(model, contexts):
+    """horizon_ends='terminate': the horizon ends the row as a terminal state (PPO does not
+    bootstrap there), and the shaping keeps the last frame's value, so the return is the
+    imagined rewards plus the critic's value of where the row ended (the planner's
+    objective); the model's own predicted termination still zeroes the potential."""
+    import torch
+
+    class FirstFeature(torch.nn.Module):
+        config = SimpleNamespace(inputs="features")
+
+        def forward(self, features: torch.Tensor) -> torch.Tensor:
+            return features[..., 0]
+
+    def run(horizon_ends: str):
+        batch = ImaginedBatch(
+            model,
+            contexts,
+            2,
+            context_length=2,
+            horizon=2,
+            horizon_ends=horizon_ends,
+            denoising_steps=1,
+            seed=4,
+            termination_threshold=1.0,
+            observation="features",
+            shaping=FirstFeature(),
+            shaping_weight=2.0,
+            shaping_discount=0.9,
+        )
+        observations = [batch.start_all()]
+        steps = [batch.step(np.array([1, 2])) for _ in range(2)]
+        return observations + [s.observations for s in steps], steps
+
+    observations, cut = run("truncate")
+    same, ended = run("terminate")
+    assert cut[1].truncated.all() and not cut[1].terminated.any()
+    assert ended[1].terminated.all() and not ended[1].truncated.any()
+    assert not ended[0].terminated.any()
+    for t in range(2):  # same frames, same rewards: the last frame's value is not dropped
+        np.testing.assert_array_equal(observations[t + 1], same[t + 1])
+        np.testing.assert_allclose(ended[t].rewards, cut[t].rewards, rtol=0, atol=1e-6)
+    # ... and dropping it would have shown: the last frame's shaped value is not zero.
+    assert np.abs(2.0 * 0.9 * observations[2][:, 0]).min() > 1e-4
+    with pytest.raises(AgentError, match="horizon_ends 'stop' is not one of"):
+        run("stop")
+
+
 def test_restarting_one_row_leaves_the_others_unchanged(model, contexts):
     def run(restart: bool) -> np.ndarray:
         venv = ImaginationVecEnv(
