@@ -254,7 +254,7 @@ class ImaginedBatch:
         truncated = np.zeros(self.num_rows, dtype=bool)
         if self.horizon is not None:
             truncated = (self.steps >= self.horizon) & ~terminated
-        predicted_end = terminated  # the model's own termination: nothing after it is worth
+        predicted_end = terminated  # the model's own predicted end: no value lies beyond it
         if self.horizon_ends == "terminate":
             terminated, truncated = terminated | truncated, np.zeros_like(truncated)
         assert out.frames is not None  # a FrameWorldModel stream decodes
