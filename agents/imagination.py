@@ -18,7 +18,7 @@ a row copied in at other absolute frame positions keeps its relative geometry.)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,10 @@ class ImaginedStep:
     termination_probs: np.ndarray  # (N,) float32
     terminated: np.ndarray  # (N,) bool: termination_probs > threshold
     truncated: np.ndarray  # (N,) bool: the row reached the horizon (and did not terminate)
+    # What the reward is made of, each (N,) float32 and summed in this order: "model" (the
+    # model's reward, or the reward head's), then "motion" and "shaping" when the batch pays
+    # them (motion_weight and shaping_weight applied).
+    reward_parts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class ImaginedBatch:
@@ -166,6 +170,12 @@ class ImaginedBatch:
             )
         if shaping_max_steps <= 0:
             raise AgentError(f"shaping_max_steps must be > 0, got {shaping_max_steps}")
+        if shaping is not None and shaping_potential == "steps":
+            discount = shaping.config.discount
+            if not 0.0 < discount < 1.0:
+                raise AgentError(
+                    f"a steps potential needs a critic discount in (0, 1), got {discount}"
+                )
         self.shaping_potential, self.shaping_max_steps = shaping_potential, shaping_max_steps
         self.potential = np.zeros(num_rows, dtype=np.float32)  # shaping_weight * V(last frame)
         self.device = next(model.parameters()).device
@@ -262,39 +272,47 @@ class ImaginedBatch:
         # A copy: restart() overwrites rows of self.frames, and the step's frames (terminal
         # observations among them) must keep what was generated.
         self.frames = frames.copy()
-        if self.reward_head is None:
-            rewards = out.rewards[:, 0].float()
-        else:
-            with torch.no_grad():
+        parts: dict[str, np.ndarray] = {}
+        with torch.no_grad():
+            if self.reward_head is None:
+                model_reward = out.rewards[:, 0].float()
+            else:
                 inputs = head_inputs(out, self.reward_head)[:, 0]
-                rewards = self.reward_head.expected_reward(inputs).float()
-        if self.motion is not None:
-            with torch.no_grad():
+                model_reward = self.reward_head.expected_reward(inputs).float()
+            parts["model"] = as_rewards(model_reward)
+            if self.motion is not None:
                 moved = self.motion(head_inputs(out, self.motion)[:, 0]).float()
-            rewards = rewards + self.motion_weight * moved.to(rewards.device)
-        rewards = rewards.cpu().numpy().astype(np.float32)
+                parts["motion"] = as_rewards(self.motion_weight * moved)
         if self.shaping is not None:
             potential = self._potential(out, 0)
             potential = np.where(predicted_end, 0.0, potential).astype(np.float32)
-            rewards += self.shaping_discount * potential - self.potential
+            parts["shaping"] = self.shaping_discount * potential - self.potential
             self.potential = potential
+        rewards = parts["model"].copy()
+        for name in ("motion", "shaping"):
+            if name in parts:
+                rewards += parts[name]
         features = self.observation == "features"
         return ImaginedStep(
             frames=frames,
             observations=features_array(out.features[:, 0]) if features else frames,
             rewards=rewards,
+            reward_parts=parts,
             termination_probs=probs.astype(np.float32),
             terminated=terminated,
             truncated=truncated,
         )
 
 
+def as_rewards(values: torch.Tensor) -> np.ndarray:
+    """(N,) rewards as float32 numpy."""
+    return values.cpu().numpy().astype(np.float32)
+
+
 def steps_potential(value: torch.Tensor, discount: float, max_steps: float) -> torch.Tensor:
-    """Minus the steps to go that a value ``discount ** steps`` stands for, at most
-    ``max_steps`` (values at or below ``discount ** max_steps``, zero and negative ones
-    included, give -max_steps)."""
-    if not 0.0 < discount < 1.0:
-        raise AgentError(f"a steps potential needs a critic discount in (0, 1), got {discount}")
+    """Minus the steps to go that a value ``discount ** steps`` (0 < discount < 1, checked by
+    ImaginedBatch) stands for, at most ``max_steps`` (values at or below
+    ``discount ** max_steps``, zero and negative ones included, give -max_steps)."""
     floor = discount**max_steps
     return torch.log(value.clamp(min=floor)) / math.log(1.0 / discount)
 

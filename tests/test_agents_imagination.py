@@ -432,6 +432,9 @@ def test_shaping_adds_the_discounted_change_of_the_critics_value(model, contexts
             step = batch.step(np.array([1, 2]))
             observations.append(step.observations)
             rewards.append(step.rewards)
+            # the reward is its parts, summed
+            assert set(step.reward_parts) == ({"model", "shaping"} if shaping else {"model"})
+            np.testing.assert_array_equal(sum(step.reward_parts.values()), step.rewards)
         return observations, rewards
 
     observations, plain = run()

@@ -1,9 +1,9 @@
 """Dev diagnostic (docs/experiments.md, section 46): what a policy earns in imagination, by
-part of the recipe's reward. Four imagined batches with one seed see the same contexts and,
-stepped with the same actions, generate the same frames; they differ only in what they pay:
-the model's reward alone, plus the motion drive, plus the target shaping (section 25's value
-potential x4, or section 46's steps potential x0.5). The differences are the parts. Also
-counts the model's predicted hits (reward > 0.5).
+part of the recipe's reward (each step's ``reward_parts``): the model's reward, the motion
+drive, and the target shaping, both with section 25's value potential x4 and with section 46's
+steps potential x0.5. The two imagined batches share one seed, so stepped with the same
+actions they generate the same frames and differ only in their shaping. Also counts the
+model's predicted hits (reward > 0.5).
 
     python returns_by_part.py POLICY|random DATA EPISODES_PER_ROW OUT.json
 """
@@ -29,59 +29,55 @@ model = load_frame_world_model(f"{P}.safetensors", torch.device("cpu"))
 contexts = DatasetContexts(data, longest_context_length(model.config, CONTEXT))
 motion, target = load_critic(f"{P}-motion.safetensors"), load_critic(f"{P}-target.safetensors")
 common = {"context_length": CONTEXT, "horizon": HORIZON, "denoising_steps": 1, "seed": 7}
-batches = {
-    "reward": ImaginedBatch(model, contexts, ROWS, **common),
-    "reward+motion": ImaginedBatch(model, contexts, ROWS, motion=motion, **common),
-    "recipe": ImaginedBatch(
-        model, contexts, ROWS, motion=motion, shaping=target, shaping_weight=4.0, **common
-    ),
-    # section 46's potential: minus the steps to go, weight 0.5
-    "steps": ImaginedBatch(
-        model,
-        contexts,
-        ROWS,
-        motion=motion,
-        shaping=target,
-        shaping_weight=0.5,
-        shaping_potential="steps",
-        shaping_max_steps=20.0,
-        **common,
-    ),
-}
+recipe = ImaginedBatch(
+    model, contexts, ROWS, motion=motion, shaping=target, shaping_weight=4.0, **common
+)
+in_steps = ImaginedBatch(
+    model,
+    contexts,
+    ROWS,
+    motion=motion,
+    shaping=target,
+    shaping_weight=0.5,
+    shaping_potential="steps",
+    shaping_max_steps=20.0,
+    **common,
+)
 policy = None
 if policy_name != "random":
     from stable_baselines3 import PPO
 
     policy = PPO.load(policy_name, device="cpu")
 rng = np.random.default_rng(0)
-totals = {name: [] for name in batches}
+names = ("model", "motion", "shaping", "steps shaping")
+totals = {name: [] for name in names}
 hits, forward = [], []
 for _ in range(episodes):
-    observations = {name: batch.start_all() for name, batch in batches.items()}
-    assert all(np.array_equal(observations["recipe"], o) for o in observations.values())
-    returns = {name: np.zeros(ROWS) for name in batches}
-    obs = observations["recipe"]
+    obs = recipe.start_all()
+    assert np.array_equal(obs, in_steps.start_all())
+    returns = {name: np.zeros(ROWS) for name in names}
     for _ in range(HORIZON):
         if policy is None:
             actions = rng.integers(0, 6, ROWS)
         else:
             actions, _ = policy.predict(obs, deterministic=False)
         forward.append(float(np.mean(actions == 1)))
-        steps = {name: batch.step(actions) for name, batch in batches.items()}
-        assert all(np.array_equal(steps["recipe"].frames, s.frames) for s in steps.values())
-        for name, step in steps.items():
-            returns[name] += step.rewards  # undiscounted, as the training log's return
-        hits.append(float(np.mean(steps["reward"].rewards > 0.5)))
-        obs = steps["recipe"].frames
-    for name in batches:
+        step, other = recipe.step(actions), in_steps.step(actions)
+        assert np.array_equal(step.frames, other.frames)
+        for name in ("model", "motion", "shaping"):  # undiscounted, as the training log's
+            returns[name] += step.reward_parts[name]
+        returns["steps shaping"] += other.reward_parts["shaping"]
+        hits.append(float(np.mean(step.reward_parts["model"] > 0.5)))
+        obs = step.frames
+    for name in names:
         totals[name].append(returns[name])
 mean = {name: float(np.concatenate(v).mean()) for name, v in totals.items()}
 parts = {
-    "model reward": mean["reward"],
-    "motion drive": mean["reward+motion"] - mean["reward"],
-    "target shaping": mean["recipe"] - mean["reward+motion"],
-    "total": mean["recipe"],
-    "shaping in steps (x0.5)": mean["steps"] - mean["reward+motion"],
+    "model reward": mean["model"],
+    "motion drive": mean["motion"],
+    "target shaping": mean["shaping"],
+    "total": mean["model"] + mean["motion"] + mean["shaping"],
+    "shaping in steps (x0.5)": mean["steps shaping"],
     "predicted hits per 16 steps": float(np.mean(hits)) * HORIZON,
     "forward share": float(np.mean(forward)),
 }
