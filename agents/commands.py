@@ -302,11 +302,16 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shaping",
         default=default.shaping,
-        help="a critic (lsswm agents fit-critic), e.g. the target value: potential-based reward "
-        "shaping with its value (each step adds weight * (gamma * V(next) - V(now))), which "
-        "pays for moving toward what it values and leaves the best policy unchanged",
+        help="critics (lsswm agents fit-critic, comma-separated), e.g. the target value: "
+        "potential-based reward shaping with their weighted values P (each step adds "
+        "gamma * P(next) - P(now)), which pays for moving toward what they value and leaves "
+        "the best policy unchanged",
     )
-    parser.add_argument("--shaping-weight", type=float, default=default.shaping_weight)
+    parser.add_argument(
+        "--shaping-weight",
+        default=default.shaping_weight,
+        help="comma-separated weights of the --shaping critics, one per critic (default: 1 each)",
+    )
     parser.add_argument(
         "--shaping-potential",
         choices=SHAPING_POTENTIALS,

@@ -18,6 +18,7 @@ a row copied in at other absolute frame positions keeps its relative geometry.)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,9 +84,11 @@ class ImaginedBatch:
             reward, which learned from real frames only.
         observation: ``frames`` or ``features`` (see OBSERVATIONS): what start_all,
             restart and step return as the rows' observations.
-        shaping: a critic (``lsswm agents fit-critic``) or None: potential-based reward
-            shaping (Ng, Harada and Russell, 1999) with its value as the potential: each
-            step adds ``shaping_weight * (shaping_discount * V(new frame) - V(last frame))``
+        shaping: a critic (``lsswm agents fit-critic``), a list of critics, or None:
+            potential-based reward shaping (Ng, Harada and Russell, 1999) with their weighted
+            values as the potential: each step adds ``shaping_discount * P(new frame) -
+            P(last frame)``, ``P = sum of shaping_weight * V`` over the critics (one weight
+            each, or one for all; several add up as the planner's ``--critic`` values do)
             (V of a terminal frame is 0). Moving toward what the critic values pays now,
             and the best policy of the task is unchanged when ``shaping_discount`` is the
             learner's discount.
@@ -114,7 +117,7 @@ class ImaginedBatch:
         motion_weight: float = 1.0,
         observation: str = "frames",
         shaping: Any = None,
-        shaping_weight: float = 1.0,
+        shaping_weight: float | Sequence[float] = 1.0,
         shaping_discount: float = 0.99,
         shaping_potential: str = "value",
         shaping_max_steps: float = 20.0,
@@ -161,8 +164,9 @@ class ImaginedBatch:
                 raise AgentError(str(error)) from error
         self.reward_head = reward_head
         self.observation = observation
-        self.shaping = shaping
-        self.shaping_weight, self.shaping_discount = shaping_weight, shaping_discount
+        self.shaping = shaping_critics(shaping)
+        self.shaping_weights = shaping_weights(shaping_weight, len(self.shaping))
+        self.shaping_discount = shaping_discount
         if shaping_potential not in SHAPING_POTENTIALS:
             raise AgentError(
                 f"shaping potential {shaping_potential!r} is not one of "
@@ -170,14 +174,14 @@ class ImaginedBatch:
             )
         if shaping_max_steps <= 0:
             raise AgentError(f"shaping_max_steps must be > 0, got {shaping_max_steps}")
-        if shaping is not None and shaping_potential == "steps":
-            discount = shaping.config.discount
+        for critic in self.shaping if shaping_potential == "steps" else []:
+            discount = critic.config.discount
             if not 0.0 < discount < 1.0:
                 raise AgentError(
                     f"a steps potential needs a critic discount in (0, 1), got {discount}"
                 )
         self.shaping_potential, self.shaping_max_steps = shaping_potential, shaping_max_steps
-        self.potential = np.zeros(num_rows, dtype=np.float32)  # shaping_weight * V(last frame)
+        self.potential = np.zeros(num_rows, dtype=np.float32)  # P(last frame)
         self.device = next(model.parameters()).device
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator(device=self.device)
@@ -209,14 +213,16 @@ class ImaginedBatch:
         return stream, last, last, potential
 
     def _potential(self, out: Any, frame: int) -> np.ndarray:
-        """shaping_weight * the shaping critic's value of frame ``frame`` of ``out`` (rows)."""
-        if self.shaping is None:
-            return np.zeros(out.rewards.size(0), dtype=np.float32)
-        with torch.no_grad():
-            value = self.shaping(head_inputs(out, self.shaping)[:, frame]).float()
-        if self.shaping_potential == "steps":
-            value = steps_potential(value, self.shaping.config.discount, self.shaping_max_steps)
-        return self.shaping_weight * value.cpu().numpy().astype(np.float32)
+        """The shaping potential P of frame ``frame`` of ``out`` (rows): each shaping
+        critic's value (or steps potential) times its weight, summed."""
+        potential = torch.zeros(out.rewards.size(0))
+        for critic, weight in zip(self.shaping, self.shaping_weights, strict=True):
+            with torch.no_grad():
+                value = critic(head_inputs(out, critic)[:, frame]).float().cpu()
+            if self.shaping_potential == "steps":
+                value = steps_potential(value, critic.config.discount, self.shaping_max_steps)
+            potential = potential + weight * value
+        return potential.numpy().astype(np.float32)
 
     def start_all(self) -> np.ndarray:
         """Start every row from a fresh context; returns the first observations (N, ...)."""
@@ -283,7 +289,7 @@ class ImaginedBatch:
             if self.motion is not None:
                 moved = self.motion(head_inputs(out, self.motion)[:, 0]).float()
                 parts["motion"] = as_rewards(self.motion_weight * moved)
-        if self.shaping is not None:
+        if self.shaping:
             potential = self._potential(out, 0)
             potential = np.where(predicted_end, 0.0, potential).astype(np.float32)
             parts["shaping"] = self.shaping_discount * potential - self.potential
@@ -302,6 +308,23 @@ class ImaginedBatch:
             terminated=terminated,
             truncated=truncated,
         )
+
+
+def shaping_critics(shaping: Any) -> list[Any]:
+    """The shaping critics as a list: none, one, or several."""
+    if shaping is None:
+        return []
+    return list(shaping) if isinstance(shaping, (list, tuple)) else [shaping]
+
+
+def shaping_weights(weight: float | Sequence[float], count: int) -> list[float]:
+    """One weight per shaping critic: a single number weighs them all."""
+    if isinstance(weight, (int, float)):
+        return [float(weight)] * count
+    weights = [float(value) for value in weight]
+    if len(weights) != count:
+        raise AgentError(f"{len(weights)} shaping weights for {count} shaping critics")
+    return weights
 
 
 def as_rewards(values: torch.Tensor) -> np.ndarray:

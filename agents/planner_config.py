@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lsswm.agents.errors import AgentError
+from lsswm.agents.weighted_paths import split_paths, weighted_paths
 
 PLANNING_METHODS = ("cem", "mppi", "random")
 
@@ -125,25 +126,11 @@ class PlannerConfig:
             raise AgentError(f"denoising_steps must be >= 1, got {self.denoising_steps}")
 
     def critic_paths(self) -> list[str]:
-        return [path.strip() for path in self.critic.split(",") if path.strip()]
+        return split_paths(self.critic)
 
     def critic_weight_values(self) -> list[float]:
         """One weight per critic path (all 1 when ``critic_weights`` is empty)."""
-        paths = self.critic_paths()
-        if not self.critic_weights.strip():
-            return [1.0] * len(paths)
-        try:
-            weights = [float(text) for text in self.critic_weights.split(",")]
-        except ValueError as error:
-            raise AgentError(
-                f"critic_weights {self.critic_weights!r} must be comma-separated numbers"
-            ) from error
-        if len(weights) != len(paths):
-            raise AgentError(
-                f"critic_weights has {len(weights)} weights for {len(paths)} critics; give one "
-                "per --critic path"
-            )
-        return weights
+        return weighted_paths(self.critic, self.critic_weights, "--critic")[1]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

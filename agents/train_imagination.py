@@ -25,6 +25,7 @@ import numpy as np
 
 from lsswm.agents.errors import AgentError
 from lsswm.agents.results import new_results, write_results
+from lsswm.agents.weighted_paths import weighted_paths
 from lsswm.envs.legacy_gym import import_gym_quietly
 
 ALGORITHMS = ("ppo", "a2c")
@@ -66,8 +67,10 @@ class ImaginationTrainingOptions:
     reward_head: str = ""
     observation: str = "frames"  # or "features": the policy reads the model's features
     frame_stack: int = 1  # frames: the policy sees the last K frames (agents/frame_stack.py)
-    shaping: str = ""  # a critic (fit-critic): potential-based shaping toward what it values
-    shaping_weight: float = 1.0
+    # critics (fit-critic, comma-separated): potential-based shaping toward what they value,
+    # with comma-separated weights (empty: 1 each)
+    shaping: str = ""
+    shaping_weight: str = ""
     shaping_potential: str = "value"  # or "steps": minus the critic's steps to go
     shaping_max_steps: float = 20.0  # "steps": the farthest the potential tells apart
     n_steps: int = 64
@@ -114,6 +117,7 @@ class ImaginationTrainingOptions:
                 f"--shaping-potential {self.shaping_potential!r} is not supported; use one of "
                 f"{SHAPING_POTENTIALS}"
             )
+        weighted_paths(self.shaping, str(self.shaping_weight), "--shaping")  # or a clear error
         if self.shaping_max_steps <= 0:
             raise AgentError(f"--shaping-max-steps {self.shaping_max_steps} must be > 0")
         if self.timesteps < 1 or self.num_envs < 1 or self.n_steps < 1:
@@ -302,6 +306,9 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             f"env {env_id}",
         )
 
+    shaping_paths, shaping_weights = weighted_paths(
+        options.shaping, str(options.shaping_weight), "--shaping"
+    )
     venv = VecMonitor(
         ImaginationVecEnv(
             model,
@@ -316,8 +323,8 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             motion=load_critic(options.motion, device) if options.motion else None,
             motion_weight=options.motion_weight,
             observation=options.observation,
-            shaping=load_critic(options.shaping, device) if options.shaping else None,
-            shaping_weight=options.shaping_weight,
+            shaping=[load_critic(path, device) for path in shaping_paths],
+            shaping_weight=shaping_weights,
             shaping_discount=options.gamma,
             shaping_potential=options.shaping_potential,
             shaping_max_steps=options.shaping_max_steps,

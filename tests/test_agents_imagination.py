@@ -445,6 +445,21 @@ def test_shaping_adds_the_discounted_change_of_the_critics_value(model, contexts
         expected = plain[t] + 2.0 * (0.9 * value_next - value_now)
         np.testing.assert_allclose(shaped[t], expected, rtol=0, atol=1e-5)
 
+    # Several critics: their weighted values add up to one potential, as the planner's do.
+    class FirstFeature(MeanFeature):
+        def forward(self, features: torch.Tensor) -> torch.Tensor:
+            return features[..., 0]
+
+    _, two = run(shaping=[MeanFeature(), FirstFeature()], shaping_weight=[2.0, -3.0])
+    for t in range(3):
+        now, later = observations[t], observations[t + 1]
+        change = 2.0 * (0.99 * later.mean(-1) - now.mean(-1)) - 3.0 * (
+            0.99 * later[..., 0] - now[..., 0]
+        )
+        np.testing.assert_allclose(two[t], plain[t] + change, rtol=0, atol=1e-5)
+    with pytest.raises(AgentError, match="1 shaping weights for 2 shaping critics"):
+        run(shaping=[MeanFeature(), FirstFeature()], shaping_weight=[2.0])
+
     # The "steps" potential: minus the steps to go that V = discount ** steps stands for,
     # log(V) / log(1 / discount), V floored at discount ** max_steps.
     class SigmoidFeature(MeanFeature):
@@ -589,6 +604,13 @@ def test_frame_stack_is_refused_for_feature_policies(tmp_path, model, capsys):
     with pytest.raises(AssertionError):  # the command exits 2, before any training
         train_tiny_policy(tmp_path, model, "--frame-stack", "2", "--observe", "features")
     assert "leave --frame-stack at 1" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "policy.zip").exists()
+
+
+def test_shaping_weights_must_match_the_shaping_critics(tmp_path, model, capsys):
+    with pytest.raises(AssertionError):  # the command exits 2, before any training
+        train_tiny_policy(tmp_path, model, "--shaping", "a,b", "--shaping-weight", "1,2,3")
+    assert "3 weights for 2 --shaping paths" in capsys.readouterr().err
     assert not (tmp_path / "run" / "policy.zip").exists()
 
 

@@ -95,7 +95,7 @@ def test_planner_options_are_checked():
         PlannerConfig(population=4, elites=8)
     with pytest.raises(AgentError, match="replan_every"):
         PlannerConfig(horizon=2, replan_every=3)
-    with pytest.raises(AgentError, match="2 weights for 1 critics"):
+    with pytest.raises(AgentError, match="2 weights for 1 --critic paths"):
         PlannerConfig(critic="value.safetensors", critic_weights="1,4")
     with pytest.raises(AgentError, match="comma-separated numbers"):
         PlannerConfig(critic="a.safetensors,b.safetensors", critic_weights="1,four")
