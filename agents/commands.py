@@ -240,6 +240,21 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", required=True, help="world model checkpoint (.safetensors)")
     parser.add_argument("--data", help="dataset to draw real starting contexts from")
     parser.add_argument(
+        "--start-near-reward",
+        type=float,
+        default=default.near_reward_fraction,
+        metavar="FRACTION",
+        help="share of the --data contexts that end 1..--near-reward-within frames before one "
+        "of its rewards, so that many imagined episodes start near a target (default 0)",
+    )
+    parser.add_argument(
+        "--near-reward-within",
+        type=int,
+        default=default.near_reward_within,
+        metavar="N",
+        help="with --start-near-reward: the most frames between a context's end and the reward",
+    )
+    parser.add_argument(
         "--env",
         help="real env id: for the evaluation (default: the dataset's env) and, without "
         "--data, to record starting contexts live",
@@ -363,6 +378,8 @@ def _run_train(args: argparse.Namespace) -> int:
             ckpt=args.ckpt,
             out=args.out,
             data=args.data,
+            near_reward_fraction=args.start_near_reward,
+            near_reward_within=args.near_reward_within,
             env_id=args.env,
             algo=args.algo,
             policy=args.policy,

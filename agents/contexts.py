@@ -43,11 +43,28 @@ class DatasetContexts:
     Windows are ``max_length`` frames long; a request for ``length <= max_length`` frames
     takes the last ``length`` frames of a window, so any length up to the maximum costs one
     window read.
+
+    With ``near_reward_fraction`` > 0, that share of the contexts (drawn per context) end
+    1..``near_reward_within`` frames before one of the dataset's rewards, so that many imagined
+    episodes start where the data's agent was about to take one (the sampling that
+    ``data.reward_window_fraction`` does for world-model training, for a policy).
     """
 
-    def __init__(self, root: str | Path, max_length: int) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        max_length: int,
+        near_reward_fraction: float = 0.0,
+        near_reward_within: int = 8,
+    ) -> None:
         from lsswm.collect.errors import DatasetError
         from lsswm.collect.windows import WindowDataset
+        from lsswm.worldmodel.train.data import RewardEvents
+
+        if not 0.0 <= near_reward_fraction <= 1.0:
+            raise AgentError(f"near_reward_fraction must lie in [0, 1], got {near_reward_fraction}")
+        if near_reward_within < 1:
+            raise AgentError(f"near_reward_within must be >= 1 frames, got {near_reward_within}")
 
         try:
             self.windows = WindowDataset(root, max_length, seed=0, state_keys=())
@@ -60,16 +77,36 @@ class DatasetContexts:
         self.image_shape = tuple(manifest.image_shape)  # type: ignore[assignment]
         self.action_space = dict(manifest.action_space or {})
         self.env_id = manifest.env_id
+        self.near_reward_fraction, self.near_reward_within = (
+            near_reward_fraction,
+            near_reward_within,
+        )
+        self.reward_events = RewardEvents(self.windows) if near_reward_fraction else None
+        if self.reward_events is not None and not len(self.reward_events):
+            raise AgentError(
+                f"{root} holds no reward, so no context can start near one; collect data with "
+                "rewards (e.g. --policy oracle-mix) or leave the near-reward fraction at 0"
+            )
 
     def sample(self, count: int, length: int, rng: np.random.Generator) -> Contexts:
         if not 1 <= length <= self.max_length:
             raise AgentError(f"context length {length} must be in [1, {self.max_length}]")
         frames, actions = [], []
         for window_id in rng.integers(2**62, size=count):
-            window = self.windows.window(int(window_id))
+            window = self._window(int(window_id), rng)
             frames.append(window["frames"][-length:])
             actions.append(window["actions"][-length:])
         return Contexts(np.stack(frames), np.stack(actions))
+
+    def _window(self, window_id: int, rng: np.random.Generator) -> dict[str, Any]:
+        # Without near-reward sampling the draws are those of a plain dataset (no extra rng use).
+        if self.reward_events is not None and rng.random() < self.near_reward_fraction:
+            try:
+                slot, start = self.reward_events.draw_ending_before(rng, self.near_reward_within)
+            except ValueError as error:
+                raise AgentError(str(error)) from error
+            return self.windows.read(slot, start)
+        return self.windows.window(window_id)
 
 
 class LiveEnvContexts:

@@ -51,6 +51,9 @@ class ImaginationTrainingOptions:
     ckpt: str
     out: str
     data: str | None = None
+    # share of --data contexts that end 1..near_reward_within frames before a reward
+    near_reward_fraction: float = 0.0
+    near_reward_within: int = 8
     env_id: str | None = None
     algo: str = "ppo"
     policy: str = "auto"  # auto: CnnPolicy for images >= 36 px, else MlpPolicy; or small-cnn
@@ -98,6 +101,10 @@ class ImaginationTrainingOptions:
             raise AgentError(
                 "no starting contexts: pass --data DATASET (recorded episodes) or --env ID "
                 "(record contexts live)"
+            )
+        if self.near_reward_fraction and self.data is None:
+            raise AgentError(
+                "--start-near-reward draws contexts before a dataset's rewards; pass --data DATASET"
             )
         if self.policy == SMALL_CNN and self.observation != "frames":
             raise AgentError(f"--policy {SMALL_CNN} encodes frames; use it with --observe frames")
@@ -288,7 +295,12 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
     model = load_frame_world_model(options.ckpt, device)
     longest = longest_context_length(model.config, options.context_length)
     if options.data is not None:
-        contexts: Any = DatasetContexts(options.data, longest)
+        contexts: Any = DatasetContexts(
+            options.data,
+            longest,
+            near_reward_fraction=options.near_reward_fraction,
+            near_reward_within=options.near_reward_within,
+        )
     else:
         contexts = LiveEnvContexts(options.env_id)  # type: ignore[arg-type]
     env_id = options.env_id or contexts.env_id

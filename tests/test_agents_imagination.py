@@ -222,6 +222,37 @@ def test_dataset_contexts_are_real_windows(toy_dataset, model):
     assert venv.reset().shape == (2, 32, 32, 3)
 
 
+def test_contexts_can_start_shortly_before_a_reward(tmp_path, toy_dataset):
+    from lsswm.collect.collector import CollectConfig, collect
+    from lsswm.collect.dataset import open_dataset
+
+    with pytest.raises(AgentError, match="holds no reward"):  # 24 random steps: no reward
+        DatasetContexts(toy_dataset, max_length=4, near_reward_fraction=0.5)
+    rewarded = tmp_path / "rewarded"
+    collect(CollectConfig(TOY_ENV, 4, 500, "random", str(rewarded), progress=False))
+    episodes = [(np.asarray(e["frames"]), np.asarray(e["rewards"])) for e in open_dataset(rewarded)]
+    assert sum(int((rewards != 0).sum()) for _, rewards in episodes) >= 2
+
+    def reward_ahead(context: np.ndarray, within: int) -> bool:
+        """Whether the episode holding this context has a reward 1..within frames after it."""
+        for frames, rewards in episodes:
+            for end in range(len(context) - 1, len(frames)):
+                if np.array_equal(frames[end - len(context) + 1 : end + 1], context):
+                    return bool(np.any(rewards[end + 1 : end + 1 + within] != 0))
+        raise AssertionError("the context is not a run of dataset frames")
+
+    near = DatasetContexts(rewarded, max_length=4, near_reward_fraction=1.0, near_reward_within=2)
+    batch = near.sample(6, 3, np.random.default_rng(0))
+    assert all(reward_ahead(frames, 2) for frames in batch.frames)
+    # A plain source draws what it drew before near-reward sampling existed.
+    plain = DatasetContexts(rewarded, max_length=4)
+    again = DatasetContexts(rewarded, max_length=4, near_reward_fraction=0.0)
+    first, second = (s.sample(6, 3, np.random.default_rng(1)).frames for s in (plain, again))
+    np.testing.assert_array_equal(first, second)
+    with pytest.raises(AgentError, match="near_reward_fraction must lie in"):
+        DatasetContexts(rewarded, max_length=4, near_reward_fraction=1.5)
+
+
 def train_tiny_policy(tmp_path, model, *extra: str):
     """Run `lsswm agents train-in-imagination` for 8 steps on the toy env; returns the saved
     model checkpoint and the run folder."""

@@ -258,6 +258,21 @@ class RewardEvents:
         high = min(frame, self.last_start[slot])
         return slot, int(rng.integers(low, high + 1))
 
+    def draw_ending_before(self, rng: np.random.Generator, within: int) -> tuple[int, int]:
+        """A reward event uniformly among those with a window before them, then a window
+        start whose window ends 1..``within`` frames before the event's frame (uniformly):
+        a context from which the reward comes within ``within`` steps."""
+        ends = self.frames - 1  # the latest end before each event
+        usable = np.flatnonzero(ends >= self.length - 1)
+        if not len(usable):
+            raise ValueError(
+                f"no reward event has {self.length} frames before it; use shorter windows"
+            )
+        event = int(usable[rng.integers(len(usable))])
+        frame = int(self.frames[event])
+        gap = int(rng.integers(1, min(within, frame - self.length + 1) + 1))
+        return int(self.slots[event]), frame - gap - self.length + 1
+
 
 def collate_windows(
     items: list[dict[str, Any]], config: DataConfig, spec: DataSpec
