@@ -106,8 +106,8 @@ class ResizedFramesAgent:
         import numpy as np
         import torch
 
+        from lsswm.collect.frames import resize_frames
         from lsswm.collect.recorder import frame_of
-        from lsswm.worldmodel.train.data import resize_frames
 
         frame = torch.from_numpy(np.ascontiguousarray(frame_of(obs)))
         return resize_frames(frame, self.size).numpy()
@@ -125,7 +125,7 @@ class ResizedFramesAgent:
 def _fit_frames(policy: Any, trained_on: tuple[int, ...], env: Any) -> Any:
     from lsswm.agents.frame_stack import RGB_CHANNELS, FrameStackAgent, stacked_frame_count
     from lsswm.agents.model_io import env_image_shape
-    from lsswm.agents.sb3_prior import channels_last
+    from lsswm.collect.policies_sb3 import channels_last
 
     frames = env_image_shape(env)
     trained_on = channels_last(trained_on)

@@ -238,7 +238,11 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
 
     default = ImaginationTrainingOptions(ckpt="", out="")
     parser.add_argument("--ckpt", required=True, help="world model checkpoint (.safetensors)")
-    parser.add_argument("--data", help="dataset to draw real starting contexts from")
+    parser.add_argument(
+        "--data",
+        help="dataset to draw real starting contexts from; several, comma-separated, pool "
+        "(each weighed by its windows), e.g. recorded data and the policy's own episodes",
+    )
     parser.add_argument(
         "--start-near-reward",
         type=float,

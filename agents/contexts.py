@@ -12,6 +12,7 @@ environment feeds a context to the world model's stream and continues from its l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,21 +39,27 @@ class ContextSource(Protocol):
 
 
 class DatasetContexts:
-    """Contexts from a dataset on disk (collect's format), through its window loader.
+    """Contexts from datasets on disk (collect's format), through their window loader.
 
     Windows are ``max_length`` frames long; a request for ``length <= max_length`` frames
     takes the last ``length`` frames of a window, so any length up to the maximum costs one
     window read.
 
+    Several datasets (``root`` a list, or comma-separated paths) pool into one source: each
+    context comes from one of them with probability proportional to its windows, as if they
+    were one dataset (e.g. recorded data plus the episodes of the policy being trained, so
+    that it learns from the states its own actions reach). They must share env, frame shape
+    and action space.
+
     With ``near_reward_fraction`` > 0, that share of the contexts (drawn per context) end
-    1..``near_reward_within`` frames before one of the dataset's rewards, so that many imagined
-    episodes start where the data's agent was about to take one (the sampling that
-    ``data.reward_window_fraction`` does for world-model training, for a policy).
+    1..``near_reward_within`` frames before one of the datasets' rewards (each reward equally
+    likely), so that many imagined episodes start where the data's agent was about to take
+    one (the sampling that ``data.reward_window_fraction`` does for world-model training).
     """
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | Path | Sequence[str | Path],
         max_length: int,
         near_reward_fraction: float = 0.0,
         near_reward_within: int = 8,
@@ -65,27 +72,39 @@ class DatasetContexts:
             raise AgentError(f"near_reward_fraction must lie in [0, 1], got {near_reward_fraction}")
         if near_reward_within < 1:
             raise AgentError(f"near_reward_within must be >= 1 frames, got {near_reward_within}")
-
-        try:
-            self.windows = WindowDataset(root, max_length, seed=0, state_keys=())
-        except DatasetError as error:
+        roots = dataset_roots(root)
+        self.sources = []
+        for path in roots:
+            try:
+                self.sources.append(WindowDataset(path, max_length, seed=0, state_keys=()))
+            except DatasetError as error:
+                raise AgentError(
+                    f"cannot draw {max_length}-frame contexts from {path}: {error}"
+                ) from error
+        described = {describe_source(source) for source in self.sources}
+        if len(described) > 1:
             raise AgentError(
-                f"cannot draw {max_length}-frame contexts from {root}: {error}"
-            ) from error
-        manifest = self.windows.manifest
+                f"the datasets {', '.join(map(str, roots))} differ in env, frame shape or "
+                f"action space ({'; '.join(sorted(described))}); pool datasets of one env"
+            )
+        manifest = self.sources[0].manifest
         self.max_length = max_length
         self.image_shape = tuple(manifest.image_shape)  # type: ignore[assignment]
         self.action_space = dict(manifest.action_space or {})
         self.env_id = manifest.env_id
-        self.near_reward_fraction, self.near_reward_within = (
-            near_reward_fraction,
-            near_reward_within,
+        windows = np.array([source.total_windows for source in self.sources], dtype=np.float64)
+        self.source_odds = windows / windows.sum()
+        self.near_reward_fraction = near_reward_fraction
+        self.near_reward_within = near_reward_within
+        self.reward_events = (
+            [RewardEvents(source) for source in self.sources] if near_reward_fraction else []
         )
-        self.reward_events = RewardEvents(self.windows) if near_reward_fraction else None
-        if self.reward_events is not None and not len(self.reward_events):
+        self.event_counts = np.array([len(events) for events in self.reward_events], np.float64)
+        if near_reward_fraction and not self.event_counts.sum():
             raise AgentError(
-                f"{root} holds no reward, so no context can start near one; collect data with "
-                "rewards (e.g. --policy oracle-mix) or leave the near-reward fraction at 0"
+                f"{', '.join(map(str, roots))} holds no reward, so no context can start near "
+                "one; collect data with rewards (e.g. --policy oracle-mix) or leave the "
+                "near-reward fraction at 0"
             )
 
     def sample(self, count: int, length: int, rng: np.random.Generator) -> Contexts:
@@ -99,14 +118,37 @@ class DatasetContexts:
         return Contexts(np.stack(frames), np.stack(actions))
 
     def _window(self, window_id: int, rng: np.random.Generator) -> dict[str, Any]:
-        # Without near-reward sampling the draws are those of a plain dataset (no extra rng use).
-        if self.reward_events is not None and rng.random() < self.near_reward_fraction:
+        # One plain dataset draws as it always did (no extra rng use): reproducible runs.
+        if self.reward_events and rng.random() < self.near_reward_fraction:
+            source = self._pick(rng, self.event_counts)
             try:
-                slot, start = self.reward_events.draw_ending_before(rng, self.near_reward_within)
+                slot, start = self.reward_events[source].draw_ending_before(
+                    rng, self.near_reward_within
+                )
             except ValueError as error:
                 raise AgentError(str(error)) from error
-            return self.windows.read(slot, start)
-        return self.windows.window(window_id)
+            return self.sources[source].read(slot, start)
+        return self.sources[self._pick(rng, self.source_odds)].window(window_id)
+
+    def _pick(self, rng: np.random.Generator, weights: np.ndarray) -> int:
+        """A source index with probability proportional to ``weights`` (no draw for one)."""
+        if len(self.sources) == 1:
+            return 0
+        return int(rng.choice(len(self.sources), p=weights / weights.sum()))
+
+
+def dataset_roots(root: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    """One dataset path, a list of them, or comma-separated paths -> a list of paths."""
+    if isinstance(root, Path):
+        return [root]
+    if isinstance(root, str):
+        return [part.strip() for part in root.split(",") if part.strip()]
+    return list(root)
+
+
+def describe_source(windows: Any) -> str:
+    manifest = windows.manifest
+    return f"{manifest.env_id} {list(manifest.image_shape)} {manifest.action_space}"
 
 
 class LiveEnvContexts:

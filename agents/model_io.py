@@ -78,7 +78,7 @@ def model_image_shape(model: Any) -> tuple[int, int, int]:
 def to_model_frames(frames: np.ndarray, model: Any) -> np.ndarray:
     """uint8 frames (..., H, W, 3) -> (..., S, S, 3) at the tokenizer's size S (area
     averaging, as the trainer resizes); unchanged when already that size."""
-    from lsswm.worldmodel.train.data import resize_frames
+    from lsswm.collect.frames import resize_frames
 
     size = model.tokenizer.config.image_size
     if frames.shape[-3:-1] == (size, size):

@@ -16,17 +16,9 @@ import torch
 
 from lsswm.agents.errors import AgentError
 from lsswm.agents.frame_stack import stacked_frame_count
+from lsswm.collect.policies_sb3 import channels_last
 
 SB3_PREFIX = "sb3:"  # collect's name for an SB3 policy, as in ``--prior sb3:PATH``
-
-
-def channels_last(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """An SB3 policy's observation shape as the env's frames have it: SB3 stores image spaces
-    channels-first (VecTransposeImage), and its predict() transposes channels-last frames."""
-    # SB3's own test (is_image_space_channels_first): the smallest axis first is channels.
-    if len(shape) == 3 and min(shape) == shape[0] < shape[2]:
-        return (shape[1], shape[2], shape[0])
-    return shape
 
 
 class SB3FramePrior:
@@ -68,7 +60,7 @@ class SB3FramePrior:
     @torch.no_grad()
     def __call__(self, frame: np.ndarray) -> torch.Tensor:
         """(num_actions,) probabilities for one env frame (H, W, 3) uint8, any square size."""
-        from lsswm.worldmodel.train.data import resize_frames
+        from lsswm.collect.frames import resize_frames
 
         resized = resize_frames(torch.from_numpy(np.ascontiguousarray(frame)), self.size)
         policy = self.model.policy

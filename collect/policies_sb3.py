@@ -74,6 +74,7 @@ class SB3Policy(BasePolicy):
         self.deterministic = deterministic
         self.algorithm = algorithm
         self.path = str(model_path)
+        self.frame_size = frame_size_for(self.model.observation_space, env.observation_space)
 
     def reset(self, seed: int, obs: Any, info: Mapping[str, Any]) -> None:
         super().reset(seed, obs, info)
@@ -82,6 +83,8 @@ class SB3Policy(BasePolicy):
         torch.manual_seed(int(self.rng.integers(2**31)))
 
     def act(self, obs: Any, info: Mapping[str, Any]) -> Any:
+        if self.frame_size is not None:
+            obs = resized_frame(obs, self.frame_size)
         action, _ = self.model.predict(obs, deterministic=self.deterministic)
         if np.ndim(action) == 0:
             return int(action) if np.issubdtype(np.asarray(action).dtype, np.integer) else action
@@ -89,3 +92,39 @@ class SB3Policy(BasePolicy):
 
     def episode_info(self) -> dict[str, Any]:
         return {"sb3_algorithm": self.algorithm}
+
+
+def channels_last(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """An SB3 policy's observation shape as the env's frames have it: SB3 stores image spaces
+    channels-first (VecTransposeImage), and its predict() transposes channels-last frames."""
+    # SB3's own test (is_image_space_channels_first): the smallest axis first is channels.
+    if len(shape) == 3 and min(shape) == shape[0] < shape[2]:
+        return (shape[1], shape[2], shape[0])
+    return shape
+
+
+def frame_size_for(trained_on: Any, env_space: Any) -> int | None:
+    """The side to resize the env's frames to for a policy trained on square RGB frames of
+    another size (a policy trained in imagination sees the world model's frame size, e.g.
+    32x32 for a 64x64 env); None otherwise."""
+    policy_shape = channels_last(tuple(getattr(trained_on, "shape", None) or ()))
+    env_shape = tuple(getattr(env_space, "shape", None) or ())
+    if policy_shape == env_shape:
+        return None
+    square_rgb = len(policy_shape) == 3 and policy_shape[2] == 3
+    if square_rgb and policy_shape[0] == policy_shape[1] and len(env_shape) == 3:
+        return int(policy_shape[0])
+    # Other observations (stacked frames, a world model's features) are given to the policy
+    # by the agents that wrap it (lsswm.agents.agent_factory).
+    return None
+
+
+def resized_frame(obs: Any, size: int) -> np.ndarray:
+    """The observation's RGB frame at ``size`` x ``size`` (area resize)."""
+    import torch
+
+    from lsswm.collect.frames import resize_frames
+    from lsswm.collect.recorder import frame_of
+
+    frame = torch.from_numpy(np.ascontiguousarray(frame_of(obs)))
+    return resize_frames(frame, size).numpy()

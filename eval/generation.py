@@ -86,7 +86,8 @@ def prepare_episodes(loaded: LoadedModel, episodes: list[EvalEpisode]) -> list[E
     averaging, as in training) and pose actions where it was trained on poses."""
     import torch
 
-    from lsswm.worldmodel.train.data import pose_actions, resize_frames
+    from lsswm.collect.frames import resize_frames
+    from lsswm.worldmodel.train.data import pose_actions
 
     inputs = _inputs(loaded)
     size = loaded.model.tokenizer.config.image_size

@@ -249,6 +249,24 @@ def test_contexts_can_start_shortly_before_a_reward(tmp_path, toy_dataset):
     again = DatasetContexts(rewarded, max_length=4, near_reward_fraction=0.0)
     first, second = (s.sample(6, 3, np.random.default_rng(1)).frames for s in (plain, again))
     np.testing.assert_array_equal(first, second)
+    # Pooled datasets: contexts come from both, and near-reward ones from where rewards are.
+    pooled = DatasetContexts(f"{toy_dataset},{rewarded}", max_length=4)
+    drawn = pooled.sample(600, 3, np.random.default_rng(2)).frames
+    small = [np.asarray(e["frames"]) for e in open_dataset(toy_dataset)]
+
+    def in_small(context: np.ndarray) -> bool:
+        return any(
+            np.array_equal(frames[i : i + 3], context)
+            for frames in small
+            for i in range(len(frames) - 2)
+        )
+
+    from_small = sum(in_small(context) for context in drawn)
+    assert 0 < from_small < 30  # 20 of the pool's 2,012 windows: about 6 of 600
+    near_pool = DatasetContexts(
+        [toy_dataset, rewarded], max_length=4, near_reward_fraction=1.0, near_reward_within=2
+    )
+    assert all(reward_ahead(c, 2) for c in near_pool.sample(6, 3, np.random.default_rng(0)).frames)
     with pytest.raises(AgentError, match="near_reward_fraction must lie in"):
         DatasetContexts(rewarded, max_length=4, near_reward_fraction=1.5)
 

@@ -206,6 +206,34 @@ def test_sb3_model_as_collector(tmp_path):
         make_policy(f"sb3:{tmp_path / 'ppo_toy'}", box_env)
 
 
+def test_sb3_policy_of_smaller_frames_collects_on_resized_frames(tmp_path):
+    # A policy trained in imagination sees the world model's frame size (e.g. 32 px for a
+    # 64 px env): as a collector it is given the env's frames area-resized to that size.
+    import torch
+    from stable_baselines3 import PPO
+
+    from lsswm.collect.frames import resize_frames
+    from lsswm.collect.policies_sb3 import SB3Policy
+
+    class SmallFrames(gymnasium.Env):
+        observation_space = gymnasium.spaces.Box(0, 255, (16, 16, 3), np.uint8)
+        action_space = gymnasium.spaces.Discrete(5)
+
+    model = PPO("MlpPolicy", SmallFrames(), n_steps=64, batch_size=32, seed=0, device="cpu")
+    model.save(tmp_path / "small")
+    env = make_env(TOY)  # 32x32 frames
+    policy = SB3Policy(env, str(tmp_path / "small.zip"), deterministic=True)
+    episode = rollout_episode(env, policy, seed=3, max_steps=20)
+    frames = torch.from_numpy(np.asarray(episode.arrays["frames"]))
+    small = resize_frames(frames, 16).numpy()
+    assert small.shape[1:] == (16, 16, 3)
+    expected = [int(model.predict(frame, deterministic=True)[0]) for frame in small[:-1]]
+    assert episode.arrays["actions"][1:].tolist() == expected
+    # given the full-size frames instead, the policy would fail: the resize is what makes it act
+    with pytest.raises(ValueError):
+        model.predict(np.asarray(episode.arrays["frames"][0]), deterministic=True)
+
+
 def test_revisits_command_writes_a_histogram(tmp_path):
     import json
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from lsswm.collect.frames import resize_frames
 from lsswm.worldmodel.train.config import DataConfig
 
 POSE_KEYS = ("agent_pos", "agent_dir")
@@ -339,18 +339,6 @@ def place_ids(positions: np.ndarray, directions: np.ndarray) -> np.ndarray:
     from lsswm.collect.revisits import place_keys
 
     return place_keys(positions, directions, PLACE_HEADING_BINS)
-
-
-def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> uint8 (..., size, size, 3) by area averaging (no-op if equal)."""
-    height, width = frames.shape[-3:-1]
-    if (height, width) == (size, size):
-        return frames
-    lead = frames.shape[:-3]
-    images = frames.reshape(-1, height, width, 3).permute(0, 3, 1, 2).float()
-    images = F.interpolate(images, size=(size, size), mode="area")
-    images = images.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    return images.reshape(*lead, size, size, 3).contiguous()
 
 
 def fixed_window(
