@@ -297,6 +297,13 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--motion-weight", type=float, default=default.motion_weight)
     parser.add_argument(
+        "--reward-weight",
+        type=float,
+        default=default.reward_weight,
+        help="weight of the predicted reward; with a target value critic weighed W in "
+        "--shaping, W keeps taking a target worth more than standing beside it",
+    )
+    parser.add_argument(
         "--reward-head",
         default=default.reward_head,
         help="a reward head (lsswm agents fit-critic --targets reward): its expected reward "
@@ -396,6 +403,7 @@ def _run_train(args: argparse.Namespace) -> int:
             termination_threshold=args.termination_threshold,
             motion=args.motion or "",
             motion_weight=args.motion_weight,
+            reward_weight=args.reward_weight,
             reward_head=args.reward_head or "",
             observation=args.observe,
             frame_stack=args.frame_stack,

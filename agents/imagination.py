@@ -54,8 +54,8 @@ class ImaginedStep:
     terminated: np.ndarray  # (N,) bool: termination_probs > threshold
     truncated: np.ndarray  # (N,) bool: the row reached the horizon (and did not terminate)
     # What the reward is made of, each (N,) float32 and summed in this order: "model" (the
-    # model's reward, or the reward head's), then "motion" and "shaping" when the batch pays
-    # them (motion_weight and shaping_weight applied).
+    # model's reward, or the reward head's, times reward_weight), then "motion" and "shaping"
+    # when the batch pays them (motion_weight and shaping_weight applied).
     reward_parts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -82,6 +82,10 @@ class ImaginedBatch:
         reward_head: a reward head (``lsswm agents fit-critic --targets reward``) or None: its
             expected reward of each generated frame replaces the world model's own predicted
             reward, which learned from real frames only.
+        reward_weight: the predicted reward's weight. A target value critic (0.8 ** steps to
+            the next target) is in units of that reward: weighed by W at the end of a short
+            episode, it needs the reward weighed by W too, or standing beside a target (W x 1)
+            pays more than taking it (1 + W x the next target's small value).
         observation: ``frames`` or ``features`` (see OBSERVATIONS): what start_all,
             restart and step return as the rows' observations.
         shaping: a critic (``lsswm agents fit-critic``), a list of critics, or None:
@@ -122,6 +126,7 @@ class ImaginedBatch:
         shaping_potential: str = "value",
         shaping_max_steps: float = 20.0,
         reward_head: Any = None,
+        reward_weight: float = 1.0,
     ) -> None:
         config = model.config
         if observation not in OBSERVATIONS:
@@ -163,6 +168,7 @@ class ImaginedBatch:
             except ValueError as error:
                 raise AgentError(str(error)) from error
         self.reward_head = reward_head
+        self.reward_weight = reward_weight
         self.observation = observation
         self.shaping = shaping_critics(shaping)
         self.shaping_weights = shaping_weights(shaping_weight, len(self.shaping))
@@ -285,7 +291,7 @@ class ImaginedBatch:
             else:
                 inputs = head_inputs(out, self.reward_head)[:, 0]
                 model_reward = self.reward_head.expected_reward(inputs).float()
-            parts["model"] = as_rewards(model_reward)
+            parts["model"] = as_rewards(self.reward_weight * model_reward)
             if self.motion is not None:
                 moved = self.motion(head_inputs(out, self.motion)[:, 0]).float()
                 parts["motion"] = as_rewards(self.motion_weight * moved)

@@ -66,6 +66,7 @@ class ImaginationTrainingOptions:
     termination_threshold: float = 0.5
     motion: str = ""  # a motion head (fit-critic --targets motion): exploration drive
     motion_weight: float = 1.0
+    reward_weight: float = 1.0  # the predicted reward's weight (in the target value's units)
     # a reward head (fit-critic --targets reward) in place of the model's own reward
     reward_head: str = ""
     observation: str = "frames"  # or "features": the policy reads the model's features
@@ -341,6 +342,7 @@ def train_in_imagination(options: ImaginationTrainingOptions) -> dict[str, Any]:
             shaping_potential=options.shaping_potential,
             shaping_max_steps=options.shaping_max_steps,
             reward_head=load_critic(options.reward_head, device) if options.reward_head else None,
+            reward_weight=options.reward_weight,
         )
     )
     if options.frame_stack > 1:

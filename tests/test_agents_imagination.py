@@ -342,6 +342,19 @@ def test_reward_head_replaces_the_models_reward_by_its_expected_reward(model, co
     batch.start_all()
     expected = 2.0 * torch.sigmoid(torch.tensor(-1.0)).item()
     np.testing.assert_allclose(batch.step(np.array([1, 4])).rewards, expected, rtol=1e-6)
+    # --reward-weight scales the predicted reward (here the head's)
+    weighted = ImaginedBatch(
+        model,
+        contexts,
+        2,
+        context_length=2,
+        denoising_steps=1,
+        seed=3,
+        reward_head=Critic(config),
+        reward_weight=3.0,
+    )
+    weighted.start_all()
+    np.testing.assert_allclose(weighted.step(np.array([1, 4])).rewards, 3 * expected, rtol=1e-6)
     value = Critic(CriticConfig(feature_dim=model.config.d_model))
     with pytest.raises(AgentError, match="the reward head is a value critic"):
         ImaginedBatch(model, contexts, 2, context_length=2, reward_head=value)
